@@ -1,0 +1,68 @@
+"""Side-by-side comparison of solvers on one layer problem."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .problem import GroupingProblem
+from .solution import Solution
+from .solvers.registry import run
+
+
+@dataclass
+class Comparison:
+    """Solutions of several solvers on one problem, with each one's ratio to the best kept value."""
+
+    problem: GroupingProblem
+    solutions: dict[str, Solution]
+
+    @property
+    def reference(self) -> tuple[float, bool]:
+        """Best kept value (a proven optimum when any solver proved one) and whether it is proven."""
+        proven = [s.kept for s in self.solutions.values() if s.status == "optimal"]
+        if proven:
+            return max(proven), True
+        return max(s.kept for s in self.solutions.values()), False
+
+    @property
+    def best_bound(self) -> float:
+        """Tightest certified upper bound over all solvers."""
+        return min(s.upper_bound for s in self.solutions.values())
+
+    def rows(self) -> list[dict]:
+        """One dict per solver: kept, kept_ratio, bound, gap, status, time, ratio to the reference."""
+        ref, _ = self.reference
+        return [{"solver": name, "kept": s.kept, "kept_ratio": s.kept_ratio, "upper_bound": s.upper_bound,
+                 "gap": s.gap, "status": s.status, "time_s": s.time_s,
+                 "ratio_to_best": s.kept / ref if ref > 0 else 1.0}
+                for name, s in self.solutions.items()]
+
+    def table(self) -> str:
+        """A plain-text table."""
+        ref, proven = self.reference
+        head = f"{'solver':<12} {'kept':>12} {'ratio':>8} {'bound':>12} {'gap':>8} {'status':>10} {'time_s':>8} {'vs best':>8}"
+        lines = [f"{self.problem!r}: total {self.problem.total:.6g}, best {'proven' if proven else 'found'} "
+                 f"{ref:.6g}, best bound {self.best_bound:.6g}", head, "-" * len(head)]
+        for r in self.rows():
+            lines.append(f"{r['solver']:<12} {r['kept']:>12.6g} {r['kept_ratio']:>8.4f} {r['upper_bound']:>12.6g} "
+                         f"{r['gap']:>8.4f} {r['status']:>10} {r['time_s']:>8.3f} {r['ratio_to_best']:>8.4f}")
+        return "\n".join(lines)
+
+    def to_json(self, **kw) -> str:
+        """JSON of the rows plus the problem's shape and the reference value."""
+        ref, proven = self.reference
+        return json.dumps({"F": self.problem.F, "C": self.problem.C, "groups": self.problem.groups,
+                           "total": self.problem.total, "reference": ref, "reference_proven": proven,
+                           "best_bound": self.best_bound, "rows": self.rows()}, **kw)
+
+
+DEFAULT_COMPARE = ("same", "sort", "grps", "alternating", "best", "auto")
+
+
+def compare(scores, groups: int | None = None, solvers=DEFAULT_COMPARE, *, time_limit: float | None = None,
+            seed: int | None = None) -> Comparison:
+    """Run several solvers on the same problem; ``print(permopt.compare(S, 4).table())``."""
+    problem = scores if isinstance(scores, GroupingProblem) else GroupingProblem(scores, groups)
+    if not solvers:
+        raise ValueError("compare needs at least one solver name")
+    return Comparison(problem, {name: run(problem, name, time_limit=time_limit, seed=seed) for name in solvers})

@@ -1,0 +1,36 @@
+"""Pictures (optional, needs matplotlib): the permuted score matrix with its kept blocks."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _plt():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ImportError("plotting needs matplotlib: pip install 'permopt[plot]'") from e
+    return plt
+
+
+def plot_solution(problem, solution, path) -> None:
+    """Save the score matrix before and after permutation, with the kept blocks outlined."""
+    plt = _plt()
+    S = problem.scores
+    P = S[solution.row_perm][:, solution.col_perm]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    axes[0].imshow(S, cmap="viridis", aspect="auto")
+    axes[0].set_title("scores (original order)")
+    axes[1].imshow(P, cmap="viridis", aspect="auto")
+    fg, cg = problem.rows_per_group, problem.cols_per_group
+    for g in range(problem.groups):
+        axes[1].add_patch(plt.Rectangle((g * cg - 0.5, g * fg - 0.5), cg, fg, fill=False, ec="red", lw=1.5))
+    axes[1].set_title(f"{solution.solver}: kept {solution.kept_ratio:.3f} (G={problem.groups})")
+    for ax in axes:
+        ax.set_xlabel("input channel")
+        ax.set_ylabel("output channel")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,130 @@
+"""The layer problem: keep the most score mass inside ``G`` diagonal blocks.
+
+:class:`GroupingProblem` holds a validated score matrix ``S (F, C)`` and a group count
+``G``; everything a solver needs (objective, one-hot helpers, certified bound) lives here.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from .criteria import Criterion, scores_from_weight
+
+
+def validate_scores(scores) -> np.ndarray:
+    """Return ``scores`` as a float64 (F, C) array, or raise a clear error."""
+    if hasattr(scores, "detach"):
+        scores = scores.detach().cpu().numpy()
+    try:
+        S = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"scores must be a numeric 2-D array, got {type(scores).__name__}: {e}") from None
+    if S.ndim != 2:
+        raise ValueError(
+            f"scores must be a 2-D (F, C) matrix, got shape {S.shape}; "
+            "for a weight tensor use GroupingProblem.from_weight (2-D or 4-D)")
+    if S.size == 0:
+        raise ValueError(f"scores must not be empty, got shape {S.shape}")
+    if not np.isfinite(S).all():
+        raise ValueError(f"scores contain {int((~np.isfinite(S)).sum())} NaN/inf entries; all must be finite")
+    if (S < 0).any():
+        raise ValueError(f"scores must be non-negative (min is {S.min():g}); use a criterion such as 'l2' or 'l1'")
+    return S
+
+
+def validate_groups(groups, F: int, C: int) -> int:
+    """Return ``groups`` as an int that divides both ``F`` and ``C``, or raise."""
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"groups must be an int, got {type(groups).__name__}")
+    G = int(groups)
+    if G < 1:
+        raise ValueError(f"groups must be >= 1, got {G}")
+    if F % G or C % G:
+        divisors = [d for d in range(1, min(F, C) + 1) if F % d == 0 and C % d == 0]
+        raise ValueError(f"groups={G} must divide both F={F} and C={C}; allowed: {divisors}")
+    return G
+
+
+def one_hot(labels: np.ndarray, G: int) -> np.ndarray:
+    """``(n, G)`` float indicator matrix of integer ``labels``."""
+    out = np.zeros((labels.shape[0], G))
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+class GroupingProblem:
+    """Maximise the score kept inside ``G`` matched row/column groups of equal size.
+
+    Parameters
+    ----------
+    scores : (F, C) array-like, non-negative and finite.
+    groups : int, divides ``F`` and ``C``.
+    name : optional label (e.g. the layer's qualified name).
+    """
+
+    def __init__(self, scores, groups: int, name: str | None = None):
+        self.scores = validate_scores(scores)
+        self.F, self.C = self.scores.shape
+        self.groups = validate_groups(groups, self.F, self.C)
+        self.name = name
+
+    @classmethod
+    def from_weight(cls, weight, groups: int, criterion: str | Criterion = "l2", grad=None,
+                    name: str | None = None) -> "GroupingProblem":
+        """Build from a weight tensor ``(F, C)`` or ``(F, C, kh, kw)`` and a criterion."""
+        return cls(scores_from_weight(weight, criterion, grad), groups, name=name)
+
+    @property
+    def rows_per_group(self) -> int:
+        return self.F // self.groups
+
+    @property
+    def cols_per_group(self) -> int:
+        return self.C // self.groups
+
+    @cached_property
+    def total(self) -> float:
+        """Total score mass ``S.sum()``."""
+        return float(self.scores.sum())
+
+    def block_sums(self, row_groups: np.ndarray, col_groups: np.ndarray) -> np.ndarray:
+        """``(G, G)`` matrix: mass between row group ``i`` and column group ``j``."""
+        G = self.groups
+        return one_hot(row_groups, G).T @ self.scores @ one_hot(col_groups, G)
+
+    def kept(self, row_groups: np.ndarray, col_groups: np.ndarray) -> float:
+        """Mass kept by a solution: the sum of ``S[f, c]`` with equal row and column group."""
+        return float(np.trace(self.block_sums(row_groups, col_groups)))
+
+    @cached_property
+    def upper_bound(self) -> float:
+        """Certified bound on ``kept``: min of the row top-k and column top-k bounds."""
+        S, G = self.scores, self.groups
+        k_c, k_f = self.C // G, self.F // G
+        rows = np.partition(S, self.C - k_c, axis=1)[:, self.C - k_c:].sum()
+        cols = np.partition(S, self.F - k_f, axis=0)[self.F - k_f:, :].sum()
+        return float(min(rows, cols, self.total))
+
+    def check(self, row_groups, col_groups) -> tuple[np.ndarray, np.ndarray]:
+        """Validate a candidate solution; return it as int arrays or raise ValueError."""
+        out = []
+        for what, labels, n in (("row_groups", row_groups, self.F), ("col_groups", col_groups, self.C)):
+            a = np.asarray(labels)
+            if a.shape != (n,):
+                raise ValueError(f"{what} must have shape ({n},), got {a.shape}")
+            if not np.issubdtype(a.dtype, np.integer):
+                if not np.array_equal(a, np.round(a)):
+                    raise ValueError(f"{what} must hold integers")
+            a = a.astype(np.int64)
+            if a.min() < 0 or a.max() >= self.groups:
+                raise ValueError(f"{what} values must lie in [0, {self.groups}), got [{a.min()}, {a.max()}]")
+            counts = np.bincount(a, minlength=self.groups)
+            if (counts != n // self.groups).any():
+                raise ValueError(f"{what} must put exactly {n // self.groups} per group, got counts {counts.tolist()}")
+            out.append(a)
+        return out[0], out[1]
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"GroupingProblem{label}(F={self.F}, C={self.C}, groups={self.groups})"

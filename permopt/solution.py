@@ -1,0 +1,120 @@
+"""One result type for every permutation solver."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .problem import GroupingProblem
+
+#: Status codes, as in scipy.optimize: a short word and what it promises.
+STATUSES = {
+    "optimal": "proven optimal (kept equals a certified upper bound, or an exact solver proved it)",
+    "feasible": "a valid solution with no optimality proof; see upper_bound and gap",
+    "time_limit": "an exact solver stopped at its time limit; best solution found, certified bound and gap",
+}
+#: Relative tolerance under which kept == upper_bound counts as a proof of optimality.
+OPT_TOL = 1e-9
+
+
+@dataclass
+class Solution:
+    """A grouping of rows and columns with its certified quality.
+
+    ``kept`` is always recomputed from the groups (never taken from a solver), and
+    ``upper_bound`` is a certified bound on the optimum, so ``gap`` is honest.
+    """
+
+    row_groups: np.ndarray
+    col_groups: np.ndarray
+    groups: int
+    kept: float
+    total: float
+    upper_bound: float
+    status: str = "feasible"
+    solver: str = ""
+    time_s: float = 0.0
+    message: str = ""
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_groups(cls, problem: GroupingProblem, row_groups, col_groups, *, solver: str = "",
+                    status: str = "feasible", upper_bound: float | None = None, time_s: float = 0.0,
+                    message: str = "", info: dict | None = None) -> "Solution":
+        """Validate the groups, recompute ``kept`` and attach the best certified bound."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; known: {list(STATUSES)}")
+        r, c = problem.check(row_groups, col_groups)
+        kept = problem.kept(r, c)
+        ub = problem.upper_bound if upper_bound is None else min(float(upper_bound), problem.upper_bound)
+        if ub < kept:  # a bound under the kept mass only by rounding noise
+            if ub < kept - 1e-6 * max(1.0, abs(kept)):
+                raise AssertionError(f"invalid bound {ub} < kept {kept} from solver {solver!r}")
+            ub = kept
+        if status != "optimal" and ub - kept <= OPT_TOL * max(1.0, abs(ub)):
+            status, message = "optimal", (message + "; " if message else "") + "kept meets the certified bound"
+        return cls(r, c, problem.groups, kept, problem.total, ub, status, solver, time_s, message, dict(info or {}))
+
+    @property
+    def kept_ratio(self) -> float:
+        """``kept / total`` (1.0 for an all-zero matrix)."""
+        return self.kept / self.total if self.total > 0 else 1.0
+
+    @property
+    def gap(self) -> float:
+        """Relative optimality gap ``(upper_bound - kept) / upper_bound``, 0 when proven."""
+        if self.status == "optimal":
+            return 0.0
+        return (self.upper_bound - self.kept) / self.upper_bound if self.upper_bound > 0 else 0.0
+
+    @property
+    def row_perm(self) -> np.ndarray:
+        """Row order that puts each row group contiguously, group 0 first."""
+        return np.argsort(self.row_groups, kind="stable")
+
+    @property
+    def col_perm(self) -> np.ndarray:
+        """Column order that puts each column group contiguously, group 0 first."""
+        return np.argsort(self.col_groups, kind="stable")
+
+    def mask(self) -> np.ndarray:
+        """``(F, C)`` boolean mask of the kept entries."""
+        return self.row_groups[:, None] == self.col_groups[None, :]
+
+    def validate(self, problem: GroupingProblem, rtol: float = 1e-9) -> None:
+        """Raise AssertionError unless this is a valid solution of ``problem`` with honest numbers."""
+        r, c = problem.check(self.row_groups, self.col_groups)
+        kept = float((problem.scores * (r[:, None] == c[None, :])).sum())
+        tol = rtol * max(1.0, problem.total)
+        assert abs(kept - self.kept) <= tol, f"kept {self.kept} != recomputed {kept}"
+        assert self.kept <= self.upper_bound + tol, f"kept {self.kept} > upper_bound {self.upper_bound}"
+
+    def to_dict(self) -> dict:
+        """Plain-JSON representation (lists and numbers)."""
+        return {"row_groups": self.row_groups.tolist(), "col_groups": self.col_groups.tolist(),
+                "groups": self.groups, "kept": self.kept, "total": self.total,
+                "upper_bound": self.upper_bound, "kept_ratio": self.kept_ratio, "gap": self.gap,
+                "status": self.status, "solver": self.solver, "time_s": self.time_s,
+                "message": self.message, "info": self.info}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Solution":
+        """Inverse of :meth:`to_dict` (derived fields are recomputed, not read)."""
+        return cls(np.asarray(d["row_groups"], dtype=np.int64), np.asarray(d["col_groups"], dtype=np.int64),
+                   int(d["groups"]), float(d["kept"]), float(d["total"]), float(d["upper_bound"]),
+                   d.get("status", "feasible"), d.get("solver", ""), float(d.get("time_s", 0.0)),
+                   d.get("message", ""), dict(d.get("info", {})))
+
+    def to_json(self, **kw) -> str:
+        """JSON string of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), **kw)
+
+    @classmethod
+    def from_json(cls, s: str) -> "Solution":
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(s))
+
+    def __repr__(self) -> str:
+        return (f"Solution(solver={self.solver!r}, status={self.status!r}, G={self.groups}, "
+                f"kept_ratio={self.kept_ratio:.4f}, gap={self.gap:.4f}, time_s={self.time_s:.3f})")

@@ -1,0 +1,36 @@
+"""Helpers shared by the exact solvers: orientation, warm starts, instance size."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ..problem import GroupingProblem
+from .registry import run
+
+
+def count_partitions(n: int, G: int) -> float:
+    """Number of ways to split ``n`` items into ``G`` unlabelled groups of ``n/G``: n!/((n/G)!^G G!)."""
+    k = n // G
+    return math.exp(math.lgamma(n + 1) - G * math.lgamma(k + 1) - math.lgamma(G + 1))
+
+
+def branching_side(problem: GroupingProblem) -> tuple[np.ndarray, bool]:
+    """The score matrix oriented so that rows are the smaller side (fewer partitions); and whether transposed."""
+    transposed = problem.C < problem.F
+    return (problem.scores.T if transposed else problem.scores), transposed
+
+
+def warm_start(problem: GroupingProblem, start, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Initial incumbent: a solver name (default ``best``), a Solution, or a (rows, cols) pair."""
+    if start is None or isinstance(start, str):
+        sol = run(problem, start or "best", seed=seed)
+        return sol.row_groups, sol.col_groups
+    r, c = (start.row_groups, start.col_groups) if hasattr(start, "row_groups") else start
+    return problem.check(r, c)
+
+
+def default_threads() -> int:
+    """Worker threads for the exact solvers: the machine's cores."""
+    return max(1, os.cpu_count() or 1)

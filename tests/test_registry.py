@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+import permopt
+from permopt.solvers import Solver, available, get, register, unregister
+
+
+def test_unknown_solver_lists_known_ones():
+    with pytest.raises(ValueError, match="unknown solver 'nope'.*grps"):
+        permopt.solve(np.ones((4, 4)), groups=2, solver="nope")
+
+
+def test_builtin_names():
+    names = available()
+    for n in ["same", "sort", "grps", "alternating", "local", "anneal", "best", "enumerate", "cpsat", "mip", "auto"]:
+        assert n in names
+    assert set(available(exact=True)) == {"enumerate", "cpsat", "mip"}
+
+
+def test_user_function_solver_is_checked():
+    @register("test_reverse")
+    def reverse(problem, *, time_limit=None, seed=None):
+        """Groups in reverse order."""
+        r = (np.arange(problem.F) // problem.rows_per_group)[::-1]
+        c = (np.arange(problem.C) // problem.cols_per_group)[::-1]
+        return r, c
+
+    try:
+        S = np.abs(np.random.default_rng(0).standard_normal((6, 6)))
+        sol = permopt.solve(S, groups=3, solver="test_reverse")
+        assert sol.solver == "test_reverse" and get("test_reverse").description == "Groups in reverse order."
+        assert sol.kept == pytest.approx(float(sum(S[2*i:2*i+2, 2*i:2*i+2].sum() for i in range(3))))
+        with pytest.raises(ValueError, match="already registered"):
+            register("test_reverse", reverse)
+    finally:
+        unregister("test_reverse")
+
+
+def test_user_class_solver_and_bad_output():
+    class Bad(Solver):
+        name = "bad"
+
+        def solve(self, problem, *, time_limit=None, seed=None):
+            return np.zeros(problem.F, dtype=int), np.zeros(problem.C, dtype=int)
+
+    register("test_bad", Bad)
+    try:
+        with pytest.raises(ValueError, match="per group"):
+            permopt.solve(np.ones((4, 4)), groups=2, solver="test_bad")
+    finally:
+        unregister("test_bad")
+    with pytest.raises(TypeError, match="subclass"):
+        register("test_notsolver", int)
+
+
+def test_option_validation():
+    S = np.ones((4, 4))
+    with pytest.raises(ValueError, match="time_limit"):
+        permopt.solve(S, groups=2, solver="grps", time_limit=-1)
+    with pytest.raises(TypeError, match="seed"):
+        permopt.solve(S, groups=2, solver="grps", seed="x")
+    with pytest.raises(ValueError, match="n_iter"):
+        permopt.solve(S, groups=2, solver="grps", n_iter=0)
+    with pytest.raises(TypeError):
+        permopt.solve(S, groups=2, solver="grps", bogus_option=1)

@@ -1,0 +1,35 @@
+"""Properties every registered solver must satisfy (hypothesis)."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import permopt
+from permopt.solvers import available
+from helpers import check_solution
+
+FAST = [n for n in available() if n not in ("cpsat", "mip", "enumerate", "auto")]
+EXACT = ["enumerate", "cpsat", "mip", "auto"]
+
+shapes = st.sampled_from([(4, 4, 2), (6, 9, 3), (8, 4, 2), (12, 8, 4), (16, 16, 8), (10, 20, 5), (8, 8, 1)])
+
+
+@pytest.mark.parametrize("solver", FAST)
+@given(shape=shapes, seed=st.integers(0, 2**31), dist=st.sampled_from(["normal", "uniform", "lognormal", "sparse"]))
+def test_heuristic_solutions_are_valid(solver, shape, seed, dist):
+    F, C, G = shape
+    rng = np.random.default_rng(seed)
+    S = {"normal": lambda: np.abs(rng.standard_normal((F, C))), "uniform": lambda: rng.random((F, C)),
+         "lognormal": lambda: rng.lognormal(0, 2, (F, C)),
+         "sparse": lambda: rng.random((F, C)) * (rng.random((F, C)) < 0.2)}[dist]()
+    sol = permopt.solve(S, groups=G, solver=solver, seed=seed % 1000)
+    check_solution(S, G, sol)
+
+
+@pytest.mark.parametrize("solver", EXACT)
+@given(shape=st.sampled_from([(4, 4, 2), (6, 6, 3), (4, 8, 2), (6, 6, 2)]), seed=st.integers(0, 2**31))
+def test_exact_solutions_are_valid(solver, shape, seed):
+    F, C, G = shape
+    S = np.abs(np.random.default_rng(seed).standard_normal((F, C)))
+    sol = permopt.solve(S, groups=G, solver=solver, time_limit=20, seed=0)
+    check_solution(S, G, sol)
+    assert sol.status == "optimal"
