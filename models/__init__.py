@@ -1,0 +1,1 @@
+"""Model zoo: architectures by name (no weights are downloaded). See :func:`models.get`."""

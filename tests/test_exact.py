@@ -1,0 +1,95 @@
+"""Exact solvers: agreement with brute force and each other, honest bounds, time limits."""
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import permopt
+from permopt.solvers import available
+from helpers import brute_force, check_solution
+
+EXACT = ["enumerate", "cpsat", "mip", "auto"]
+HEURISTICS = [n for n in available() if n not in EXACT]
+RTOL = 1e-5  # CP-SAT works on scores rounded to 1e-6 of the largest
+
+
+@pytest.mark.parametrize("shape", [(4, 4, 2), (6, 6, 2), (6, 6, 3), (4, 8, 2), (6, 3, 3)])
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_solvers_match_brute_force(shape, seed):
+    F, C, G = shape
+    S = np.random.default_rng(seed).lognormal(0, 1, (F, C))
+    opt = brute_force(S, G)
+    for solver in EXACT:
+        sol = permopt.solve(S, groups=G, solver=solver, time_limit=30, seed=0)
+        assert sol.status == "optimal", (solver, sol.message)
+        assert sol.kept == pytest.approx(opt, rel=RTOL), solver
+        assert sol.upper_bound >= opt * (1 - 1e-12)
+
+
+@given(seed=st.integers(0, 2**31), shape=st.sampled_from([(8, 8, 2), (6, 9, 3), (8, 8, 4), (9, 6, 3)]))
+def test_exact_solvers_agree_and_bound_everything(seed, shape):
+    F, C, G = shape
+    S = np.abs(np.random.default_rng(seed).standard_normal((F, C)))
+    sols = {s: permopt.solve(S, groups=G, solver=s, time_limit=30, seed=0) for s in EXACT}
+    opt = sols["enumerate"].kept
+    for name, sol in sols.items():
+        check_solution(S, G, sol)
+        assert sol.status == "optimal"
+        assert sol.kept == pytest.approx(opt, rel=RTOL), name
+    for h in HEURISTICS:
+        sol = permopt.solve(S, groups=G, solver=h, seed=0)
+        assert sol.kept <= opt * (1 + 1e-12), f"{h} beat a proven optimum"
+        assert sol.upper_bound >= opt * (1 - 1e-12)
+
+
+def test_enumerate_proves_16x16_g4():
+    S = np.abs(np.random.default_rng(1).standard_normal((16, 16)))
+    sol = permopt.solve(S, groups=4, solver="enumerate", time_limit=60)
+    assert sol.status == "optimal" and sol.gap == 0
+    assert sol.kept >= permopt.solve(S, groups=4, solver="local", seed=0).kept - 1e-9
+
+
+def test_cpsat_and_mip_prove_12x12_g3_against_enumerate():
+    S = np.abs(np.random.default_rng(2).standard_normal((12, 12)))
+    ref = permopt.solve(S, groups=3, solver="enumerate").kept
+    mip = permopt.solve(S, groups=3, solver="mip", time_limit=60, seed=0)
+    assert mip.status == "optimal" and mip.kept == pytest.approx(ref, rel=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["enumerate", "cpsat", "mip"])
+def test_time_limit_returns_a_certified_feasible_solution(solver):
+    S = np.abs(np.random.default_rng(5).standard_normal((32, 32)))
+    t = time.perf_counter()
+    sol = permopt.solve(S, groups=4, solver=solver, time_limit=2, seed=0)
+    elapsed = time.perf_counter() - t
+    assert sol.status == "time_limit" and 0 < sol.gap < 1
+    check_solution(S, 4, sol)
+    assert elapsed < 2 + 4.0, elapsed  # the limit plus model building and the warm start
+    assert sol.kept >= permopt.solve(S, groups=4, solver="grps").kept - 1e-9  # warm start kept
+
+
+def test_enumerate_refuses_huge_instances_without_a_limit():
+    S = np.ones((64, 64))
+    with pytest.raises(ValueError, match="too many"):
+        permopt.solve(S, groups=8, solver="enumerate")
+
+
+def test_auto_always_bounds_and_picks_by_size():
+    small = np.abs(np.random.default_rng(0).standard_normal((8, 8)))
+    s = permopt.solve(small, groups=2, solver="auto")
+    assert s.status == "optimal" and s.info["delegate"] == "enumerate"
+    big = np.abs(np.random.default_rng(0).standard_normal((128, 128)))
+    b = permopt.solve(big, groups=8, solver="auto", seed=0)
+    assert b.info["delegate"] == "best" and b.upper_bound >= b.kept and b.gap > 0
+
+
+def test_compare_table_and_ratios():
+    S = np.abs(np.random.default_rng(4).standard_normal((8, 8)))
+    cmp = permopt.compare(S, groups=2, solvers=["same", "grps", "enumerate"], time_limit=10)
+    ref, proven = cmp.reference
+    assert proven and ref == cmp.solutions["enumerate"].kept
+    rows = {r["solver"]: r for r in cmp.rows()}
+    assert rows["enumerate"]["ratio_to_best"] == 1.0
+    assert 0 < rows["same"]["ratio_to_best"] <= 1.0
+    assert "enumerate" in cmp.table() and '"reference_proven": true' in cmp.to_json()
