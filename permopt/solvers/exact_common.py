@@ -23,9 +23,11 @@ def branching_side(problem: GroupingProblem) -> tuple[np.ndarray, bool]:
 
 
 def warm_start(problem: GroupingProblem, start, seed) -> tuple[np.ndarray, np.ndarray]:
-    """Initial incumbent: a solver name (default ``best``), a Solution, or a (rows, cols) pair."""
+    """Initial incumbent: a solver name, a Solution, or a (rows, cols) pair; by default the
+    better of ``best`` and ``local`` (both cheap on the sizes exact solvers can handle)."""
     if start is None or isinstance(start, str):
-        sol = run(problem, start or "best", seed=seed)
+        sols = [run(problem, name, seed=seed) for name in ((start,) if start else ("best", "local"))]
+        sol = max(sols, key=lambda s: s.kept)
         return sol.row_groups, sol.col_groups
     r, c = (start.row_groups, start.col_groups) if hasattr(start, "row_groups") else start
     return problem.check(r, c)

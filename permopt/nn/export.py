@@ -1,0 +1,334 @@
+"""Export: replace pruned layers by real grouped layers and fold the permutations away.
+
+A grouped layer built from a plan reads its input channels in ``col_perm`` order and
+writes its outputs in ``row_perm`` order. Channel order only matters where channels mix,
+so tensors joined by channel-wise operations (BatchNorm, activations, pooling, residual
+adds, a flatten of 1×1 maps) form one *channel space* that shares one order ``π``.
+For each space the export picks the ``π`` that needs the fewest index modules:
+
+* a dense producer (conv/linear) or consumer adapts for free (permute its weight rows or
+  columns, its bias), and so do BatchNorm and depthwise convs inside the space;
+* a pruned producer fits only if ``π`` is its ``row_perm``, a pruned consumer only if ``π``
+  is its ``col_perm``; model inputs, outputs, concatenations and unknown operations need
+  ``π`` = identity; every mismatch gets an explicit :class:`ChannelIndex` module.
+
+The result computes exactly what the masked dense model computes.
+"""
+from __future__ import annotations
+
+import copy
+import operator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as Fn
+from torch import fx, nn
+
+from ..plan import LayerPlan, Plan
+from .inspect import as_tuple, layer_kind, trace
+from .mask import remove_masks
+from .modules import ChannelIndex, GroupedLinear
+
+_CHANNELWISE_MODULES = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Sigmoid,
+    nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Dropout, nn.Dropout2d, nn.Identity, nn.MaxPool2d,
+    nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_CHANNELWISE_FUNCS = {
+    Fn.relu, Fn.relu6, torch.relu, torch.sigmoid, torch.tanh, Fn.gelu, Fn.silu, Fn.hardswish, Fn.leaky_relu,
+    Fn.dropout, Fn.avg_pool2d, Fn.max_pool2d, Fn.adaptive_avg_pool2d, Fn.adaptive_max_pool2d, Fn.elu,
+    operator.add, operator.iadd, torch.add, operator.mul, operator.imul, torch.mul, operator.sub, torch.sub,
+    operator.truediv, torch.div, operator.neg}
+_CHANNELWISE_METHODS = {"relu", "relu_", "sigmoid", "tanh", "add", "add_", "mul", "mul_", "sub", "div",
+                        "contiguous", "clone", "float", "neg"}
+_RESHAPES = {torch.flatten, "flatten", "view", "reshape"}
+_ORDER_FREE_METHODS = {"size", "dim", "numel"}
+
+
+@dataclass
+class ExportResult:
+    """The exported model and what happened to each permutation."""
+
+    model: nn.Module
+    folded: list[str] = field(default_factory=list)       # permutations absorbed by neighbours
+    index_modules: list[str] = field(default_factory=list)  # explicit ChannelIndex modules inserted
+
+    def summary(self) -> str:
+        return f"{len(self.folded)} permutations folded, {len(self.index_modules)} index modules"
+
+
+def grouped_module(m: nn.Module, lp: LayerPlan) -> nn.Module:
+    """A real grouped layer holding the kept blocks of ``m`` (input ``col_perm``, output ``row_perm`` order)."""
+    G = lp.groups
+    rows = [np.flatnonzero(lp.row_groups == g) for g in range(G)]
+    cols = [np.flatnonzero(lp.col_groups == g) for g in range(G)]
+    W = m.weight.detach()
+    blocks = [W[torch.as_tensor(r)][:, torch.as_tensor(c)] for r, c in zip(rows, cols)]
+    bias = m.bias.detach()[torch.as_tensor(lp.row_perm)] if m.bias is not None else None
+    if isinstance(m, nn.Conv2d):
+        new = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, groups=G,
+                        bias=m.bias is not None, padding_mode=m.padding_mode)
+        new.weight.data.copy_(torch.cat(blocks, 0))
+    else:
+        new = GroupedLinear(m.in_features, m.out_features, G, bias=m.bias is not None)
+        new.weight.data.copy_(torch.stack(blocks, 0))
+    if bias is not None:
+        new.bias.data.copy_(bias)
+    return new.to(W.dtype).train(m.training)
+
+
+def check_plan(model: nn.Module, plan: Plan) -> None:
+    """Raise a clear error when a plan does not fit the model's layers."""
+    for name, lp in plan.pruned().items():
+        try:
+            m = model.get_submodule(name)
+        except AttributeError:
+            raise KeyError(f"plan names layer {name!r}, which the model does not have") from None
+        kind = layer_kind(m)
+        if kind is None:
+            raise TypeError(f"layer {name!r} is a {type(m).__name__}; only Conv2d and Linear can be grouped")
+        if kind == "conv" and m.groups != 1:
+            raise ValueError(f"layer {name!r} is already grouped (groups={m.groups}"
+                             f"{', depthwise' if m.groups == m.in_channels else ''}); it cannot be regrouped")
+        F, C = m.weight.shape[:2]
+        if (lp.row_groups.size, lp.col_groups.size) != (F, C):
+            raise ValueError(f"layer {name!r}: plan has {lp.row_groups.size}x{lp.col_groups.size} channels, "
+                             f"the layer {F}x{C}")
+        if F % lp.groups or C % lp.groups:
+            raise ValueError(f"layer {name!r}: groups={lp.groups} does not divide out={F} and in={C} channels")
+
+
+def _shape(node):
+    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
+    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+
+class _UnionFind:
+    def __init__(self):
+        self.parent = {}
+
+    def find(self, a):
+        self.parent.setdefault(a, a)
+        while self.parent[a] is not a:
+            self.parent[a] = self.parent[self.parent[a]]
+            a = self.parent[a]
+        return a
+
+    def union(self, a, b):
+        ra, rb = self.find(a), self.find(b)
+        if ra is not rb:
+            self.parent[rb] = ra
+
+
+@dataclass
+class _Space:
+    channels: int
+    producers: list = field(default_factory=list)   # layer nodes writing into the space
+    consumers: list = field(default_factory=list)   # layer nodes reading from it
+    fixed_sources: list = field(default_factory=list)
+    fixed_sinks: list = field(default_factory=list)  # (tensor node, user node)
+    params: list = field(default_factory=list)       # channel-wise modules with per-channel parameters
+
+
+def _channel_spaces(gm: fx.GraphModule):
+    """Union channel tensors joined by channel-wise ops; classify every node's role."""
+    modules = dict(gm.named_modules())
+    uf, roles = _UnionFind(), {}
+
+    def chan(n):  # channel count of a (N, C, ...) tensor node, else None
+        s = _shape(n)
+        return s[1] if s is not None and len(s) >= 2 else None
+
+    for node in gm.graph.nodes:
+        inputs = [a for a in node.all_input_nodes if chan(a) is not None]
+        c = chan(node)
+        role = "unknown"
+        if node.op == "placeholder" or node.op == "get_attr":
+            role = "source"
+        elif node.op == "output":
+            role = "sink"
+        elif node.op == "call_module":
+            m = modules[node.target]
+            kind = layer_kind(m)
+            in_shape = _shape(node.args[0]) if node.args else None
+            if kind == "conv" and m.groups == 1 or kind == "linear" and in_shape is not None and len(in_shape) == 2:
+                role = "layer"
+            elif kind == "conv" and m.groups == m.in_channels == m.out_channels:
+                role = "channelwise_params"
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and (len(in_shape or ()) >= 2):
+                role = "channelwise_params"
+            elif isinstance(m, _CHANNELWISE_MODULES):
+                role = "channelwise"
+            elif isinstance(m, nn.Flatten) and m.start_dim == 1:
+                role = "reshape"
+        elif node.op in ("call_function", "call_method"):
+            if node.target in _CHANNELWISE_FUNCS or node.target in _CHANNELWISE_METHODS:
+                role = "channelwise"
+            elif node.target in _RESHAPES:
+                role = "reshape"
+            elif node.target in _ORDER_FREE_METHODS:
+                role = "order_free"
+            elif node.target is getattr and len(node.args) > 1 and node.args[1] == "shape":
+                role = "order_free"
+        if role == "reshape":  # (N, C, 1, 1) -> (N, C) keeps channel order; anything else mixes
+            s_in, s_out = (_shape(node.args[0]) if node.args else None), _shape(node)
+            ok = s_in is not None and s_out is not None and len(s_out) == 2 and s_out[1] == s_in[1] \
+                and int(np.prod(s_in[2:] or (1,))) == 1
+            role = "channelwise" if ok else "unknown"
+        if role in ("channelwise", "channelwise_params") and c is not None:
+            same = [a for a in inputs if chan(a) == c]
+            if not same:
+                role = "unknown"
+            for a in same:
+                uf.union(a, node)
+        roles[node] = role
+
+    spaces: dict = {}
+
+    def space(n):
+        root = uf.find(n)
+        if root not in spaces:
+            spaces[root] = _Space(chan(n))
+        return spaces[root]
+
+    for node, role in roles.items():
+        c = chan(node)
+        if role == "layer":
+            space(node.args[0]).consumers.append(node)
+            space(node).producers.append(node)
+        elif role in ("source", "unknown") and c is not None:
+            space(node).fixed_sources.append(node)
+        elif role == "channelwise_params":
+            space(node).params.append(node)
+        if role in ("sink", "unknown"):
+            for a in node.all_input_nodes:
+                if chan(a) is not None:
+                    space(a).fixed_sinks.append((a, node))
+        elif role == "channelwise":
+            for a in node.all_input_nodes:  # tensors broadcast into the op, not joined (e.g. 1 channel)
+                if chan(a) is not None and chan(a) != c:
+                    space(a).fixed_sinks.append((a, node))
+    return uf, spaces, modules
+
+
+def _choose_order(sp: _Space, plans: dict) -> tuple[np.ndarray, int]:
+    ident = np.arange(sp.channels)
+    cands = [ident] + [plans[n.target].row_perm for n in sp.producers if n.target in plans] \
+        + [plans[n.target].col_perm for n in sp.consumers if n.target in plans]
+
+    def cost(pi):
+        is_id = np.array_equal(pi, ident)
+        return (sum(not np.array_equal(plans[n.target].row_perm, pi) for n in sp.producers if n.target in plans)
+                + sum(not np.array_equal(plans[n.target].col_perm, pi) for n in sp.consumers if n.target in plans)
+                + (0 if is_id else len(sp.fixed_sources) + len(sp.fixed_sinks)))
+    costs = [cost(p) for p in cands]
+    k = int(np.argmin(costs))
+    return cands[k], costs[k]
+
+
+def _permute_params(m: nn.Module, pi: torch.Tensor) -> None:
+    """Reorder every per-channel tensor (dim 0 of the channel count) of a BN / depthwise conv."""
+    n = pi.numel()
+    for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False)):
+        if t.dim() >= 1 and t.shape[0] == n:
+            t.data = t.data[pi].clone()
+
+
+def export(model: nn.Module, plan: Plan, example_inputs) -> ExportResult:
+    """Build the grouped model for ``plan``; the input model is left untouched.
+
+    Masks on ``model`` (from :func:`apply_masks`) are baked into the copy first. Returns an
+    :class:`ExportResult` whose ``model`` is a ``torch.fx.GraphModule`` (or, when the model
+    cannot be traced, a copy with each pruned layer wrapped in index modules).
+    """
+    check_plan(model, plan)
+    work = remove_masks(copy.deepcopy(model), bake=True)
+    plans = plan.pruned()
+    try:
+        gm = trace(work, example_inputs)
+    except Exception:
+        return _export_untraced(work, plans)
+    uf, spaces, modules = _channel_spaces(gm)
+    result = ExportResult(gm)
+    graph = gm.graph
+    counter = [0]
+
+    def add_index(after_or_before: fx.Node, index: np.ndarray, user: fx.Node | None, why: str):
+        name = f"permopt_index_{counter[0]}"
+        counter[0] += 1
+        gm.add_submodule(name, ChannelIndex(index))
+        if user is None:  # reindex a node's output for all its users
+            with graph.inserting_after(after_or_before):
+                new = graph.call_module(name, (after_or_before,))
+            after_or_before.replace_all_uses_with(new, delete_user_cb=lambda u: u is not new)
+        else:  # reindex one input of one user
+            with graph.inserting_before(user):
+                new = graph.call_module(name, (after_or_before,))
+            user.replace_input_with(after_or_before, new)
+        new.meta = dict(after_or_before.meta)
+        result.index_modules.append(f"{name}: {why}")
+
+    layer_nodes = [n for n in graph.nodes if n.op == "call_module" and any(n in sp.producers for sp in spaces.values())]
+    orders = {root: _choose_order(sp, plans)[0] for root, sp in spaces.items()}
+    order_of = lambda n: orders[uf.find(n)]  # noqa: E731
+    seen = {}
+    for n in layer_nodes:
+        if n.target in seen:
+            raise ValueError(f"layer {n.target!r} is called more than once; shared layers cannot be exported")
+        seen[n.target] = n
+
+    # --- layers: dense ones absorb both orders, pruned ones become grouped
+    for n in layer_nodes:
+        m = modules[n.target]
+        pi_out, pi_in = order_of(n), order_of(n.args[0])
+        if n.target in plans:
+            lp = plans[n.target]
+            parent, _, attr = n.target.rpartition(".")
+            setattr(gm.get_submodule(parent) if parent else gm, attr, grouped_module(m, lp))
+            if np.array_equal(pi_in, lp.col_perm):
+                result.folded.append(f"{n.target}: input permutation folded upstream")
+            if np.array_equal(pi_out, lp.row_perm):
+                result.folded.append(f"{n.target}: output permutation folded downstream")
+        else:
+            with torch.no_grad():
+                W = m.weight.data[torch.as_tensor(pi_out)][:, torch.as_tensor(pi_in)].clone()
+                m.weight.data = W
+                if m.bias is not None:
+                    m.bias.data = m.bias.data[torch.as_tensor(pi_out)].clone()
+
+    # --- channel-wise modules with parameters follow their space's order
+    for root, sp in spaces.items():
+        pi = torch.as_tensor(orders[root])
+        for n in sp.params:
+            _permute_params(modules[n.target], pi)
+
+    # --- index modules where an order could not be matched
+    for root, sp in spaces.items():
+        pi = orders[root]
+        inv = np.argsort(pi)
+        for n in sp.producers:
+            if n.target in plans and not np.array_equal(plans[n.target].row_perm, pi):
+                add_index(n, np.argsort(plans[n.target].row_perm)[pi], None, f"after {n.target} (output order)")
+        for n in sp.consumers:
+            if n.target in plans and not np.array_equal(plans[n.target].col_perm, pi):
+                add_index(n.args[0], inv[plans[n.target].col_perm], n, f"before {n.target} (input order)")
+        if not np.array_equal(pi, np.arange(sp.channels)):
+            for s in sp.fixed_sources:
+                add_index(s, pi, None, f"after {s.name} (fixed source)")
+            for a, user in sp.fixed_sinks:
+                add_index(a, inv, user, f"before {user.name} (fixed sink)")
+
+    graph.lint()
+    gm.recompile()
+    return result
+
+
+def _export_untraced(work: nn.Module, plans: dict) -> ExportResult:
+    result = ExportResult(work)
+    for name, lp in plans.items():
+        m = work.get_submodule(name)
+        wrapped = nn.Sequential(ChannelIndex(lp.col_perm), grouped_module(m, lp), ChannelIndex(np.argsort(lp.row_perm)))
+        parent, _, attr = name.rpartition(".")
+        setattr(work.get_submodule(parent) if parent else work, attr, wrapped)
+        result.index_modules += [f"{name}: input index (untraced model)", f"{name}: output index (untraced model)"]
+    return result

@@ -1,0 +1,202 @@
+"""Find the prunable layers of a model and how their channels connect.
+
+:func:`inspect` traces the model with ``torch.fx`` (shapes by ``ShapeProp``); when tracing
+fails it falls back to forward hooks, with a warning: layers are still found, but graph
+neighbours are unknown, so export wraps each pruned layer in channel-index modules
+instead of folding the permutations.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+
+@dataclass
+class LayerInfo:
+    """A prunable layer: shapes, candidate group counts and graph neighbours."""
+
+    name: str
+    kind: str                      # "conv" or "linear"
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple
+    candidates: list[int]          # G values: common divisors with >= min_channels per group
+    macs: int = 0                  # dense multiply-accumulates per sample
+    params: int = 0                # dense weight + bias parameters
+    producers: list[str] = field(default_factory=list)   # layers/ops whose output this layer reads
+    consumers: list[str] = field(default_factory=list)   # layers/ops that read this layer's output
+
+    @property
+    def weight_params(self) -> int:
+        """Dense weight parameter count (what grouping divides by G)."""
+        k = 1
+        for s in self.kernel_size:
+            k *= s
+        return self.out_channels * self.in_channels * k
+
+
+@dataclass
+class ModelInfo:
+    """Result of :func:`inspect`: prunable layers, skipped layers with reasons, and the traced graph."""
+
+    layers: dict[str, LayerInfo]
+    skipped: dict[str, str]
+    graph_module: fx.GraphModule | None
+    traced: bool
+
+    def __iter__(self):
+        return iter(self.layers.values())
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, name: str) -> LayerInfo:
+        try:
+            return self.layers[name]
+        except KeyError:
+            raise KeyError(f"no prunable layer {name!r}; prunable: {list(self.layers)}"
+                           + (f"; skipped: {self.skipped}" if name in self.skipped else "")) from None
+
+
+def as_tuple(example_inputs) -> tuple:
+    """Example inputs as a tuple of positional arguments."""
+    return tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+
+
+def common_divisors(a: int, b: int, min_channels: int = 1) -> list[int]:
+    """G values dividing both ``a`` and ``b`` with at least ``min_channels`` per group on each side (1 always)."""
+    return [1] + [d for d in range(2, min(a, b) + 1) if a % d == 0 and b % d == 0
+                  and a // d >= min_channels and b // d >= min_channels]
+
+
+def layer_kind(m: nn.Module) -> str | None:
+    """``"conv"`` for Conv2d, ``"linear"`` for Linear, else None."""
+    if isinstance(m, nn.Conv2d):
+        return "conv"
+    if isinstance(m, nn.Linear):
+        return "linear"
+    return None
+
+
+def _skip_reason(m: nn.Module, include_linear: bool) -> str | None:
+    kind = layer_kind(m)
+    if kind is None:
+        return "not a Conv2d or Linear"
+    if kind == "linear" and not include_linear:
+        return "Linear layers are opt-in (include_linear=True)"
+    if kind == "conv" and m.groups != 1:
+        if m.groups == m.in_channels:
+            return f"depthwise conv (groups={m.groups}): no channel mixing to group"
+        return f"already a group conv (groups={m.groups})"
+    return None
+
+
+def _macs(m: nn.Module, out_shape) -> int:
+    """Per-sample multiply-accumulates of a conv/linear from its output shape."""
+    per_out = 1
+    for s in out_shape[1:]:
+        per_out *= int(s)
+    if isinstance(m, nn.Conv2d):
+        return per_out * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+    if isinstance(m, nn.Linear):
+        return per_out * m.in_features
+    from .modules import GroupedLinear
+    if isinstance(m, GroupedLinear):
+        return per_out * (m.in_features // m.groups)
+    return 0
+
+
+def trace(model: nn.Module, example_inputs) -> fx.GraphModule:
+    """``torch.fx`` trace of ``model`` with shapes propagated from ``example_inputs`` (eval mode)."""
+    gm = fx.symbolic_trace(model)
+    was_training = gm.training
+    gm.eval()
+    with torch.no_grad():
+        ShapeProp(gm).propagate(*as_tuple(example_inputs))
+    gm.train(was_training)
+    return gm
+
+
+def _hook_shapes(model: nn.Module, example_inputs) -> dict[str, tuple]:
+    shapes, handles = {}, []
+
+    def hook(name):
+        def record(mod, inputs, output):  # returns None: a hook's return value would replace the output
+            shapes.setdefault(name, tuple(output.shape))
+        return record
+
+    for name, m in model.named_modules():
+        if layer_kind(m):
+            handles.append(m.register_forward_hook(hook(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*as_tuple(example_inputs))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+def inspect(model: nn.Module, example_inputs, *, include_linear: bool = False, min_channels: int = 1) -> ModelInfo:
+    """List the prunable layers of ``model`` (Conv2d with groups == 1; Linear if ``include_linear``).
+
+    ``example_inputs`` is a tensor or a tuple of tensors accepted by ``model``. Each layer
+    comes with its candidate ``G`` (common divisors of its channel counts with at least
+    ``min_channels`` per group), dense MACs and parameters, and its graph neighbours.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if min_channels < 1:
+        raise ValueError(f"min_channels must be >= 1, got {min_channels}")
+    try:
+        gm = trace(model, example_inputs)
+        traced = True
+    except Exception as e:  # fx cannot trace data-dependent control flow and friends
+        warnings.warn(f"torch.fx could not trace the model ({type(e).__name__}: {e}); layers found with forward "
+                      "hooks instead. Graph neighbours are unknown, so export will wrap each pruned layer in "
+                      "channel-index modules instead of folding permutations.", stacklevel=2)
+        gm, traced = None, False
+
+    modules = dict(model.named_modules())
+    out_shapes, producers, consumers = {}, {}, {}
+    if traced:
+        calls = {}
+        for node in gm.graph.nodes:
+            if node.op == "call_module" and layer_kind(modules.get(node.target)):
+                calls[node.target] = calls.get(node.target, 0) + 1
+                meta = node.meta.get("tensor_meta")
+                out_shapes[node.target] = tuple(meta.shape) if meta is not None else None
+                producers[node.target] = [str(a.target) if a.op == "call_module" else a.name
+                                          for a in node.all_input_nodes]
+                consumers[node.target] = [str(u.target) if u.op == "call_module" else u.name for u in node.users]
+        shared = [n for n, k in calls.items() if k > 1]
+    else:
+        out_shapes = _hook_shapes(model, example_inputs)
+        shared = []
+
+    layers, skipped = {}, {}
+    for name, m in modules.items():
+        if not layer_kind(m):
+            continue
+        reason = _skip_reason(m, include_linear)
+        if reason is None and name in shared:
+            reason = "module is called more than once in the graph (shared weights)"
+        if reason is None and name not in out_shapes:
+            reason = "not called by the forward pass"
+        if reason:
+            skipped[name] = reason
+            continue
+        C, F = (m.in_channels, m.out_channels) if isinstance(m, nn.Conv2d) else (m.in_features, m.out_features)
+        ks = tuple(m.kernel_size) if isinstance(m, nn.Conv2d) else ()
+        layers[name] = LayerInfo(name, layer_kind(m), C, F, ks, common_divisors(C, F, min_channels),
+                                 _macs(m, out_shapes[name]) if out_shapes[name] else 0,
+                                 sum(p.numel() for p in m.parameters(recurse=False)),
+                                 producers.get(name, []), consumers.get(name, []))
+    return ModelInfo(layers, skipped, gm, traced)
