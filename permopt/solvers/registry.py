@@ -7,15 +7,13 @@ kept mass and attaches a certified bound, so a solver cannot report wrong number
 """
 from __future__ import annotations
 
-import inspect
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from ..problem import GroupingProblem
+from ..registry import Entry, Registry
 from ..solution import Solution
 
 
@@ -31,63 +29,13 @@ class Solver(ABC):
         """Solve ``problem``; see the module docstring for what to return."""
 
 
-@dataclass(frozen=True)
-class SolverEntry:
-    """A registered solver: its name, callable, whether it is exact, and a one-line description."""
-
-    name: str
-    fn: Callable
-    exact: bool
-    description: str
-
-
-_REGISTRY: dict[str, SolverEntry] = {}
-
-
-def register(name: str, solver=None, *, exact: bool | None = None, overwrite: bool = False):
-    """Register a solver function or :class:`Solver` subclass under ``name`` (usable as a decorator)."""
-    def deco(obj):
-        if not isinstance(name, str) or not name:
-            raise ValueError("solver name must be a non-empty string")
-        if name in _REGISTRY and not overwrite:
-            raise ValueError(f"solver {name!r} is already registered; pass overwrite=True to replace it")
-        if inspect.isclass(obj):
-            if not issubclass(obj, Solver):
-                raise TypeError(f"a solver class must subclass permopt.solvers.Solver, got {obj.__name__}")
-            inst = obj()
-            fn, is_exact = inst.solve, obj.exact
-        elif callable(obj):
-            fn, is_exact = obj, False
-        else:
-            raise TypeError(f"a solver must be a function or a Solver subclass, got {type(obj).__name__}")
-        doc = (inspect.getdoc(obj) or "").strip().splitlines()
-        _REGISTRY[name] = SolverEntry(name, fn, is_exact if exact is None else exact, doc[0] if doc else "")
-        return obj
-    return deco(solver) if solver is not None else deco
-
-
-def unregister(name: str) -> None:
-    """Remove a registered solver."""
-    _REGISTRY.pop(name, None)
-
-
-def get(name: str) -> SolverEntry:
-    """The registered solver ``name``; a clear error lists the known names otherwise."""
-    _ensure_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown solver {name!r}; available: {available()}") from None
-
-
-def available(exact: bool | None = None) -> list[str]:
-    """Names of the registered solvers (only exact or only heuristic ones with ``exact=``)."""
-    _ensure_builtins()
-    return sorted(n for n, e in _REGISTRY.items() if exact is None or e.exact == exact)
-
-
-def _ensure_builtins() -> None:
+def _builtins() -> None:
     from . import paper, heuristics, enumerate, cpsat, mip, auto  # noqa: F401  (registration side effect)
+
+
+_REGISTRY = Registry("solver", Solver, "solve", _builtins)
+SolverEntry = Entry
+register, unregister, get, available = _REGISTRY.register, _REGISTRY.unregister, _REGISTRY.get, _REGISTRY.available
 
 
 def _validate_options(time_limit, seed) -> None:

@@ -1,0 +1,50 @@
+"""Group configuration search: choose ``G`` per layer under a parameter/MAC budget.
+
+    from permopt.search import SearchSpace, search
+    space = SearchSpace.from_model(model, x)
+    result = search(space, budget={"params": 0.5}, strategy="exact")
+
+Strategies: ``paper`` (the authors' greedy, made correct), ``exact`` (multiple-choice
+knapsack, CP-SAT or PuLP), ``local``, ``anneal``, ``genetic``, ``random``, and any you
+register with :func:`register_strategy`.
+"""
+from __future__ import annotations
+
+import time
+
+from .budget import Budget
+from .cost import CostModel, LayerCost, SolverCostModel
+from .problem import ConfigProblem
+from .result import SearchResult
+from .space import LayerSpec, SearchSpace
+from .strategies import (Strategy, available_strategies, get_strategy, register_strategy, repair,
+                         unregister_strategy)
+
+
+def search(space: SearchSpace, budget, strategy: str = "exact", *, cost_model: CostModel | None = None,
+           solver: str = "best", time_limit: float | None = None, seed: int | None = 0, **options) -> SearchResult:
+    """Run a registered strategy on ``space`` under ``budget`` (a Budget, dict or "params=0.5" string).
+
+    ``cost_model`` defaults to a :class:`SolverCostModel` using ``solver``; pass the same cost
+    model to several searches to reuse its cache and compare strategies fairly.
+    """
+    entry = get_strategy(strategy)
+    problem = ConfigProblem(space, cost_model or SolverCostModel(solver, seed=seed), Budget.parse(budget))
+    t0 = time.perf_counter()
+    out = entry.fn(problem, time_limit=time_limit, seed=seed, **options)
+    if isinstance(out, SearchResult):
+        out.strategy = strategy
+        return out
+    try:
+        choice = [int(j) for j in out]
+    except TypeError:
+        raise TypeError(f"strategy {strategy!r} must return a choice list or a SearchResult, "
+                        f"got {type(out).__name__}") from None
+    if len(choice) != len(space) or any(not 0 <= j < k for j, k in zip(choice, problem.n_choices)):
+        raise ValueError(f"strategy {strategy!r} returned an invalid choice {choice}")
+    return problem.result(choice, strategy, t0)
+
+
+__all__ = ["search", "SearchSpace", "LayerSpec", "Budget", "CostModel", "LayerCost", "SolverCostModel",
+           "ConfigProblem", "SearchResult", "Strategy", "register_strategy", "unregister_strategy",
+           "available_strategies", "get_strategy", "repair"]

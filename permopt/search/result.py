@@ -1,0 +1,31 @@
+"""What every search strategy returns."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class SearchResult:
+    """A configuration (``G`` per layer) with its objective, budget use and how it was found."""
+
+    config: dict[str, int]
+    objective: float          # total normalised pruned mass (lower is better)
+    params: int
+    macs: int
+    feasible: bool
+    status: str               # "optimal" (proven), "feasible", "infeasible", "time_limit"
+    strategy: str = ""
+    time_s: float = 0.0
+    evaluations: int = 0      # cost-model look-ups made by the strategy
+    history: list = field(default_factory=list)  # (seconds, best objective so far)
+    gap: float | None = None  # certified relative gap, for exact strategies
+    message: str = ""
+
+    def to_json(self, **kw) -> str:
+        """JSON text of all fields."""
+        return json.dumps(asdict(self), **kw)
+
+    def __repr__(self) -> str:
+        return (f"SearchResult(strategy={self.strategy!r}, status={self.status!r}, objective={self.objective:.6g}, "
+                f"params={self.params}, macs={self.macs}, time_s={self.time_s:.3f})")

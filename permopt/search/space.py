@@ -1,0 +1,131 @@
+"""The search space: per-layer score matrices and candidate group counts."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..criteria import scores_from_weight
+from ..problem import validate_scores
+
+
+@dataclass
+class LayerSpec:
+    """One searchable layer: its scores ``(F, C)``, candidate ``G`` values and dense costs.
+
+    ``weight_params`` and ``macs`` are what grouping divides by ``G``; ``other_params``
+    (a bias, say) stays.
+    """
+
+    name: str
+    scores: np.ndarray
+    candidates: list[int]
+    weight_params: int
+    macs: int = 0
+    other_params: int = 0
+
+    def __post_init__(self):
+        self.scores = validate_scores(self.scores)
+        F, C = self.scores.shape
+        self.candidates = sorted({int(g) for g in self.candidates})
+        bad = [g for g in self.candidates if g < 1 or F % g or C % g]
+        if not self.candidates or bad:
+            raise ValueError(f"layer {self.name!r}: candidates must be non-empty divisors of F={F} and C={C}; bad: {bad}")
+
+    @property
+    def key(self) -> str:
+        """Content hash of the scores (the cache key of the layer)."""
+        h = hashlib.sha1(np.ascontiguousarray(self.scores).tobytes())
+        h.update(str(self.scores.shape).encode())
+        return h.hexdigest()[:16]
+
+    def params(self, groups: int) -> int:
+        """Parameters with ``groups`` groups."""
+        return self.weight_params // groups + self.other_params
+
+    def macs_at(self, groups: int) -> int:
+        """MACs per sample with ``groups`` groups."""
+        return self.macs // groups
+
+
+@dataclass
+class SearchSpace:
+    """Layers to configure plus the parameters and MACs of the rest of the model (not searched)."""
+
+    layers: list[LayerSpec]
+    fixed_params: int = 0
+    fixed_macs: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        names = [L.name for L in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError("layer names in a search space must be unique")
+        if not self.layers:
+            raise ValueError("a search space needs at least one layer")
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def dense_params(self) -> int:
+        """Parameters of the dense model (all layers at G = 1)."""
+        return self.fixed_params + sum(L.params(1) for L in self.layers)
+
+    @property
+    def dense_macs(self) -> int:
+        """MACs of the dense model."""
+        return self.fixed_macs + sum(L.macs_at(1) for L in self.layers)
+
+    @classmethod
+    def from_model(cls, model, example_inputs, *, criterion="l2", include_linear: bool = False,
+                   min_channels: int = 4, max_groups: int | None = 64, layers=None, ignored_layers=()) -> "SearchSpace":
+        """Build from a PyTorch model via :func:`permopt.nn.inspect` (scores from ``criterion``)."""
+        from ..nn import count, inspect
+
+        info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
+        wanted = set(layers) if layers is not None else None
+        unknown = ((wanted or set()) | set(ignored_layers)) - set(info.layers) - set(info.skipped)
+        if unknown:
+            raise KeyError(f"unknown layers {sorted(unknown)}; prunable: {list(info.layers)}")
+        refused = {n: info.skipped[n] for n in (wanted or set()) if n in info.skipped}
+        if refused:
+            raise ValueError(f"layers that cannot be grouped: {refused}")
+        specs = []
+        for L in info:
+            if (wanted is not None and L.name not in wanted) or L.name in ignored_layers:
+                continue
+            cands = [g for g in L.candidates if max_groups is None or g <= max_groups]
+            if len(cands) < 2:
+                continue
+            m = model.get_submodule(L.name)
+            specs.append(LayerSpec(L.name, scores_from_weight(m.weight, criterion), cands, L.weight_params,
+                                   L.macs, L.params - L.weight_params))
+        counts = count(model, example_inputs)
+        searched_params = sum(s.params(1) for s in specs)
+        searched_macs = sum(s.macs_at(1) for s in specs)
+        return cls(specs, counts.params - searched_params, counts.macs - searched_macs,
+                   {"criterion": criterion if isinstance(criterion, str) else "custom"})
+
+    def save(self, path) -> None:
+        """Save as ``.npz`` (scores) with the rest as JSON inside."""
+        meta = {"fixed_params": self.fixed_params, "fixed_macs": self.fixed_macs, "meta": self.meta,
+                "layers": [{"name": L.name, "candidates": L.candidates, "weight_params": L.weight_params,
+                            "macs": L.macs, "other_params": L.other_params} for L in self.layers]}
+        np.savez_compressed(path, __meta__=np.array(json.dumps(meta)),
+                            **{f"scores_{i}": L.scores for i, L in enumerate(self.layers)})
+
+    @classmethod
+    def load(cls, path) -> "SearchSpace":
+        """Inverse of :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["__meta__"]))
+            layers = [LayerSpec(d["name"], z[f"scores_{i}"], d["candidates"], d["weight_params"], d["macs"],
+                                d["other_params"]) for i, d in enumerate(meta["layers"])]
+        return cls(layers, meta["fixed_params"], meta["fixed_macs"], meta.get("meta", {}))

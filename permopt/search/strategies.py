@@ -1,0 +1,238 @@
+"""Configuration-search strategies behind one interface and a registry.
+
+A strategy is a function ``fn(problem, *, time_limit=None, seed=None, **options)`` or a
+:class:`Strategy` subclass; it returns a choice (one candidate index per layer) or a
+:class:`SearchResult`. ``problem`` is a :class:`ConfigProblem`; its arrays ``obj``,
+``params``, ``macs`` (after ``evaluate_all()``) and ``totals``/``feasible`` are all a
+strategy needs.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..registry import Entry, Registry
+from .problem import ConfigProblem
+from .result import SearchResult
+
+
+class Strategy(ABC):
+    """Base class for class-style strategies (set ``exact = True`` if it proves optimality)."""
+
+    exact: bool = False
+
+    @abstractmethod
+    def search(self, problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
+               **options) -> "SearchResult | list[int]":
+        """Return a choice (candidate index per layer) or a SearchResult."""
+
+
+def _builtins() -> None:
+    from . import knapsack  # noqa: F401  (registers "exact")
+
+
+_STRATEGIES = Registry("strategy", Strategy, "search", _builtins)
+register_strategy, unregister_strategy = _STRATEGIES.register, _STRATEGIES.unregister
+get_strategy, available_strategies = _STRATEGIES.get, _STRATEGIES.available
+StrategyEntry = Entry
+
+
+def _weights(problem: ConfigProblem):
+    wp, wm = problem.saving_weights()
+    return wp * np.nan_to_num(problem.params, posinf=0) + wm * np.nan_to_num(problem.macs, posinf=0)
+
+
+def repair(problem: ConfigProblem, choice) -> list[int]:
+    """Step ``G`` up where it costs the least objective per resource saved until the budget holds."""
+    choice = list(choice)
+    res = _weights(problem)
+    while True:
+        _, p, m = problem.totals(choice)
+        if problem.feasible(p, m):
+            return choice
+        best, best_ratio = None, np.inf
+        for i, j in enumerate(choice):
+            if j + 1 < problem.n_choices[i]:
+                saved = res[i, j] - res[i, j + 1]
+                ratio = (problem.obj[i, j + 1] - problem.obj[i, j]) / max(saved, 1e-30)
+                if ratio < best_ratio:
+                    best, best_ratio = i, ratio
+        if best is None:
+            return choice  # even the largest G everywhere does not fit
+        choice[best] += 1
+
+
+def fill(problem: ConfigProblem, choice) -> list[int]:
+    """From a feasible choice, step one layer's ``G`` down at a time (largest objective gain per
+    resource added) while the budget holds."""
+    choice = list(choice)
+    _, p, m = problem.totals(choice)
+    if not problem.feasible(p, m):
+        return choice
+    wp, wm = problem.saving_weights()
+    while True:
+        best, best_ratio = None, 0.0
+        for i, j in enumerate(choice):
+            if j == 0:
+                continue
+            gain = problem.obj[i, j] - problem.obj[i, j - 1]
+            dp, dm = problem.params[i, j - 1] - problem.params[i, j], problem.macs[i, j - 1] - problem.macs[i, j]
+            if gain <= 0 or not problem.feasible(p + dp, m + dm):
+                continue
+            ratio = gain / max(wp * dp + wm * dm, 1e-30)
+            if ratio > best_ratio:
+                best, best_ratio = i, ratio
+        if best is None:
+            return choice
+        j = choice[best]
+        p += problem.params[best, j - 1] - problem.params[best, j]
+        m += problem.macs[best, j - 1] - problem.macs[best, j]
+        choice[best] = j - 1
+
+
+@register_strategy("paper")
+def paper(problem: ConfigProblem, *, time_limit=None, seed=None):
+    """The paper's greedy: start at the largest G, step one layer down at a time (best gain per
+    resource added) while the budget holds; infeasible if the largest G everywhere does not fit."""
+    problem.evaluate_all()
+    return fill(problem, problem.cheapest())
+
+
+def _descend(problem: ConfigProblem, choice: list[int]) -> list[int]:
+    """Best-improvement descent over single steps and (one up, one down) pair moves, staying feasible."""
+    choice = list(choice)
+    n = len(choice)
+    idx = np.arange(n)
+    while True:
+        ch = np.asarray(choice)
+        obj, p, m = problem.totals(choice)
+        up_ok = ch + 1 < problem.n_choices
+        dn_ok = ch > 0
+        up = np.where(up_ok, ch + 1, ch)
+        dn = np.where(dn_ok, ch - 1, ch)
+        d_obj_up = np.where(up_ok, problem.obj[idx, up] - problem.obj[idx, ch], np.inf)
+        d_obj_dn = np.where(dn_ok, problem.obj[idx, dn] - problem.obj[idx, ch], np.inf)
+        d_p_up, d_p_dn = problem.params[idx, up] - problem.params[idx, ch], problem.params[idx, dn] - problem.params[idx, ch]
+        d_m_up, d_m_dn = problem.macs[idx, up] - problem.macs[idx, ch], problem.macs[idx, dn] - problem.macs[idx, ch]
+        # single step down (more params, less pruned)
+        feas_dn = (p + d_p_dn <= problem.max_params * (1 + 1e-9)) & (m + d_m_dn <= problem.max_macs * (1 + 1e-9))
+        single = np.where(feas_dn, d_obj_dn, np.inf)
+        # pairs: layer a up, layer b down
+        pair = d_obj_up[:, None] + d_obj_dn[None, :]
+        feas = ((p + d_p_up[:, None] + d_p_dn[None, :] <= problem.max_params * (1 + 1e-9))
+                & (m + d_m_up[:, None] + d_m_dn[None, :] <= problem.max_macs * (1 + 1e-9)))
+        pair = np.where(feas, pair, np.inf)
+        np.fill_diagonal(pair, np.inf)
+        k_single, k_pair = int(np.argmin(single)), int(np.argmin(pair))
+        if min(single[k_single], pair.flat[k_pair]) >= -1e-12:
+            return choice
+        if single[k_single] <= pair.flat[k_pair]:
+            choice[k_single] -= 1
+        else:
+            a, b = divmod(k_pair, n)
+            choice[a] += 1
+            choice[b] -= 1
+
+
+def _deadline(time_limit, default):
+    return time.perf_counter() + (default if time_limit is None else time_limit)
+
+
+@register_strategy("local")
+def local(problem: ConfigProblem, *, time_limit=None, seed=None, restarts: int = 20, kick: float = 0.2):
+    """Descent over single and pair moves from the paper's greedy, then random kicks + repair + descent."""
+    rng = np.random.default_rng(seed)
+    deadline = _deadline(time_limit, 30.0)
+    best = _descend(problem, repair(problem, paper(problem)))
+    best_obj = problem.totals(best)[0]
+    for _ in range(restarts):
+        if time.perf_counter() > deadline:
+            break
+        cand = [int(min(k - 1, max(0, j + rng.integers(-1, 2)))) if rng.random() < kick else j
+                for j, k in zip(best, problem.n_choices)]
+        cand = _descend(problem, repair(problem, cand))
+        o, p, m = problem.totals(cand)
+        if problem.feasible(p, m) and o < best_obj:
+            best, best_obj = cand, o
+    return best
+
+
+@register_strategy("anneal")
+def anneal(problem: ConfigProblem, *, time_limit=None, seed=None, steps: int = 20000, t0: float = 0.05,
+           t1: float = 1e-4, penalty: float = 10.0):
+    """Simulated annealing on single-layer steps with a penalty for budget excess; best feasible kept."""
+    rng = np.random.default_rng(seed)
+    problem.evaluate_all()
+    deadline = _deadline(time_limit, 30.0)
+    cur = repair(problem, paper(problem))
+    obj, p, m = problem.totals(cur)
+    score = obj + penalty * len(cur) * problem.excess(p, m)
+    best, best_obj = list(cur), (obj if problem.feasible(p, m) else np.inf)
+    temps = t0 * (t1 / t0) ** (np.arange(steps) / max(1, steps - 1)) * max(1.0, problem.obj[np.isfinite(problem.obj)].mean() * len(cur))
+    layers, dirs, u = rng.integers(0, len(cur), steps), rng.choice([-1, 1], steps), rng.random(steps)
+    for t in range(steps):
+        if t % 1000 == 0 and time.perf_counter() > deadline:
+            break
+        i, j = layers[t], cur[layers[t]] + dirs[t]
+        if not 0 <= j < problem.n_choices[i]:
+            continue
+        o2 = obj + problem.obj[i, j] - problem.obj[i, cur[i]]
+        p2 = p + problem.params[i, j] - problem.params[i, cur[i]]
+        m2 = m + problem.macs[i, j] - problem.macs[i, cur[i]]
+        s2 = o2 + penalty * len(cur) * problem.excess(p2, m2)
+        if s2 <= score or u[t] < np.exp((score - s2) / temps[t]):
+            cur[i], obj, p, m, score = j, o2, p2, m2, s2
+            if obj < best_obj and problem.feasible(p, m):
+                best, best_obj = list(cur), obj
+    return _descend(problem, repair(problem, best))
+
+
+@register_strategy("genetic")
+def genetic(problem: ConfigProblem, *, time_limit=None, seed=None, population: int = 40, generations: int = 150,
+            mutation: float = 0.05):
+    """Genetic algorithm: tournament selection, uniform crossover, ±1 mutation, repair, elitism."""
+    rng = np.random.default_rng(seed)
+    problem.evaluate_all()
+    deadline = _deadline(time_limit, 30.0)
+    n, ks = len(problem.space), problem.n_choices
+    seedling = repair(problem, paper(problem))
+    pop = [seedling] + [repair(problem, list(rng.integers(0, ks))) for _ in range(population - 1)]
+
+    def fitness(c):
+        o, p, m = problem.totals(c)
+        return o + 1e3 * problem.excess(p, m)
+
+    fit = np.array([fitness(c) for c in pop])
+    for _ in range(generations):
+        if time.perf_counter() > deadline:
+            break
+        children = [pop[int(np.argmin(fit))]]  # elitism
+        while len(children) < population:
+            a, b = (min(rng.integers(0, population, 2), key=lambda k: fit[k]) for _ in range(2))
+            mask = rng.random(n) < 0.5
+            child = np.where(mask, pop[a], pop[b])
+            mut = rng.random(n) < mutation
+            child = np.clip(child + mut * rng.choice([-1, 1], n), 0, ks - 1)
+            children.append(repair(problem, [int(v) for v in child]))
+        pop = children
+        fit = np.array([fitness(c) for c in pop])
+    return _descend(problem, pop[int(np.argmin(fit))])
+
+
+@register_strategy("random")
+def random_search(problem: ConfigProblem, *, time_limit=None, seed=None, samples: int = 200):
+    """Random configurations, each repaired to the budget and greedily filled; the best is kept."""
+    rng = np.random.default_rng(seed)
+    problem.evaluate_all()
+    deadline = _deadline(time_limit, 30.0)
+    best, best_obj = None, np.inf
+    for _ in range(samples):
+        if best is not None and time.perf_counter() > deadline:
+            break
+        c = fill(problem, repair(problem, list(rng.integers(0, problem.n_choices))))
+        o, p, m = problem.totals(c)
+        if problem.feasible(p, m) and o < best_obj or best is None:
+            best, best_obj = c, o
+    return best

@@ -1,0 +1,139 @@
+"""Configuration search: exact knapsack vs brute force, budgets respected, user strategies."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from permopt.search import (Budget, LayerCost, LayerSpec, SearchSpace, SolverCostModel, available_strategies,
+                            register_strategy, search, unregister_strategy)
+
+STRATEGIES = ["paper", "exact", "local", "anneal", "genetic", "random"]
+
+
+def make_space(seed, n=6, sizes=(8, 16, 32)):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i in range(n):
+        F, C = int(rng.choice(sizes)), int(rng.choice(sizes))
+        cands = [g for g in (1, 2, 4, 8) if F % g == 0 and C % g == 0]
+        layers.append(LayerSpec(f"layer{i}", rng.lognormal(0, 1, (F, C)), cands, F * C * 9, F * C * 9 * 16, F))
+    return SearchSpace(layers, fixed_params=500, fixed_macs=5000)
+
+
+class TableCost:
+    """A user cost model (the Protocol): a fixed random table, counting calls."""
+
+    def __init__(self, seed):
+        self.rng, self.table, self.calls = np.random.default_rng(seed), {}, 0
+
+    def evaluate(self, layer, groups):
+        self.calls += 1
+        if (layer.name, groups) not in self.table:
+            self.table[layer.name, groups] = 0.0 if groups == 1 else float(self.rng.random()) * np.log2(groups)
+        pruned = self.table[layer.name, groups]
+        return LayerCost(pruned, 1 - pruned, layer.params(groups), layer.macs_at(groups))
+
+
+def brute(space, cost, budget):
+    maxp, maxm = Budget.parse(budget).limits(space.dense_params, space.dense_macs)
+    best = np.inf
+    for combo in itertools.product(*[L.candidates for L in space.layers]):
+        cs = [cost.evaluate(L, g) for L, g in zip(space.layers, combo)]
+        p = space.fixed_params + sum(c.params for c in cs)
+        m = space.fixed_macs + sum(c.macs for c in cs)
+        if p <= maxp * (1 + 1e-9) and m <= maxm * (1 + 1e-9):
+            best = min(best, sum(c.pruned for c in cs))
+    return best
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 10_000), frac=st.sampled_from([0.2, 0.35, 0.5, 0.8]),
+       kind=st.sampled_from(["params", "macs", "both"]))
+def test_exact_matches_brute_force_and_bounds_every_strategy(seed, frac, kind):
+    space = make_space(seed, n=5)
+    cost = TableCost(seed)
+    budget = {"params": {"params": frac}, "macs": {"macs": frac}, "both": {"params": frac, "macs": frac + 0.1}}[kind]
+    ref = brute(space, cost, budget)
+    ex = search(space, budget, "exact", cost_model=cost)
+    if not np.isfinite(ref):
+        assert not ex.feasible and ex.status == "infeasible"
+        return
+    assert ex.status == "optimal" and ex.feasible
+    assert ex.objective == pytest.approx(ref, abs=1e-5)
+    pulp = search(space, budget, "exact", cost_model=cost, backend="pulp")
+    assert pulp.objective == pytest.approx(ref, abs=1e-7)
+    for s in STRATEGIES:
+        r = search(space, budget, s, cost_model=cost, seed=seed)
+        if r.feasible:
+            assert r.objective >= ref - 1e-5, s
+            maxp, maxm = Budget.parse(budget).limits(space.dense_params, space.dense_macs)
+            assert r.params <= maxp * (1 + 1e-9) and r.macs <= maxm * (1 + 1e-9)
+        assert set(r.config) == {L.name for L in space.layers}
+        assert all(g in L.candidates for L, g in zip(space.layers, r.config.values()))
+
+
+def test_paper_is_feasible_and_others_report_infeasibility():
+    space = make_space(1)
+    cost = SolverCostModel("grps")
+    r = search(space, {"params": 0.5}, "paper", cost_model=cost)
+    assert r.feasible and r.params <= 0.5 * space.dense_params
+    tight = search(space, {"params": 0.01}, "paper", cost_model=cost)
+    assert not tight.feasible and tight.status == "infeasible"
+    assert search(space, {"params": 0.01}, "exact", cost_model=cost).status == "infeasible"
+
+
+def test_solver_cost_model_caches_in_memory_and_on_disk(tmp_path):
+    space = make_space(2, n=3)
+    cm = SolverCostModel("grps", cache_dir=tmp_path)
+    search(space, {"params": 0.5}, "exact", cost_model=cm)
+    n = cm.evaluations
+    assert n == sum(len(L.candidates) - 1 for L in space.layers)  # G=1 needs no solver
+    search(space, {"params": 0.3}, "local", cost_model=cm)
+    assert cm.evaluations == n
+    cm2 = SolverCostModel("grps", cache_dir=tmp_path)
+    cm2.precompute(space)
+    assert cm2.evaluations == 0 and len(list(tmp_path.iterdir())) == n + len(space)
+    L = space.layers[0]
+    assert cm2.evaluate(L, L.candidates[-1]) == cm.evaluate(L, L.candidates[-1])
+
+
+def test_user_strategy_function_and_class_plug_in():
+    @register_strategy("test_largest")
+    def largest(problem, *, time_limit=None, seed=None):
+        """Largest G everywhere."""
+        return problem.cheapest()
+
+    try:
+        assert "test_largest" in available_strategies()
+        space = make_space(3)
+        r = search(space, {"params": 0.9}, "test_largest", cost_model=TableCost(0))
+        assert r.strategy == "test_largest" and all(g == L.candidates[-1] for L, g in zip(space.layers, r.config.values()))
+    finally:
+        unregister_strategy("test_largest")
+    with pytest.raises(ValueError, match="unknown strategy"):
+        search(make_space(3), {"params": 0.5}, "test_largest", cost_model=TableCost(0))
+
+
+def test_budget_parsing_and_errors():
+    assert Budget.parse("params=0.5,macs=1e6") == Budget(0.5, 1e6)
+    assert Budget(0.5).limits(1000, 10) == (500.0, float("inf"))
+    assert Budget(params=300).limits(1000, 10)[0] == 300.0
+    with pytest.raises(ValueError):
+        Budget()
+    with pytest.raises(ValueError, match="positive"):
+        Budget(params=-1)
+    with pytest.raises(ValueError, match="unknown budget keys"):
+        Budget.parse({"flops": 0.5})
+    with pytest.raises(ValueError, match="candidates"):
+        LayerSpec("x", np.ones((4, 4)), [3], 16)
+
+
+def test_space_save_load_round_trip(tmp_path):
+    space = make_space(4)
+    space.save(tmp_path / "space.npz")
+    back = SearchSpace.load(tmp_path / "space.npz")
+    assert [L.name for L in back.layers] == [L.name for L in space.layers]
+    assert all(np.array_equal(a.scores, b.scores) and a.candidates == b.candidates
+               for a, b in zip(space.layers, back.layers))
+    assert back.dense_params == space.dense_params and back.dense_macs == space.dense_macs
