@@ -9,11 +9,13 @@ Quick start::
 """
 from .compare import Comparison, compare
 from .criteria import available_criteria, register_criterion, scores_from_weight
+from .pipeline import PruneResult, Report, apply_plan, prune
+from .plan import LayerPlan, Plan
 from .problem import GroupingProblem
 from .solution import STATUSES, Solution
 from .solvers import available as available_solvers
 from .solvers import mbm, register as register_solver, solve
 
 __version__ = "0.1.0"
-__all__ = ["compare", "Comparison", "GroupingProblem", "Solution", "STATUSES", "solve", "mbm", "available_solvers", "register_solver",
+__all__ = ["prune", "apply_plan", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison", "GroupingProblem", "Solution", "STATUSES", "solve", "mbm", "available_solvers", "register_solver",
            "register_criterion", "available_criteria", "scores_from_weight"]
