@@ -9,7 +9,6 @@ proven optimum. Writes benchmarks/results/exact.json.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import permopt  # noqa: E402
 from common import print_table, write_json  # noqa: E402
+from permopt.bench import parse_sizes  # noqa: E402
 
 SIZES = "8x8g2,12x12g3,16x16g2,16x16g4,24x24g4,32x32g4,32x32g8,64x64g8"
 
@@ -33,7 +33,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     rows = []
     for spec in args.sizes.split(","):
-        F, C, G = map(int, re.fullmatch(r"(\d+)x(\d+)g(\d+)", spec).groups())
+        (F, C, G), = parse_sizes(spec)
         S = np.abs(np.random.default_rng(0).standard_normal((F, C)))
         problem = permopt.GroupingProblem(S, G)
         sols = {s: permopt.solvers.run(problem, s, time_limit=args.time_limit, seed=0) for s in args.solvers.split(",")}

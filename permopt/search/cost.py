@@ -19,9 +19,11 @@ from ..solvers.registry import run
 from .space import LayerSpec, SearchSpace
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerCost:
-    """A layer at one ``G``: the objective term (normalised pruned mass), kept ratio, params, MACs."""
+    """A layer at one ``G``: the objective term (normalised pruned mass), kept ratio, params, MACs.
+
+    Frozen because cost models cache and share these; derive new ones with ``dataclasses.replace``."""
 
     pruned: float
     kept_ratio: float

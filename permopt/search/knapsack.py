@@ -7,11 +7,12 @@ objective coefficients (scaled by ``resolution``): the reported gap includes the
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
 
+from ..pulp_run import pulp_module, solve_pulp
+from ..solvers.exact_common import cpsat_workers
 from .problem import ConfigProblem
 from .strategies import Strategy, register_strategy
 
@@ -39,7 +40,7 @@ class Exact(Strategy):
                                  message=f"{backend}: {status}")
             return res
         obj = problem.totals(choice)[0]
-        gap = 0.0 if status == "optimal" else (obj - bound) / max(obj, 1e-30)
+        gap = 0.0 if status == "optimal" else (1.0 if bound is None else max(0.0, obj - bound) / max(obj, 1e-30))
         return problem.result(choice, "exact", t0, status=status, gap=gap,
                               message=f"{backend}: {status}; objective rounding at most {slack:.2g}")
 
@@ -62,7 +63,7 @@ class Exact(Strategy):
         solver = cp_model.CpSolver()
         if time_limit is not None:
             solver.parameters.max_time_in_seconds = float(time_limit)
-        solver.parameters.num_workers = threads or max(1, os.cpu_count() or 1)
+        solver.parameters.num_workers = threads or cpsat_workers()
         solver.parameters.random_seed = 0 if seed is None else int(seed)
         st = solver.Solve(model)
         slack = 0.5 * n / resolution  # |rounding| per layer ≤ 0.5/resolution
@@ -76,10 +77,7 @@ class Exact(Strategy):
 
     @staticmethod
     def _pulp(problem, time_limit, threads):
-        import warnings
-
-        import pulp
-
+        pulp = pulp_module()
         n, ks = len(problem.space), problem.n_choices
         prob = pulp.LpProblem("permopt_config", pulp.LpMinimize)
         x = {(i, j): prob.add_variable(f"x_{i}_{j}", 0, 1, cat="Binary") for i in range(n) for j in range(ks[i])}
@@ -90,15 +88,10 @@ class Exact(Strategy):
             if math.isfinite(limit):
                 prob += pulp.lpSum(float(arr[i, j]) * v for (i, j), v in x.items()) <= limit * (1 + 1e-9) - fixed
         prob += pulp.lpSum(float(problem.obj[i, j]) * v for (i, j), v in x.items())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=threads or os.cpu_count())
-        prob.solve(solver)
+        optimal, has_solution, bound = solve_pulp(prob, time_limit=time_limit, threads=threads)
         if prob.status == pulp.LpStatusInfeasible:
             return None, "infeasible", None, 0.0
-        if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        if not has_solution:
             return None, "time_limit", None, 0.0
         choice = [max(range(ks[i]), key=lambda j: x[i, j].value() or 0) for i in range(n)]
-        optimal = prob.sol_status == pulp.LpSolutionOptimal
-        obj = problem.totals(choice)[0]
-        return choice, "optimal" if optimal else "time_limit", obj if optimal else 0.0, 0.0
+        return choice, "optimal" if optimal else "time_limit", bound, 0.0

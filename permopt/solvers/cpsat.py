@@ -10,7 +10,7 @@ import numpy as np
 
 from ..problem import GroupingProblem
 from ..solution import Solution
-from .exact_common import branching_side, default_threads, warm_start
+from .exact_common import branching_side, cpsat_workers, warm_start
 from .linearised import canonical, symmetry_allowed
 from .registry import Solver, register
 
@@ -104,7 +104,7 @@ class CPSat(Solver):
         solver = cp_model.CpSolver()
         if time_limit is not None:
             solver.parameters.max_time_in_seconds = float(time_limit)
-        solver.parameters.num_workers = threads or default_threads()
+        solver.parameters.num_workers = threads or cpsat_workers()
         solver.parameters.random_seed = 0 if seed is None else int(seed)
         solver.parameters.log_search_progress = bool(log)
         status = solver.Solve(model)

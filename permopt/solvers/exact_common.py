@@ -34,5 +34,12 @@ def warm_start(problem: GroupingProblem, start, seed) -> tuple[np.ndarray, np.nd
 
 
 def default_threads() -> int:
-    """Worker threads for the exact solvers: the machine's cores."""
+    """Worker threads for CBC: the machine's cores."""
     return max(1, os.cpu_count() or 1)
+
+
+def cpsat_workers() -> int:
+    """CP-SAT workers: at least 8, even on fewer cores (they time-slice). With 2 workers CP-SAT's
+    portfolio lacks its LP-based workers: a 165-layer knapsack then stalls at a 40% gap for 20 s,
+    while 8 workers prove it in 0.1 s on 2 cores (and tighten the 12×12 G=3 bound from 63.5 to 58.5)."""
+    return max(8, os.cpu_count() or 1)

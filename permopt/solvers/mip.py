@@ -6,35 +6,19 @@ time limit is read from CBC's log, so a stopped run still reports a certified ga
 """
 from __future__ import annotations
 
-import os
-import re
-import tempfile
-import warnings
-
 import numpy as np
 
 from ..problem import GroupingProblem
 from ..solution import Solution
 from ..transport import assign_balanced
-from .exact_common import branching_side, default_threads, warm_start
+from ..pulp_run import BOUND_RTOL, pulp_module, solve_pulp
+from .exact_common import branching_side, warm_start
 from .linearised import canonical, symmetry_allowed
 from .registry import Solver, register
 
-#: Safety margin on a bound read from a solver's floating-point log.
-_BOUND_RTOL = 1e-7
-
-
-def _pulp():
-    try:
-        import pulp
-    except ImportError as e:  # pragma: no cover - pulp is a runtime dependency
-        raise ImportError("solver 'mip' needs PuLP: pip install pulp") from e
-    return pulp
-
-
 def build_model(S: np.ndarray, G: int):
     """The PuLP model and its row variables ``x[(f, g)]`` for an oriented score matrix."""
-    pulp = _pulp()
+    pulp = pulp_module()
     n, m = S.shape
     prob = pulp.LpProblem("permopt_grouping", pulp.LpMaximize)
 
@@ -74,15 +58,6 @@ def build_model(S: np.ndarray, G: int):
     return prob, x, y, z
 
 
-def _cbc_bound(log_path: str) -> float | None:
-    try:
-        text = open(log_path).read()
-    except OSError:
-        return None
-    found = re.findall(r"^Upper bound:\s*([-+0-9.eE]+)", text, flags=re.M)
-    return float(found[-1]) if found else None
-
-
 @register("mip")
 class MIP(Solver):
     """Exact: mixed-integer program through PuLP (CBC by default); proven optimum or certified gap."""
@@ -92,7 +67,7 @@ class MIP(Solver):
 
     def solve(self, problem: GroupingProblem, *, time_limit=None, seed=None, start=None,
               backend: str = "PULP_CBC_CMD", threads: int | None = None, msg: bool = False):
-        pulp = _pulp()
+        pulp = pulp_module()
         S, transposed = branching_side(problem)
         n, m = S.shape
         G = problem.groups
@@ -106,26 +81,10 @@ class MIP(Solver):
         for (f, c), v in z.items():
             v.setInitialValue(int(hint_rows[f] == hint_cols[c]))
 
-        is_cbc = backend == "PULP_CBC_CMD"
-        opts = {"msg": msg, "timeLimit": time_limit}
-        with tempfile.TemporaryDirectory() as tmp:
-            log = os.path.join(tmp, "cbc.log")
-            if is_cbc:
-                opts.update(warmStart=True, threads=threads or default_threads(), logPath=log)
-                if seed is not None:
-                    opts["options"] = [f"randomSeed {int(seed) % 2**31}", f"randomCbcSeed {int(seed) % 2**31}"]
-            try:
-                with warnings.catch_warnings():  # PuLP 3.x flags its bundled CBC as deprecated for 4.0
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    solver = pulp.getSolver(backend, **opts)
-            except Exception as e:
-                raise ValueError(f"PuLP backend {backend!r} is not usable here ({e}); "
-                                 f"available: {pulp.listSolvers(onlyAvailable=True)}") from None
-            prob.solve(solver)
-            bound = _cbc_bound(log) if is_cbc else None
-
+        optimal, has_solution, bound = solve_pulp(prob, backend=backend, time_limit=time_limit, threads=threads,
+                                                  seed=seed, msg=msg, warm_start=True)
         info = {"backend": backend, "pulp_status": pulp.LpStatus[prob.status], "sol_status": prob.sol_status}
-        if prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        if has_solution:
             rows = np.array([max(range(G), key=lambda g: (x[f, g].value() or 0) if (f, g) in x else -1)
                              for f in range(n)])
             if np.bincount(rows, minlength=G).max() != n // G:  # not a clean integer point
@@ -136,12 +95,10 @@ class MIP(Solver):
         r, c = (cols, rows) if transposed else (rows, cols)
         if problem.kept(r, c) < problem.kept(r0, c0):  # never return less than the warm start
             r, c = r0, c0
-        if prob.sol_status == pulp.LpSolutionOptimal:
+        if optimal:
             return Solution.from_groups(problem, r, c, status="optimal", info=info,
-                                        upper_bound=problem.kept(r, c) * (1 + _BOUND_RTOL),
+                                        upper_bound=problem.kept(r, c) * (1 + BOUND_RTOL),
                                         message=f"proven optimal by {backend}")
-        if bound is not None:
-            bound = bound * (1 + _BOUND_RTOL) + _BOUND_RTOL
         return Solution.from_groups(problem, r, c, status="time_limit", upper_bound=bound, info=info,
                                     message=f"{backend} stopped ({pulp.LpStatus[prob.status]}); "
                                             f"bound {'from the solver log' if bound else 'from top-k'}")
