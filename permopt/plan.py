@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .solution import Solution
+from .solution import GroupedChannels, Solution
 
 
 @dataclass
-class LayerPlan:
+class LayerPlan(GroupedChannels):
     """One layer's grouping: ``row_groups`` (output channels) and ``col_groups`` (input channels)."""
 
     name: str
@@ -51,20 +51,6 @@ class LayerPlan:
                 raise ValueError(f"layer {self.name!r}: {what} labels must lie in [0, {self.groups})")
             if (np.bincount(a, minlength=self.groups) != a.size // self.groups).any():
                 raise ValueError(f"layer {self.name!r}: {what} must put {a.size // self.groups} channels in each group")
-
-    @property
-    def row_perm(self) -> np.ndarray:
-        """Output channels in group order (the grouped layer's output order)."""
-        return np.argsort(self.row_groups, kind="stable")
-
-    @property
-    def col_perm(self) -> np.ndarray:
-        """Input channels in group order (the order the grouped layer expects)."""
-        return np.argsort(self.col_groups, kind="stable")
-
-    def mask(self) -> np.ndarray:
-        """``(out, in)`` boolean mask of kept weights."""
-        return self.row_groups[:, None] == self.col_groups[None, :]
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -18,8 +18,29 @@ STATUSES = {
 OPT_TOL = 1e-9
 
 
+class GroupedChannels:
+    """Permutations and mask derived from ``row_groups`` / ``col_groups`` (shared by solutions and plans)."""
+
+    row_groups: np.ndarray
+    col_groups: np.ndarray
+
+    @property
+    def row_perm(self) -> np.ndarray:
+        """Rows (output channels) in group order, group 0 first: the grouped layer's output order."""
+        return np.argsort(self.row_groups, kind="stable")
+
+    @property
+    def col_perm(self) -> np.ndarray:
+        """Columns (input channels) in group order, group 0 first: the grouped layer's input order."""
+        return np.argsort(self.col_groups, kind="stable")
+
+    def mask(self) -> np.ndarray:
+        """``(F, C)`` boolean mask of the kept entries."""
+        return self.row_groups[:, None] == self.col_groups[None, :]
+
+
 @dataclass
-class Solution:
+class Solution(GroupedChannels):
     """A grouping of rows and columns with its certified quality.
 
     ``kept`` is always recomputed from the groups (never taken from a solver), and
@@ -67,20 +88,6 @@ class Solution:
         if self.status == "optimal":
             return 0.0
         return (self.upper_bound - self.kept) / self.upper_bound if self.upper_bound > 0 else 0.0
-
-    @property
-    def row_perm(self) -> np.ndarray:
-        """Row order that puts each row group contiguously, group 0 first."""
-        return np.argsort(self.row_groups, kind="stable")
-
-    @property
-    def col_perm(self) -> np.ndarray:
-        """Column order that puts each column group contiguously, group 0 first."""
-        return np.argsort(self.col_groups, kind="stable")
-
-    def mask(self) -> np.ndarray:
-        """``(F, C)`` boolean mask of the kept entries."""
-        return self.row_groups[:, None] == self.col_groups[None, :]
 
     def validate(self, problem: GroupingProblem, rtol: float = 1e-9) -> None:
         """Raise AssertionError unless this is a valid solution of ``problem`` with honest numbers."""

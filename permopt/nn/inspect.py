@@ -121,17 +121,15 @@ def trace(model: nn.Module, example_inputs) -> fx.GraphModule:
     return gm
 
 
-def _hook_shapes(model: nn.Module, example_inputs) -> dict[str, tuple]:
-    shapes, handles = {}, []
-
-    def hook(name):
-        def record(mod, inputs, output):  # returns None: a hook's return value would replace the output
-            shapes.setdefault(name, tuple(output.shape))
-        return record
-
+def forward_with_hooks(model: nn.Module, example_inputs, select, record) -> None:
+    """One eval-mode, no-grad forward pass calling ``record(name, module, output)`` for every
+    module with ``select(module)``; the model's mode is restored and the hooks removed."""
+    handles = []
     for name, m in model.named_modules():
-        if layer_kind(m):
-            handles.append(m.register_forward_hook(hook(name)))
+        if select(m):
+            def hook(mod, inputs, output, name=name):  # returns None: a returned value would replace the output
+                record(name, mod, output)
+            handles.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()
     try:
@@ -141,6 +139,12 @@ def _hook_shapes(model: nn.Module, example_inputs) -> dict[str, tuple]:
         model.train(was_training)
         for h in handles:
             h.remove()
+
+
+def _hook_shapes(model: nn.Module, example_inputs) -> dict[str, tuple]:
+    shapes = {}
+    forward_with_hooks(model, example_inputs, layer_kind,
+                       lambda name, mod, out: shapes.setdefault(name, tuple(out.shape)))
     return shapes
 
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..problem import GroupingProblem
 from ..solution import Solution
-from .exact_common import branching_side, cpsat_workers, warm_start
-from .linearised import canonical, symmetry_allowed
+from .exact_common import cpsat_workers, prepare, unorient
+from .linearised import symmetry_allowed
 from .registry import Solver, register
 
 
@@ -40,11 +40,9 @@ class CPSat(Solver):
     def solve(self, problem: GroupingProblem, *, time_limit=None, seed=None, start=None,
               threads: int | None = None, resolution: int = 10**6, log: bool = False):
         cp_model = _ortools()
-        S, transposed = branching_side(problem)
+        S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
         n, m = S.shape
         G = problem.groups
-        r0, c0 = warm_start(problem, start, seed)
-        hint_rows, hint_cols = canonical(*((c0, r0) if transposed else (r0, c0)), G)
 
         scale = resolution / max(float(S.max()), 1e-300)
         coef = np.rint(S * scale).astype(np.int64)
@@ -118,9 +116,7 @@ class CPSat(Solver):
             cols = np.array([next(g for g in range(G) if solver.Value(y[c][g])) for c in range(m)])
         else:  # no solution within the limit: the warm start stands
             rows, cols = hint_rows, hint_cols
-        r, c = (cols, rows) if transposed else (rows, cols)
-        if problem.kept(r, c) < problem.kept(r0, c0):  # never return less than the warm start
-            r, c = r0, c0
+        r, c = unorient(problem, rows, cols, transposed, start0)
         if status == cp_model.INFEASIBLE or status == cp_model.MODEL_INVALID:
             raise RuntimeError(f"CP-SAT reported {solver.StatusName(status)} on a feasible model")
         bound = solver.BestObjectiveBound() / scale + slack if status != cp_model.UNKNOWN else None

@@ -12,8 +12,8 @@ from ..problem import GroupingProblem
 from ..solution import Solution
 from ..transport import assign_balanced
 from ..pulp_run import BOUND_RTOL, pulp_module, solve_pulp
-from .exact_common import branching_side, warm_start
-from .linearised import canonical, symmetry_allowed
+from .exact_common import prepare, unorient
+from .linearised import symmetry_allowed
 from .registry import Solver, register
 
 def build_model(S: np.ndarray, G: int):
@@ -68,11 +68,9 @@ class MIP(Solver):
     def solve(self, problem: GroupingProblem, *, time_limit=None, seed=None, start=None,
               backend: str = "PULP_CBC_CMD", threads: int | None = None, msg: bool = False):
         pulp = pulp_module()
-        S, transposed = branching_side(problem)
+        S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
         n, m = S.shape
         G = problem.groups
-        r0, c0 = warm_start(problem, start, seed)
-        hint_rows, hint_cols = canonical(*((c0, r0) if transposed else (r0, c0)), G)
         prob, x, y, z = build_model(S, G)
         for (f, g), v in x.items():
             v.setInitialValue(int(hint_rows[f] == g))
@@ -92,9 +90,7 @@ class MIP(Solver):
         else:
             rows = hint_rows
         cols = assign_balanced(S.T @ np.eye(G)[rows], exact=True)[0]
-        r, c = (cols, rows) if transposed else (rows, cols)
-        if problem.kept(r, c) < problem.kept(r0, c0):  # never return less than the warm start
-            r, c = r0, c0
+        r, c = unorient(problem, rows, cols, transposed, start0)
         if optimal:
             return Solution.from_groups(problem, r, c, status="optimal", info=info,
                                         upper_bound=problem.kept(r, c) * (1 + BOUND_RTOL),
