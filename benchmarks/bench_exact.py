@@ -4,7 +4,7 @@
     python benchmarks/bench_exact.py --time-limit 10 --sizes 8x8g2,12x12g3
 
 Random |N(0,1)| scores (seed 0). Also reports how close the heuristics come to the
-proven optimum. Writes benchmarks/results/exact.json.
+proven optimum. Writes benchmarks/results/exact.json (exact_<solvers>_<limit>.json for other settings).
 """
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def main(argv=None):
     print()
     print_table(rows, ["size", "solver", "status", "time_s", "kept", "bound", "gap"]
                 + [f"{h}/best" for h in args.heuristics.split(",")])
-    write_json("exact", {"time_limit": args.time_limit, "rows": rows})
+    default = args.solvers == "enumerate,cpsat,mip" and args.time_limit == 60.0 and args.sizes == SIZES
+    write_json("exact" if default else f"exact_{args.solvers.replace(',', '_')}_{args.time_limit:g}s",
+               {"time_limit": args.time_limit, "solvers": args.solvers, "rows": rows})
 
 
 if __name__ == "__main__":

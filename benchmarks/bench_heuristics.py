@@ -4,7 +4,7 @@
     python benchmarks/bench_heuristics.py --quick         # small sizes only
     python benchmarks/bench_heuristics.py --solvers same,sort,grps --dists normal   # the paper's table
 
-Times are medians of --repeats runs. Writes benchmarks/results/heuristics.json.
+Times are medians of --repeats runs. Writes benchmarks/results/heuristics[_DISTS].json.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from common import print_table, write_json  # noqa: E402
 from permopt.bench import parse_sizes, random_scores, solver_table  # noqa: E402
 
 SIZES = "64x64g4,256x256g8,512x512g16,2048x512g32"
+DEFAULT_DISTS = "normal,uniform,lognormal,trained"
 
 
 def trained_layers():
@@ -43,7 +44,7 @@ def trained_layers():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--solvers", default="same,sort,grps,alternating,soft,local,anneal,best")
-    ap.add_argument("--dists", default="normal,uniform,lognormal,trained")
+    ap.add_argument("--dists", default=DEFAULT_DISTS)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=1, help="random matrices per size and distribution")
     ap.add_argument("--quick", action="store_true", help="only the 64x64 and 256x256 sizes")
@@ -69,7 +70,8 @@ def main(argv=None):
             rel = np.array([r[s] / r["grps"] - 1 for r in rows])
             tr = np.array([r[f"{s}_s"] / r["grps_s"] for r in rows])
             print(f"{s}: kept vs grps mean {rel.mean():+.2%}, min {rel.min():+.2%}; time vs grps median {np.median(tr):.2f}x")
-    write_json("heuristics", {"solvers": solvers, "rows": rows})
+    write_json("heuristics" + ("" if args.dists == DEFAULT_DISTS else "_" + args.dists.replace(",", "_")),
+               {"solvers": solvers, "dists": args.dists, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -137,6 +137,12 @@ def _cmd_prune(args) -> int:
     (out / "report.json").write_text(json.dumps(res.report.to_dict(), indent=1))
     print(res.report.table())
     print(f"wrote {out / 'plan.json'}, {out / 'pruned_state_dict.pt'}, {out / 'report.json'}")
+    if args.plot:
+        from .plot import plot_report
+
+        plot_report(res.report, args.plot, title=f"{args.model or args.model_file}: "
+                                                  f"{'G=' + str(args.groups) if args.groups else args.budget}")
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -206,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="exact", help=f"search strategy for --budget (default exact); {strategies}")
     p.add_argument("-s", "--solver", default="auto", help=f"permutation solver (default auto); one of: {names}")
     p.add_argument("-o", "--out-dir", default="permopt_out", help="output folder (default permopt_out)")
+    p.add_argument("--plot", default=None, help="draw G per layer and params before/after to this image")
     p.set_defaults(func=_cmd_prune)
 
     p = sub.add_parser("bench", help="time solvers on random matrices",

@@ -34,3 +34,25 @@ def plot_solution(problem, solution, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_report(report, path, title: str = "") -> None:
+    """Save a per-layer picture of a prune report: G chosen, and parameters before/after."""
+    plt = _plt()
+    rows = report.layers
+    names = [r["name"] for r in rows]
+    x = np.arange(len(rows))
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(8, 0.25 * len(rows)), 7), sharex=True)
+    a1.bar(x, [r["groups"] for r in rows], color="tab:blue")
+    a1.set_ylabel("groups G")
+    a1.set_yscale("log", base=2)
+    a1.set_title(title or f"params x{report.params_after / report.params_before:.3f}, "
+                          f"MACs x{report.macs_after / report.macs_before:.3f}")
+    a2.bar(x - 0.2, [r["params_before"] for r in rows], 0.4, label="before", color="tab:gray")
+    a2.bar(x + 0.2, [r["params_after"] for r in rows], 0.4, label="after", color="tab:orange")
+    a2.set_ylabel("parameters")
+    a2.legend()
+    a2.set_xticks(x, names, rotation=90, fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

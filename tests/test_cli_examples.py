@@ -47,9 +47,14 @@ def test_cli_search_and_prune(tmp_path, capsys):
     assert main(["search", "--space", str(tmp_path / "space.npz"), "--budget", "params=0.5", "--strategies", "exact",
                  "--solver", "grps", "--quiet"]) == 0
     assert main(["prune", "--model", "resnet20", "--budget", "params=0.5", "--solver", "grps", "--quiet",
-                 "--out-dir", str(tmp_path / "out")]) == 0
+                 "--out-dir", str(tmp_path / "out"), "--plot", str(tmp_path / "g.png")]) == 0
     for f in ("plan.json", "pruned_state_dict.pt", "report.json"):
         assert (tmp_path / "out" / f).exists()
+    assert (tmp_path / "g.png").stat().st_size > 1000
+    plan = json.loads((tmp_path / "out" / "plan.json").read_text())
+    state = torch.load(tmp_path / "out" / "pruned_state_dict.pt", weights_only=True)
+    assert any(lp["groups"] > 1 for lp in plan["layers"].values())
+    assert all(k in state for k in ("conv1.weight", "fc.weight"))
     assert "total" in capsys.readouterr().out
 
 
