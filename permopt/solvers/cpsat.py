@@ -6,11 +6,13 @@ so it stays certified for the real-valued objective.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..problem import GroupingProblem
 from ..solution import Solution
-from .exact_common import cpsat_workers, prepare, unorient
+from .exact_common import cpsat_workers, prepare, remaining, unorient
 from .linearised import symmetry_allowed
 from .registry import Solver, register
 
@@ -40,6 +42,7 @@ class CPSat(Solver):
     def solve(self, problem: GroupingProblem, *, time_limit=None, seed=None, start=None,
               threads: int | None = None, resolution: int = 10**6, log: bool = False):
         cp_model = _ortools()
+        t0 = time.perf_counter()
         S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
         n, m = S.shape
         G = problem.groups
@@ -101,7 +104,7 @@ class CPSat(Solver):
 
         solver = cp_model.CpSolver()
         if time_limit is not None:
-            solver.parameters.max_time_in_seconds = float(time_limit)
+            solver.parameters.max_time_in_seconds = remaining(time_limit, t0)
         solver.parameters.num_workers = threads or cpsat_workers()
         solver.parameters.random_seed = 0 if seed is None else int(seed)
         solver.parameters.log_search_progress = bool(log)

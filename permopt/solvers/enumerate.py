@@ -42,7 +42,7 @@ class Enumerate(Solver):
             raise ValueError(f"enumerate: {parts:.3g} partitions of {n} items into {G} groups is too many to "
                              f"finish without a time limit; pass time_limit= (it then returns the best "
                              f"solution and a certified bound) or use solver='cpsat'/'best'")
-        deadline = None if time_limit is None else time.perf_counter() + time_limit
+        deadline = None if time_limit is None else time.perf_counter() + time_limit  # warm start included
         r0, c0 = warm_start(problem, start, seed)
         rows0 = c0 if transposed else r0
         best_val, best_rows = problem.kept(r0, c0), rows0.copy()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import numpy as np
 
@@ -60,3 +61,9 @@ def unorient(problem: GroupingProblem, rows, cols, transposed: bool, start) -> t
     """Groups back in the problem's orientation; the warm start if the solver found worse."""
     r, c = (cols, rows) if transposed else (rows, cols)
     return (r, c) if problem.kept(r, c) >= problem.kept(*start) else start
+
+
+def remaining(time_limit: float | None, t0: float, floor: float = 0.5) -> float | None:
+    """What is left of ``time_limit`` since ``t0`` (warm start and model building count against
+    it), at least ``floor`` seconds so the solver can return a solution."""
+    return None if time_limit is None else max(floor, time_limit - (time.perf_counter() - t0))
