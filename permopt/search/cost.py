@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class SolverCostModel:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.workers = workers or max(1, os.cpu_count() or 1)
         self._memo: dict[tuple, LayerCost] = {}
+        self._lock = threading.Lock()  # precompute() evaluates from several threads
         self.solutions: dict[tuple[str, int], object] = {}
         self.evaluations = 0  # solver calls actually made (cache misses)
 
@@ -80,8 +82,9 @@ class SolverCostModel:
             else:
                 sol = run(GroupingProblem(layer.scores, groups, name=layer.name), self.solver,
                           time_limit=self.time_limit, seed=self.seed)
-                self.solutions[(layer.name, groups)] = sol
-                self.evaluations += 1
+                with self._lock:
+                    self.solutions[(layer.name, groups)] = sol
+                    self.evaluations += 1
                 cost = LayerCost(1.0 - sol.kept_ratio, sol.kept_ratio, layer.params(groups), layer.macs_at(groups),
                                  sol.status)
             if path is not None:
