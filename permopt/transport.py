@@ -50,9 +50,9 @@ def assign_balanced(profit: np.ndarray, exact: bool = False) -> tuple[np.ndarray
     return labels, float(profit[np.arange(n), labels].sum())
 
 
-def best_col_groups(S: np.ndarray, row_groups: np.ndarray, G: int) -> np.ndarray:
-    """Optimal column groups for fixed row groups."""
-    return assign_balanced(S.T @ one_hot(row_groups, G))[0]
+def best_col_groups(S: np.ndarray, row_groups: np.ndarray, G: int, exact: bool = False) -> np.ndarray:
+    """Optimal column groups for fixed row groups (``exact``: float assignment, no flow rounding)."""
+    return assign_balanced(S.T @ one_hot(row_groups, G), exact=exact)[0]
 
 
 def best_row_groups(S: np.ndarray, col_groups: np.ndarray, G: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..problem import GroupingProblem
 from ..solution import Solution
-from ..transport import assign_balanced
+from ..transport import assign_balanced, best_col_groups
 from .exact_common import branching_side, count_partitions, warm_start
 from .registry import Solver, register
 
@@ -99,7 +99,7 @@ class Enumerate(Solver):
             stack.extend(children)  # best child popped first
 
         ub = max([best_val] + [t[0] for t in stack]) if timed_out else best_val
-        cols = assign_balanced(S.T @ np.eye(G)[best_rows], exact=True)[0]
+        cols = best_col_groups(S, best_rows, G, exact=True)
         r, c = (cols, best_rows) if transposed else (best_rows, cols)
         info = {"nodes": nodes, "partitions": parts}
         if timed_out:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ..problem import GroupingProblem
-from .registry import run
+from .registry import resolve_start
 
 
 def count_partitions(n: int, G: int) -> float:
@@ -26,17 +26,9 @@ def branching_side(problem: GroupingProblem) -> tuple[np.ndarray, bool]:
 def warm_start(problem: GroupingProblem, start, seed) -> tuple[np.ndarray, np.ndarray]:
     """Initial incumbent: a solver name, a Solution, or a (rows, cols) pair; by default the
     better of ``best`` and ``local`` (both cheap on the sizes exact solvers can handle)."""
-    if start is None or isinstance(start, str):
-        sols = [run(problem, name, seed=seed) for name in ((start,) if start else ("best", "local"))]
-        sol = max(sols, key=lambda s: s.kept)
-        return sol.row_groups, sol.col_groups
-    r, c = (start.row_groups, start.col_groups) if hasattr(start, "row_groups") else start
-    return problem.check(r, c)
-
-
-def default_threads() -> int:
-    """Worker threads for CBC: the machine's cores."""
-    return max(1, os.cpu_count() or 1)
+    if start is not None:
+        return resolve_start(problem, start, seed)
+    return max((resolve_start(problem, name, seed) for name in ("best", "local")), key=lambda rc: problem.kept(*rc))
 
 
 def cpsat_workers() -> int:

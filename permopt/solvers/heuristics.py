@@ -20,7 +20,7 @@ import numpy as np
 from ..problem import GroupingProblem, one_hot
 from ..transport import assign_balanced, best_col_groups, best_row_groups
 from .paper import grps
-from .registry import register, run
+from .registry import register, resolve_start
 
 _STARTS = ("grps", "sort", "same", "random")
 
@@ -33,10 +33,7 @@ def _start(problem: GroupingProblem, start, rng: np.random.Generator):
                     rng.permutation(np.arange(problem.C) // problem.cols_per_group))
         if start not in _STARTS:
             raise ValueError(f"start must be one of {_STARTS} or a (row_groups, col_groups) pair, got {start!r}")
-        sol = run(problem, start)
-        return sol.row_groups, sol.col_groups
-    r, c = (start.row_groups, start.col_groups) if hasattr(start, "row_groups") else start
-    return problem.check(r, c)
+    return resolve_start(problem, start)
 
 
 def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray, max_iter: int = 100,
@@ -89,6 +86,18 @@ def _kick(r: np.ndarray, c: np.ndarray, strength: float, rng: np.random.Generato
     return out
 
 
+def kick_search(problem: GroupingProblem, r, c, kept: float, iterations: int, strength: float,
+                rng: np.random.Generator, deadline: float | None):
+    """Iterated local search: kick ``(r, c)``, re-run alternating, keep gains; returns (r, c, kept)."""
+    for _ in range(iterations):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        r2, c2, k2 = alternate(problem, *_kick(r, c, strength, rng), deadline=deadline)
+        if k2 > kept:
+            r, c, kept = r2, c2, k2
+    return r, c, kept
+
+
 @register("local")
 def local(problem: GroupingProblem, *, time_limit=None, seed=None, start="grps", iterations: int = 50,
           strength: float = 0.1):
@@ -96,13 +105,7 @@ def local(problem: GroupingProblem, *, time_limit=None, seed=None, start="grps",
     rng = np.random.default_rng(seed)
     deadline = _deadline(time_limit)
     r, c, kept = alternate(problem, *_start(problem, start, rng), deadline=deadline)
-    for _ in range(iterations):
-        if deadline is not None and time.perf_counter() > deadline:
-            break
-        r2, c2, k2 = alternate(problem, *_kick(r, c, strength, rng), deadline=deadline)
-        if k2 > kept:
-            r, c, kept = r2, c2, k2
-    return r, c
+    return kick_search(problem, r, c, kept, iterations, strength, rng, deadline)[:2]
 
 
 @register("anneal")
@@ -176,12 +179,7 @@ def best(problem: GroupingProblem, *, time_limit=None, seed=None, effort: float 
     if time_limit is not None:
         deadline = min(deadline, t0 + time_limit)
     r, c, kept = alternate(problem, *soft_groups(problem, r0, steps=15), deadline=deadline)
-    for _ in range(8):
-        if time.perf_counter() > deadline:
-            break
-        r2, c2, k2 = alternate(problem, *_kick(r, c, 0.05, rng), deadline=deadline)
-        if k2 > kept:
-            r, c, kept = r2, c2, k2
+    r, c, kept = kick_search(problem, r, c, kept, 8, 0.05, rng, deadline)
     return (r, c) if kept >= problem.kept(r0, c0) else (r0, c0)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..problem import GroupingProblem
 from ..solution import Solution
-from ..transport import assign_balanced
+from ..transport import best_col_groups
 from ..pulp_run import BOUND_RTOL, pulp_module, solve_pulp
 from .exact_common import prepare, remaining, unorient
 from .linearised import symmetry_allowed
@@ -93,7 +93,7 @@ class MIP(Solver):
                 rows = hint_rows
         else:
             rows = hint_rows
-        cols = assign_balanced(S.T @ np.eye(G)[rows], exact=True)[0]
+        cols = best_col_groups(S, rows, G, exact=True)
         r, c = unorient(problem, rows, cols, transposed, start0)
         if optimal:
             return Solution.from_groups(problem, r, c, status="optimal", info=info,

@@ -68,6 +68,15 @@ def run(problem: GroupingProblem, solver: str = "grps", *, time_limit: float | N
     return sol
 
 
+def resolve_start(problem: GroupingProblem, start, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Checked ``(row_groups, col_groups)`` from a solver name (run now), a Solution, or a pair."""
+    if isinstance(start, str):
+        sol = run(problem, start, seed=seed)
+        return sol.row_groups, sol.col_groups
+    r, c = (start.row_groups, start.col_groups) if hasattr(start, "row_groups") else start
+    return problem.check(r, c)
+
+
 def solve(scores, groups: int | None = None, solver: str = "grps", *, time_limit: float | None = None,
           seed: int | None = None, **options) -> Solution:
     """Solve the permutation problem for a score matrix (or a :class:`GroupingProblem`).
