@@ -9,13 +9,9 @@ proven optimum. Writes benchmarks/results/exact.json (exact_<solvers>_<limit>.js
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import permopt  # noqa: E402
 from common import print_table, write_json  # noqa: E402

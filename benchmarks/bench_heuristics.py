@@ -9,13 +9,9 @@ Times are medians of --repeats runs. Writes benchmarks/results/heuristics[_DISTS
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import permopt  # noqa: E402
 from common import print_table, write_json  # noqa: E402
@@ -29,7 +25,7 @@ def trained_layers():
     """Conv layers of a DigitsCNN trained for a few epochs on load_digits, as (name, scores, G)."""
     import torch
 
-    from models.digits import trained_digits_cnn
+    from permopt.models.digits import trained_digits_cnn
 
     model, _ = trained_digits_cnn(epochs=5, widths=(64, 128, 128))
     out = []

@@ -11,17 +11,13 @@ benchmarks/results/search.json.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import models  # noqa: E402
+from permopt import models  # noqa: E402
 from common import print_table, write_json  # noqa: E402
 from permopt.nn.inspect import common_divisors  # noqa: E402
 from permopt.search import LayerSpec, SearchSpace, SolverCostModel, search  # noqa: E402

@@ -4,10 +4,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from permopt.bench import format_table, timed  # noqa: E402,F401
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import models  # noqa: E402
+from permopt import models  # noqa: E402
 from permopt.search import SearchSpace, SolverCostModel, register_strategy, search  # noqa: E402
 
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import permopt  # noqa: E402
-from models.digits import accuracy, train, trained_digits_cnn  # noqa: E402
+from permopt.models.digits import accuracy, train, trained_digits_cnn  # noqa: E402
 from permopt.nn import recalibrate_bn  # noqa: E402
 
 

@@ -1,52 +1,68 @@
 """Model zoo: the architectures of the paper and its peers, by name (no weights are downloaded).
 
-    import models
+    from permopt import models
     net = models.get("resnet20", num_classes=10)
     models.available()
+
+Names prefixed ``tv:`` or ``timm:`` build torchvision / timm architectures with random
+weights (``models.get("tv:resnet50")``); see :mod:`permopt.models.external`. Listing the
+zoo does not import torch; building a model does.
 """
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from typing import Any
 
-from torch import nn
-
-from .densenet import CondenseNet, DenseNet
-from .digits import DigitsCNN
-from .mobilenet import MobileNetV2
-from .resnet import CifarResNet, PreResNet
-from .vgg import VGG
-
-_ZOO: dict[str, tuple[Callable[..., nn.Module], tuple]] = {
-    "resnet20": (lambda **kw: CifarResNet(20, **kw), (3, 32, 32)),
-    "resnet56": (lambda **kw: CifarResNet(56, **kw), (3, 32, 32)),
-    "resnet110": (lambda **kw: CifarResNet(110, **kw), (3, 32, 32)),
-    "preresnet164": (lambda **kw: PreResNet(164, **kw), (3, 32, 32)),
-    "densenet40": (lambda **kw: DenseNet(40, 12, **kw), (3, 32, 32)),
-    "mobilenetv2": (lambda **kw: MobileNetV2(**kw), (3, 32, 32)),
-    "vgg16": (lambda **kw: VGG(**kw), (3, 32, 32)),
-    "condensenet86": (lambda **kw: CondenseNet(**kw), (3, 32, 32)),
-    "digits_cnn": (lambda **kw: DigitsCNN(**kw), (1, 8, 8)),
+# name -> (module, class, constructor keywords, per-sample input shape)
+_ZOO: dict[str, tuple[str, str, dict, tuple[int, ...]]] = {
+    "resnet20": ("resnet", "CifarResNet", {"depth": 20}, (3, 32, 32)),
+    "resnet56": ("resnet", "CifarResNet", {"depth": 56}, (3, 32, 32)),
+    "resnet110": ("resnet", "CifarResNet", {"depth": 110}, (3, 32, 32)),
+    "preresnet164": ("resnet", "PreResNet", {"depth": 164}, (3, 32, 32)),
+    "densenet40": ("densenet", "DenseNet", {"depth": 40, "growth": 12}, (3, 32, 32)),
+    "mobilenetv2": ("mobilenet", "MobileNetV2", {}, (3, 32, 32)),
+    "vgg16": ("vgg", "VGG", {}, (3, 32, 32)),
+    "condensenet86": ("densenet", "CondenseNet", {}, (3, 32, 32)),
+    "digits_cnn": ("digits", "DigitsCNN", {}, (1, 8, 8)),
 }
+_CLASSES = {"CifarResNet": "resnet", "PreResNet": "resnet", "DenseNet": "densenet", "CondenseNet": "densenet",
+            "MobileNetV2": "mobilenet", "VGG": "vgg", "DigitsCNN": "digits"}
+#: Prefixes of external architecture names (torchvision, timm), built with random weights.
+EXTERNAL_PREFIXES = ("tv:", "timm:")
 
 
 def available() -> list[str]:
-    """Names of the models in the zoo."""
+    """Names of the models in the zoo (external ``tv:``/``timm:`` names are accepted too)."""
     return sorted(_ZOO)
 
 
-def get(name: str, **kwargs) -> nn.Module:
+def _check(name: str) -> None:
+    if not isinstance(name, str) or (name not in _ZOO and not name.startswith(EXTERNAL_PREFIXES)):
+        raise ValueError(f"unknown model {name!r}; available: {available()}, or tv:NAME (torchvision) / "
+                         f"timm:NAME (timm)")
+
+
+def get(name: str, **kwargs: Any) -> Any:
     """Build the named architecture with fresh (untrained) weights."""
-    try:
-        return _ZOO[name][0](**kwargs)
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {available()}") from None
+    _check(name)
+    if name.startswith(EXTERNAL_PREFIXES):
+        from .external import build
+
+        return build(name, **kwargs)
+    module, cls, defaults, _ = _ZOO[name]
+    return getattr(importlib.import_module(f".{module}", __name__), cls)(**{**defaults, **kwargs})
 
 
-def input_shape(name: str) -> tuple:
-    """Per-sample input shape (C, H, W) of the named model."""
-    if name not in _ZOO:
-        raise ValueError(f"unknown model {name!r}; available: {available()}")
-    return _ZOO[name][1]
+def input_shape(name: str) -> tuple[int, ...]:
+    """Per-sample input shape (C, H, W) of the named model (224×224 images for external ones)."""
+    _check(name)
+    return (3, 224, 224) if name.startswith(EXTERNAL_PREFIXES) else _ZOO[name][3]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        return getattr(importlib.import_module(f".{_CLASSES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["available", "get", "input_shape", "CifarResNet", "PreResNet", "DenseNet", "CondenseNet",

@@ -4,18 +4,38 @@ Quick start::
 
     import numpy as np, permopt
     S = np.abs(np.random.default_rng(0).standard_normal((64, 64)))
-    sol = permopt.solve(S, groups=4, solver="grps")
+    sol = permopt.solve(S, groups=4)
     sol.kept_ratio, sol.upper_bound, sol.gap, sol.status
+
+Solving, comparing and searching on matrices never imports torch; the model pipeline
+(``prune``, ``apply_plan``, ``permopt.nn``, ``permopt.models``) imports it on first use.
 """
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .compare import Comparison, compare
 from .criteria import available_criteria, register_criterion, scores_from_weight
-from .pipeline import PruneResult, Report, apply_plan, prune
 from .plan import LayerPlan, Plan
 from .problem import GroupingProblem
-from .solution import STATUSES, Solution
+from .solution import Solution
 from .solvers import available as available_solvers
 from .solvers import mbm, register as register_solver, solve
+from .status import Status
 
-__version__ = "0.1.0"
-__all__ = ["prune", "apply_plan", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison", "GroupingProblem", "Solution", "STATUSES", "solve", "mbm", "available_solvers", "register_solver",
+__version__ = "0.2.0"
+
+#: Names served from torch-dependent modules, imported on first access.
+_LAZY = {"prune": "pipeline", "apply_plan": "pipeline", "PruneResult": "pipeline", "Report": "pipeline"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'permopt' has no attribute {name!r}")
+
+
+__all__ = ["prune", "apply_plan", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison",
+           "GroupingProblem", "Solution", "Status", "solve", "mbm", "available_solvers", "register_solver",
            "register_criterion", "available_criteria", "scores_from_weight"]

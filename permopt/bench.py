@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from .problem import GroupingProblem
-from .solvers.registry import run
+from .solvers import run
 
 DISTRIBUTIONS = {
     "normal": lambda rng, shape: np.abs(rng.standard_normal(shape)),

@@ -62,7 +62,7 @@ def _load_model(args):
     if bool(args.model) == bool(args.model_file):
         raise ValueError("give exactly one of --model NAME (zoo) or --model-file FILE (a torch.save'd module)")
     if args.model:
-        import models
+        from permopt import models
 
         model = models.get(args.model, num_classes=args.num_classes)
         shape = tuple(args.input_shape) if args.input_shape else models.input_shape(args.model)
@@ -77,7 +77,7 @@ def _load_model(args):
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    import models
+    from permopt import models
 
     p.add_argument("--model", default=None, help=f"a zoo model: {', '.join(models.available())}")
     p.add_argument("--weights", default=None, help="state dict (.pt) for --model")

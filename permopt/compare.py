@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .problem import GroupingProblem
 from .solution import Solution
-from .solvers.registry import run
+from .solvers import run
 
 
 @dataclass

@@ -6,30 +6,30 @@ Users register their own with :func:`register_criterion`.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
+from .registry import Registry
+
 Criterion = Callable[..., np.ndarray]
-_CRITERIA: dict[str, Criterion] = {}
+CRITERIA = Registry("criterion")
 
 
-def register_criterion(name: str, fn: Criterion | None = None):
-    """Register ``fn(weight, grad=None) -> (F, C) array`` under ``name`` (usable as a decorator)."""
-    def deco(f: Criterion) -> Criterion:
-        if not callable(f):
-            raise TypeError(f"criterion {name!r} must be callable, got {type(f).__name__}")
-        _CRITERIA[name] = f
-        return f
-    return deco(fn) if fn is not None else deco
+def register_criterion(name: str, fn: Criterion | None = None, *, overwrite: bool = False) -> Any:
+    """Register ``fn(weight, grad=None) -> (F, C) array`` under ``name`` (usable as a decorator).
+
+    A name already taken is refused unless ``overwrite=True``.
+    """
+    return CRITERIA.register(name, fn, overwrite=overwrite)
 
 
 def available_criteria() -> list[str]:
     """Names of the registered criteria."""
-    return sorted(_CRITERIA)
+    return CRITERIA.available()
 
 
-def _as_numpy(t, what: str) -> np.ndarray:
+def _as_numpy(t: Any, what: str) -> np.ndarray:
     if hasattr(t, "detach"):  # torch tensor, without importing torch here
         t = t.detach().cpu().numpy()
     a = np.asarray(t, dtype=np.float64)
@@ -43,21 +43,21 @@ def _kernel_axes(a: np.ndarray) -> tuple[int, ...]:
 
 
 @register_criterion("l2")
-def l2(weight, grad=None) -> np.ndarray:
+def l2(weight: Any, grad: Any = None) -> np.ndarray:
     """Per-kernel L2 norm ``||W[f, c]||_2`` (the paper's default)."""
     w = _as_numpy(weight, "weight")
     return np.sqrt((w * w).sum(axis=_kernel_axes(w))) if w.ndim == 4 else np.abs(w)
 
 
 @register_criterion("l1")
-def l1(weight, grad=None) -> np.ndarray:
+def l1(weight: Any, grad: Any = None) -> np.ndarray:
     """Per-kernel L1 norm ``sum |W[f, c]|``."""
     w = np.abs(_as_numpy(weight, "weight"))
     return w.sum(axis=_kernel_axes(w)) if w.ndim == 4 else w
 
 
 @register_criterion("taylor")
-def taylor(weight, grad=None) -> np.ndarray:
+def taylor(weight: Any, grad: Any = None) -> np.ndarray:
     """First-order Taylor importance ``sum |W * dL/dW|`` over each kernel (needs ``grad``)."""
     if grad is None:
         raise ValueError("criterion 'taylor' needs the gradient: pass grad= (same shape as the weight)")
@@ -68,13 +68,7 @@ def taylor(weight, grad=None) -> np.ndarray:
     return t.sum(axis=_kernel_axes(t)) if t.ndim == 4 else t
 
 
-def scores_from_weight(weight, criterion: str | Criterion = "l2", grad=None) -> np.ndarray:
+def scores_from_weight(weight: Any, criterion: str | Criterion = "l2", grad: Any = None) -> np.ndarray:
     """Apply a criterion (a registered name or a callable) to a weight tensor or array."""
-    if callable(criterion):
-        fn = criterion
-    else:
-        try:
-            fn = _CRITERIA[criterion]
-        except KeyError:
-            raise ValueError(f"unknown criterion {criterion!r}; known: {available_criteria()}") from None
+    fn = criterion if callable(criterion) else CRITERIA.get(criterion).fn
     return fn(weight, grad=grad) if grad is not None else fn(weight)

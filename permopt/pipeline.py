@@ -11,8 +11,8 @@ from .nn import ExportResult, apply_masks, count, export, inspect
 from .plan import LayerPlan, Plan
 from .problem import GroupingProblem
 from .search import SearchResult, SearchSpace, SolverCostModel, search
-from .solvers.registry import get as get_solver
-from .solvers.registry import run
+from .solvers import get as get_solver
+from .solvers import run
 
 
 @dataclass

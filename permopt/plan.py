@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .problem import validate_labels
 from .solution import GroupedChannels, Solution
+from .status import Status
 
 
 @dataclass
@@ -24,7 +26,7 @@ class LayerPlan(GroupedChannels):
     col_groups: np.ndarray
     kept_ratio: float = float("nan")
     solver: str = ""
-    status: str = ""
+    status: Status = Status.FEASIBLE
     gap: float = float("nan")
 
     @classmethod
@@ -35,22 +37,21 @@ class LayerPlan(GroupedChannels):
     @classmethod
     def dense(cls, name: str, out_channels: int, in_channels: int) -> "LayerPlan":
         """A layer left dense (``G = 1``)."""
-        return cls(name, 1, np.zeros(out_channels, np.int64), np.zeros(in_channels, np.int64), 1.0, "dense", "optimal", 0.0)
+        return cls(name, 1, np.zeros(out_channels, np.int64), np.zeros(in_channels, np.int64), 1.0, "dense", Status.OPTIMAL, 0.0)
 
-    def __post_init__(self):
-        self.row_groups = np.asarray(self.row_groups, dtype=np.int64)
-        self.col_groups = np.asarray(self.col_groups, dtype=np.int64)
-        if self.groups < 1:
-            raise ValueError(f"layer {self.name!r}: groups must be >= 1, got {self.groups}")
-        for what, a in (("row_groups", self.row_groups), ("col_groups", self.col_groups)):
-            if a.ndim != 1 or a.size == 0:
-                raise ValueError(f"layer {self.name!r}: {what} must be a non-empty 1-D array")
-            if a.size % self.groups:
-                raise ValueError(f"layer {self.name!r}: groups={self.groups} does not divide {a.size} channels ({what})")
-            if a.min() < 0 or a.max() >= self.groups:
-                raise ValueError(f"layer {self.name!r}: {what} labels must lie in [0, {self.groups})")
-            if (np.bincount(a, minlength=self.groups) != a.size // self.groups).any():
-                raise ValueError(f"layer {self.name!r}: {what} must put {a.size // self.groups} channels in each group")
+    def __post_init__(self) -> None:
+        if isinstance(self.groups, bool) or not isinstance(self.groups, (int, np.integer)) or self.groups < 1:
+            raise ValueError(f"layer {self.name!r}: groups must be an int >= 1, got {self.groups!r}")
+        self.status = Status.parse(self.status)
+        for what in ("row_groups", "col_groups"):
+            a = np.asarray(getattr(self, what))
+            if a.ndim != 1 or a.size == 0 or a.size % self.groups:
+                raise ValueError(f"layer {self.name!r}: {what} must be a non-empty 1-D array whose length "
+                                 f"groups={self.groups} divides, got shape {a.shape}")
+            try:
+                setattr(self, what, validate_labels(a, a.size, self.groups, what))
+            except ValueError as e:
+                raise ValueError(f"layer {self.name!r}: {e}") from None
 
     def to_dict(self) -> dict:
         d = asdict(self)

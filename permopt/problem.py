@@ -46,6 +46,27 @@ def validate_groups(groups, F: int, C: int) -> int:
     return G
 
 
+def validate_labels(labels: object, n: int, G: int, what: str) -> np.ndarray:
+    """Balanced group labels: ``n`` integers in ``[0, G)``, ``n/G`` of each; as int64, or a ValueError naming ``what``."""
+    try:
+        a = np.asarray(labels)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} must be an array of integers: {e}") from None
+    if a.shape != (n,):
+        raise ValueError(f"{what} must have shape ({n},), got {a.shape}")
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{what} must hold integers, got dtype {a.dtype}")
+    if not np.issubdtype(a.dtype, np.integer) and not (np.isfinite(a).all() and np.array_equal(a, np.round(a))):
+        raise ValueError(f"{what} must hold integers")
+    if a.min() < 0 or a.max() >= G:
+        raise ValueError(f"{what} values must lie in [0, {G}), got [{a.min()}, {a.max()}]")
+    a = a.astype(np.int64)
+    counts = np.bincount(a, minlength=G)
+    if (counts != n // G).any():
+        raise ValueError(f"{what} must put exactly {n // G} per group, got counts {counts.tolist()}")
+    return a
+
+
 def one_hot(labels: np.ndarray, G: int) -> np.ndarray:
     """``(n, G)`` float indicator matrix of integer ``labels``."""
     out = np.zeros((labels.shape[0], G))
@@ -106,24 +127,10 @@ class GroupingProblem:
         cols = np.partition(S, self.F - k_f, axis=0)[self.F - k_f:, :].sum()
         return float(min(rows, cols, self.total))
 
-    def check(self, row_groups, col_groups) -> tuple[np.ndarray, np.ndarray]:
+    def check(self, row_groups: object, col_groups: object) -> tuple[np.ndarray, np.ndarray]:
         """Validate a candidate solution; return it as int arrays or raise ValueError."""
-        out = []
-        for what, labels, n in (("row_groups", row_groups, self.F), ("col_groups", col_groups, self.C)):
-            a = np.asarray(labels)
-            if a.shape != (n,):
-                raise ValueError(f"{what} must have shape ({n},), got {a.shape}")
-            if not np.issubdtype(a.dtype, np.integer):
-                if not np.array_equal(a, np.round(a)):
-                    raise ValueError(f"{what} must hold integers")
-            a = a.astype(np.int64)
-            if a.min() < 0 or a.max() >= self.groups:
-                raise ValueError(f"{what} values must lie in [0, {self.groups}), got [{a.min()}, {a.max()}]")
-            counts = np.bincount(a, minlength=self.groups)
-            if (counts != n // self.groups).any():
-                raise ValueError(f"{what} must put exactly {n // self.groups} per group, got counts {counts.tolist()}")
-            out.append(a)
-        return out[0], out[1]
+        return (validate_labels(row_groups, self.F, self.groups, "row_groups"),
+                validate_labels(col_groups, self.C, self.groups, "col_groups"))
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""

@@ -1,13 +1,16 @@
-"""A small name → implementation registry, shared by solvers and search strategies.
+"""One name → implementation registry, shared by solvers, search strategies and criteria.
 
 An entry is a plain function or a subclass of the registry's base class (instantiated
-once, its ``run_method`` is called).
+once, its ``run_method`` is called). Built-in entries register when their package is
+imported, so the registry is complete before any user code can add to it: a user name
+that clashes with a built-in is refused at once (or replaces it with ``overwrite=True``),
+never later.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -15,52 +18,53 @@ class Entry:
     """A registered implementation: name, callable, whether it is exact, one-line description."""
 
     name: str
-    fn: Callable
+    fn: Callable[..., Any]
     exact: bool
     description: str
 
 
 class Registry:
-    """Names to implementations, with clear errors for unknown or duplicate names."""
+    """Names to implementations, with clear errors for unknown or duplicate names.
 
-    def __init__(self, kind: str, base: type, run_method: str, builtins: Callable[[], None] | None = None):
-        self.kind, self.base, self.run_method, self._builtins = kind, base, run_method, builtins
+    ``base`` is the class a class-style entry must subclass (``None``: functions only),
+    ``run_method`` the method called on its instance.
+    """
+
+    def __init__(self, kind: str, base: type | None = None, run_method: str = "__call__"):
+        self.kind, self.base, self.run_method = kind, base, run_method
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, obj=None, *, exact: bool | None = None, overwrite: bool = False):
+    def register(self, name: str, obj: Any = None, *, exact: bool | None = None, overwrite: bool = False) -> Any:
         """Register a function or ``base`` subclass under ``name`` (usable as a decorator)."""
-        def deco(o):
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"{self.kind} name must be a non-empty string")
-            if name in self._entries and not overwrite:
-                raise ValueError(f"{self.kind} {name!r} is already registered; pass overwrite=True to replace it")
-            if inspect.isclass(o):
-                if not issubclass(o, self.base):
-                    raise TypeError(f"a {self.kind} class must subclass {self.base.__module__}.{self.base.__name__}, "
-                                    f"got {o.__name__}")
-                fn, is_exact = getattr(o(), self.run_method), getattr(o, "exact", False)
-            elif callable(o):
-                fn, is_exact = o, False
-            else:
-                raise TypeError(f"a {self.kind} must be a function or a {self.base.__name__} subclass, "
-                                f"got {type(o).__name__}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        if name in self._entries and not overwrite:
+            raise ValueError(f"{self.kind} {name!r} is already registered; pass overwrite=True to replace it")
+
+        def deco(o: Any) -> Any:
+            fn, is_exact = self._callable(o)
             doc = (inspect.getdoc(o) or "").strip().splitlines()
-            self._entries[name] = Entry(name, fn, is_exact if exact is None else exact, doc[0] if doc else "")
+            self._entries[name] = Entry(name, fn, is_exact if exact is None else bool(exact), doc[0] if doc else "")
             return o
         return deco(obj) if obj is not None else deco
+
+    def _callable(self, o: Any) -> tuple[Callable[..., Any], bool]:
+        if inspect.isclass(o):
+            if self.base is None or not issubclass(o, self.base):
+                want = f"a {self.base.__module__}.{self.base.__name__} subclass" if self.base else "a function"
+                raise TypeError(f"a {self.kind} class must be {want}, got {o.__name__}")
+            return getattr(o(), self.run_method), bool(getattr(o, "exact", False))
+        if callable(o):
+            return o, False
+        kinds = "a function" + (f" or a {self.base.__name__} subclass" if self.base else "")
+        raise TypeError(f"a {self.kind} must be {kinds}, got {type(o).__name__}")
 
     def unregister(self, name: str) -> None:
         """Remove an entry (no error if absent)."""
         self._entries.pop(name, None)
 
-    def _load(self) -> None:
-        if self._builtins is not None:
-            loader, self._builtins = self._builtins, None
-            loader()
-
     def get(self, name: str) -> Entry:
         """The entry ``name``, or a ValueError listing the known names."""
-        self._load()
         try:
             return self._entries[name]
         except (KeyError, TypeError):
@@ -68,5 +72,7 @@ class Registry:
 
     def available(self, exact: bool | None = None) -> list[str]:
         """Registered names (only exact or only non-exact ones with ``exact=``)."""
-        self._load()
         return sorted(n for n, e in self._entries.items() if exact is None or e.exact == exact)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries

@@ -7,15 +7,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .problem import GroupingProblem
+from .status import Status
 
-#: Status codes, as in scipy.optimize: a short word and what it promises.
-STATUSES = {
-    "optimal": "proven optimal (kept equals a certified upper bound, or an exact solver proved it)",
-    "feasible": "a valid solution with no optimality proof; see upper_bound and gap",
-    "time_limit": "an exact solver stopped at its time limit; best solution found, certified bound and gap",
-}
-#: Relative tolerance under which kept == upper_bound counts as a proof of optimality.
-OPT_TOL = 1e-9
+#: Relative tolerance (of the bound) under which kept == upper_bound counts as a proof of
+#: optimality: "optimal" means proven within this fraction, as solvers' own gap tolerances do.
+OPT_TOL = 1e-6
+#: Relative tolerance (of the total mass) for float noise between a bound and the kept mass.
+NOISE_RTOL = 1e-9
 
 
 class GroupedChannels:
@@ -53,7 +51,7 @@ class Solution(GroupedChannels):
     kept: float
     total: float
     upper_bound: float
-    status: str = "feasible"
+    status: Status = Status.FEASIBLE
     solver: str = ""
     time_s: float = 0.0
     message: str = ""
@@ -61,20 +59,23 @@ class Solution(GroupedChannels):
 
     @classmethod
     def from_groups(cls, problem: GroupingProblem, row_groups, col_groups, *, solver: str = "",
-                    status: str = "feasible", upper_bound: float | None = None, time_s: float = 0.0,
+                    status: Status | str = Status.FEASIBLE, upper_bound: float | None = None, time_s: float = 0.0,
                     message: str = "", info: dict | None = None) -> "Solution":
-        """Validate the groups, recompute ``kept`` and attach the best certified bound."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; known: {list(STATUSES)}")
+        """Validate the groups, recompute ``kept`` and attach the best certified bound.
+
+        Every tolerance is relative (to the bound or the total mass), so statuses do not
+        change when all scores are scaled by any positive factor.
+        """
+        status = Status.parse(status)
         r, c = problem.check(row_groups, col_groups)
         kept = problem.kept(r, c)
         ub = problem.upper_bound if upper_bound is None else min(float(upper_bound), problem.upper_bound)
         if ub < kept:  # a bound under the kept mass only by rounding noise
-            if ub < kept - 1e-6 * max(1.0, abs(kept)):
-                raise AssertionError(f"invalid bound {ub} < kept {kept} from solver {solver!r}")
+            if ub < kept - NOISE_RTOL * problem.total:
+                raise RuntimeError(f"solver {solver!r} returned an invalid bound {ub!r} below its kept mass {kept!r}")
             ub = kept
-        if status != "optimal" and ub - kept <= OPT_TOL * max(1.0, abs(ub)):
-            status, message = "optimal", (message + "; " if message else "") + "kept meets the certified bound"
+        if status is not Status.OPTIMAL and ub - kept <= OPT_TOL * ub:
+            status, message = Status.OPTIMAL, (message + "; " if message else "") + "kept meets the certified bound"
         return cls(r, c, problem.groups, kept, problem.total, ub, status, solver, time_s, message, dict(info or {}))
 
     @property
@@ -85,17 +86,19 @@ class Solution(GroupedChannels):
     @property
     def gap(self) -> float:
         """Relative optimality gap ``(upper_bound - kept) / upper_bound``, 0 when proven."""
-        if self.status == "optimal":
+        if self.status is Status.OPTIMAL:
             return 0.0
         return (self.upper_bound - self.kept) / self.upper_bound if self.upper_bound > 0 else 0.0
 
     def validate(self, problem: GroupingProblem, rtol: float = 1e-9) -> None:
-        """Raise AssertionError unless this is a valid solution of ``problem`` with honest numbers."""
+        """Raise ValueError unless this is a valid solution of ``problem`` with honest numbers."""
         r, c = problem.check(self.row_groups, self.col_groups)
         kept = float((problem.scores * (r[:, None] == c[None, :])).sum())
-        tol = rtol * max(1.0, problem.total)
-        assert abs(kept - self.kept) <= tol, f"kept {self.kept} != recomputed {kept}"
-        assert self.kept <= self.upper_bound + tol, f"kept {self.kept} > upper_bound {self.upper_bound}"
+        tol = rtol * problem.total
+        if abs(kept - self.kept) > tol:
+            raise ValueError(f"kept {self.kept!r} differs from the recomputed {kept!r}")
+        if self.kept > self.upper_bound + tol:
+            raise ValueError(f"kept {self.kept!r} exceeds upper_bound {self.upper_bound!r}")
 
     def to_dict(self) -> dict:
         """Plain-JSON representation (lists and numbers)."""
@@ -110,7 +113,7 @@ class Solution(GroupedChannels):
         """Inverse of :meth:`to_dict` (derived fields are recomputed, not read)."""
         return cls(np.asarray(d["row_groups"], dtype=np.int64), np.asarray(d["col_groups"], dtype=np.int64),
                    int(d["groups"]), float(d["kept"]), float(d["total"]), float(d["upper_bound"]),
-                   d.get("status", "feasible"), d.get("solver", ""), float(d.get("time_s", 0.0)),
+                   Status.parse(d.get("status", "feasible")), d.get("solver", ""), float(d.get("time_s", 0.0)),
                    d.get("message", ""), dict(d.get("info", {})))
 
     def to_json(self, **kw) -> str:
@@ -123,5 +126,5 @@ class Solution(GroupedChannels):
         return cls.from_dict(json.loads(s))
 
     def __repr__(self) -> str:
-        return (f"Solution(solver={self.solver!r}, status={self.status!r}, G={self.groups}, "
+        return (f"Solution(solver={self.solver!r}, status='{self.status}', G={self.groups}, "
                 f"kept_ratio={self.kept_ratio:.4f}, gap={self.gap:.4f}, time_s={self.time_s:.3f})")

@@ -1,7 +1,5 @@
 """Applying plans to models: masks, export with folded permutations, counts."""
 import copy
-import sys
-from pathlib import Path
 import warnings
 
 import numpy as np
@@ -9,8 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import models  # noqa: E402
+from permopt import models  # noqa: E402
 from permopt.nn import ChannelIndex, GroupedLinear, apply_masks, count, export, inspect, remove_masks  # noqa: E402
 from permopt.plan import LayerPlan, Plan  # noqa: E402
 from nn_helpers import Chain, masked_copy, random_plan, randomize_bn, rel_err, solved_plan  # noqa: E402

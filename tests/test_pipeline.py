@@ -1,13 +1,10 @@
 """permopt.prune end to end on the zoo; plans round-trip; bad arguments are refused."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import models  # noqa: E402
+from permopt import models  # noqa: E402
 import permopt  # noqa: E402
 from permopt.nn import count  # noqa: E402
 from nn_helpers import randomize_bn, rel_err  # noqa: E402
@@ -49,11 +46,13 @@ def test_plan_json_round_trip_reproduces_the_model_and_mask_mode_matches():
 
 
 def test_better_permutations_keep_more_mass_at_the_same_g():
+    torch.manual_seed(0)
     model = models.get("resnet20")
     x = torch.randn(2, 3, 32, 32)
-    kept = {s: np.mean([lp.kept_ratio for lp in permopt.prune(model, x, groups=4, solver=s, progress=False)
-                        .plan.pruned().values()]) for s in ("same", "grps", "best")}
-    assert kept["same"] < kept["grps"] < kept["best"]
+    kept = {s: np.array([lp.kept_ratio for lp in permopt.prune(model, x, groups=4, solver=s, progress=False)
+                         .plan.pruned().values()]) for s in ("same", "grps", "best")}
+    assert (kept["best"] >= kept["grps"] - 1e-12).all()  # best starts from GRPS and never ends below it
+    assert kept["same"].mean() < kept["grps"].mean() < kept["best"].mean()
 
 
 def test_layer_selection_and_mask_mode():

@@ -5,30 +5,36 @@
     result = search(space, budget={"params": 0.5}, strategy="exact")
 
 Strategies: ``paper`` (the authors' greedy, made correct), ``exact`` (multiple-choice
-knapsack, CP-SAT or PuLP), ``local``, ``anneal``, ``genetic``, ``random``, and any you
-register with :func:`register_strategy`.
+knapsack, CP-SAT or PuLP), ``descent``, ``annealing``, ``genetic``, ``random``, and any you
+register with :func:`register_strategy`. Importing this package registers the built-ins.
 """
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from .budget import Budget
 from .cost import CostModel, LayerCost, SolverCostModel
 from .problem import ConfigProblem
 from .result import SearchResult
 from .space import LayerSpec, SearchSpace
-from .strategies import (Strategy, available_strategies, get_strategy, register_strategy, repair,
+from .strategies import (STRATEGIES, Strategy, available_strategies, get_strategy, register_strategy, repair,
                          unregister_strategy)
+from . import knapsack  # noqa: E402,F401  (registers "exact")
+from ..limits import validate_seed, validate_time_limit
 
 
-def search(space: SearchSpace, budget, strategy: str = "exact", *, cost_model: CostModel | None = None,
-           solver: str = "best", time_limit: float | None = None, seed: int | None = 0, **options) -> SearchResult:
+def search(space: SearchSpace, budget: Any, strategy: str = "exact", *, cost_model: CostModel | None = None,
+           solver: str = "auto", time_limit: float | None = None, seed: int | None = 0,
+           **options: Any) -> SearchResult:
     """Run a registered strategy on ``space`` under ``budget`` (a Budget, dict or "params=0.5" string).
 
     ``cost_model`` defaults to a :class:`SolverCostModel` using ``solver``; pass the same cost
-    model to several searches to reuse its cache and compare strategies fairly.
+    model to several searches to reuse its cache and compare strategies fairly. ``time_limit``
+    is an optional wall-clock cap on the strategy (it breaks reproducibility when it bites).
     """
     entry = get_strategy(strategy)
+    time_limit, seed = validate_time_limit(time_limit), validate_seed(seed)
     problem = ConfigProblem(space, cost_model or SolverCostModel(solver, seed=seed), Budget.parse(budget))
     t0 = time.perf_counter()
     out = entry.fn(problem, time_limit=time_limit, seed=seed, **options)
@@ -47,4 +53,4 @@ def search(space: SearchSpace, budget, strategy: str = "exact", *, cost_model: C
 
 __all__ = ["search", "SearchSpace", "LayerSpec", "Budget", "CostModel", "LayerCost", "SolverCostModel",
            "ConfigProblem", "SearchResult", "Strategy", "register_strategy", "unregister_strategy",
-           "available_strategies", "get_strategy", "repair"]
+           "available_strategies", "get_strategy", "repair", "STRATEGIES"]

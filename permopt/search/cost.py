@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ..problem import GroupingProblem
-from ..solvers.registry import get as get_solver
-from ..solvers.registry import run
+from ..solvers import get as get_solver
+from ..solvers import run
+from ..status import Status
 from .space import LayerSpec, SearchSpace
 
 
@@ -30,7 +31,7 @@ class LayerCost:
     kept_ratio: float
     params: int
     macs: int
-    status: str = ""
+    status: Status = Status.FEASIBLE
 
 
 @runtime_checkable
@@ -46,13 +47,13 @@ class SolverCostModel:
 
     Parameters
     ----------
-    solver : a registered solver name (default ``"best"``).
+    solver : a registered solver name (default ``"auto"``).
     time_limit, seed : passed to the solver.
     cache_dir : optional folder for an on-disk JSON cache shared across runs.
     workers : threads for :meth:`precompute` (numpy and the solvers release the GIL in places).
     """
 
-    def __init__(self, solver: str = "best", *, time_limit: float | None = None, seed: int | None = 0,
+    def __init__(self, solver: str = "auto", *, time_limit: float | None = None, seed: int | None = 0,
                  cache_dir=None, workers: int | None = None):
         get_solver(solver)  # fail early on unknown names
         self.solver, self.time_limit, self.seed = solver, time_limit, seed
@@ -75,17 +76,18 @@ class SolverCostModel:
             return self._memo[key]
         path = self.cache_dir / ("_".join(map(str, key)) + ".json") if self.cache_dir else None
         if path is not None and path.exists():
-            cost = LayerCost(**json.loads(path.read_text()))
+            d = json.loads(path.read_text())
+            cost = LayerCost(**{**d, "status": Status.parse(d.get("status", "feasible"))})
         else:
             if groups == 1:
-                cost = LayerCost(0.0, 1.0, layer.params(1), layer.macs_at(1), "optimal")
+                cost = LayerCost(0.0, 1.0, layer.params_at(1), layer.macs_at(1), Status.OPTIMAL)
             else:
                 sol = run(GroupingProblem(layer.scores, groups, name=layer.name), self.solver,
                           time_limit=self.time_limit, seed=self.seed)
                 with self._lock:
                     self.solutions[(layer.name, groups)] = sol
                     self.evaluations += 1
-                cost = LayerCost(1.0 - sol.kept_ratio, sol.kept_ratio, layer.params(groups), layer.macs_at(groups),
+                cost = LayerCost(1.0 - sol.kept_ratio, sol.kept_ratio, layer.params_at(groups), layer.macs_at(groups),
                                  sol.status)
             if path is not None:
                 path.write_text(json.dumps(asdict(cost)))

@@ -5,12 +5,12 @@ import time
 
 import numpy as np
 
+from ..limits import within
+from ..status import Status
 from .budget import Budget
 from .cost import CostModel
 from .result import SearchResult
 from .space import SearchSpace
-
-_FEAS_TOL = 1e-9
 
 
 class ConfigProblem:
@@ -63,7 +63,7 @@ class ConfigProblem:
 
     def feasible(self, params: float, macs: float) -> bool:
         """Whether totals fit the budget."""
-        return params <= self.max_params * (1 + _FEAS_TOL) and macs <= self.max_macs * (1 + _FEAS_TOL)
+        return bool(within(params, self.max_params) and within(macs, self.max_macs))
 
     def excess(self, params: float, macs: float) -> float:
         """Budget violation, normalised by the limits (0 when feasible)."""
@@ -84,13 +84,13 @@ class ConfigProblem:
         """The largest ``G`` everywhere."""
         return [int(k) - 1 for k in self.n_choices]
 
-    def result(self, choice, strategy: str, t0: float, status: str | None = None, history=None,
-               gap: float | None = None, message: str = "") -> SearchResult:
-        """Package a choice as a :class:`SearchResult`."""
+    def result(self, choice: list[int], strategy: str, t0: float, status: Status | str | None = None,
+               history: list | None = None, gap: float | None = None, message: str = "") -> SearchResult:
+        """Package a choice as a :class:`SearchResult`; a choice over budget is ``infeasible`` whatever ``status`` says."""
         obj, p, m = self.totals(choice)
-        feas = self.feasible(p, m)
-        if status is None:
-            status = "feasible" if feas else "infeasible"
+        status = Status.FEASIBLE if status is None else Status.parse(status)
+        if not self.feasible(p, m):
+            status = Status.INFEASIBLE
         config = {L.name: L.candidates[j] for L, j in zip(self.space.layers, choice)}
-        return SearchResult(config, obj, int(p), int(m), feas, status, strategy, time.perf_counter() - t0,
+        return SearchResult(config, obj, int(p), int(m), status, strategy, time.perf_counter() - t0,
                             self.evaluations, list(history or []), gap, message)

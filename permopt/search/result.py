@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from ..status import Status
+
 
 @dataclass
 class SearchResult:
@@ -13,8 +15,7 @@ class SearchResult:
     objective: float          # total normalised pruned mass (lower is better)
     params: int
     macs: int
-    feasible: bool
-    status: str               # "optimal" (proven), "feasible", "infeasible", "time_limit"
+    status: Status            # optimal (proven), feasible, time_limit, infeasible (budget not met)
     strategy: str = ""
     time_s: float = 0.0
     evaluations: int = 0      # cost-model look-ups made by the strategy
@@ -22,7 +23,12 @@ class SearchResult:
     gap: float | None = None  # certified relative gap, for exact strategies
     message: str = ""
 
-    def to_json(self, **kw) -> str:
+    @property
+    def feasible(self) -> bool:
+        """Whether the configuration meets the budget (``status.success``)."""
+        return Status.parse(self.status).success
+
+    def to_json(self, **kw: object) -> str:
         """JSON text of all fields."""
         return json.dumps(asdict(self), **kw)
 

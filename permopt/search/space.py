@@ -42,7 +42,7 @@ class LayerSpec:
         h.update(str(self.scores.shape).encode())
         return h.hexdigest()[:16]
 
-    def params(self, groups: int) -> int:
+    def params_at(self, groups: int) -> int:
         """Parameters with ``groups`` groups."""
         return self.weight_params // groups + self.other_params
 
@@ -73,7 +73,7 @@ class SearchSpace:
     @property
     def dense_params(self) -> int:
         """Parameters of the dense model (all layers at G = 1)."""
-        return self.fixed_params + sum(L.params(1) for L in self.layers)
+        return self.fixed_params + sum(L.params_at(1) for L in self.layers)
 
     @property
     def dense_macs(self) -> int:
@@ -105,7 +105,7 @@ class SearchSpace:
             specs.append(LayerSpec(L.name, scores_from_weight(m.weight, criterion), cands, L.weight_params,
                                    L.macs, L.params - L.weight_params))
         counts = count(model, example_inputs)
-        searched_params = sum(s.params(1) for s in specs)
+        searched_params = sum(s.params_at(1) for s in specs)
         searched_macs = sum(s.macs_at(1) for s in specs)
         return cls(specs, counts.params - searched_params, counts.macs - searched_macs,
                    {"criterion": criterion if isinstance(criterion, str) else "custom"})

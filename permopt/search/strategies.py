@@ -8,11 +8,12 @@ strategy needs.
 """
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
+from ..limits import Deadline, validate_count, within
 from ..registry import Entry, Registry
 from .problem import ConfigProblem
 from .result import SearchResult
@@ -25,15 +26,12 @@ class Strategy(ABC):
 
     @abstractmethod
     def search(self, problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
-               **options) -> "SearchResult | list[int]":
+               **options: Any) -> "SearchResult | list[int]":
         """Return a choice (candidate index per layer) or a SearchResult."""
 
 
-def _builtins() -> None:
-    from . import knapsack  # noqa: F401  (registers "exact")
-
-
-_STRATEGIES = Registry("strategy", Strategy, "search", _builtins)
+STRATEGIES = Registry("strategy", Strategy, "search")
+_STRATEGIES = STRATEGIES
 register_strategy, unregister_strategy = _STRATEGIES.register, _STRATEGIES.unregister
 get_strategy, available_strategies = _STRATEGIES.get, _STRATEGIES.available
 StrategyEntry = Entry
@@ -44,7 +42,7 @@ def _weights(problem: ConfigProblem):
     return wp * np.nan_to_num(problem.params, posinf=0) + wm * np.nan_to_num(problem.macs, posinf=0)
 
 
-def repair(problem: ConfigProblem, choice) -> list[int]:
+def repair(problem: ConfigProblem, choice: Any) -> list[int]:
     """Step ``G`` up where it costs the least objective per resource saved until the budget holds."""
     choice = list(choice)
     res = _weights(problem)
@@ -64,7 +62,7 @@ def repair(problem: ConfigProblem, choice) -> list[int]:
         choice[best] += 1
 
 
-def fill(problem: ConfigProblem, choice) -> list[int]:
+def fill(problem: ConfigProblem, choice: Any) -> list[int]:
     """From a feasible choice, step one layer's ``G`` down at a time (largest objective gain per
     resource added) while the budget holds."""
     choice = list(choice)
@@ -93,7 +91,7 @@ def fill(problem: ConfigProblem, choice) -> list[int]:
 
 
 @register_strategy("paper")
-def paper(problem: ConfigProblem, *, time_limit=None, seed=None):
+def paper(problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None) -> list[int]:
     """The paper's greedy: start at the largest G, step one layer down at a time (best gain per
     resource added) while the budget holds; infeasible if the largest G everywhere does not fit."""
     problem.evaluate_all()
@@ -117,12 +115,12 @@ def _descend(problem: ConfigProblem, choice: list[int]) -> list[int]:
         d_p_up, d_p_dn = problem.params[idx, up] - problem.params[idx, ch], problem.params[idx, dn] - problem.params[idx, ch]
         d_m_up, d_m_dn = problem.macs[idx, up] - problem.macs[idx, ch], problem.macs[idx, dn] - problem.macs[idx, ch]
         # single step down (more params, less pruned)
-        feas_dn = (p + d_p_dn <= problem.max_params * (1 + 1e-9)) & (m + d_m_dn <= problem.max_macs * (1 + 1e-9))
+        feas_dn = within(p + d_p_dn, problem.max_params) & within(m + d_m_dn, problem.max_macs)
         single = np.where(feas_dn, d_obj_dn, np.inf)
         # pairs: layer a up, layer b down
         pair = d_obj_up[:, None] + d_obj_dn[None, :]
-        feas = ((p + d_p_up[:, None] + d_p_dn[None, :] <= problem.max_params * (1 + 1e-9))
-                & (m + d_m_up[:, None] + d_m_dn[None, :] <= problem.max_macs * (1 + 1e-9)))
+        feas = (within(p + d_p_up[:, None] + d_p_dn[None, :], problem.max_params)
+                & within(m + d_m_up[:, None] + d_m_dn[None, :], problem.max_macs))
         pair = np.where(feas, pair, np.inf)
         np.fill_diagonal(pair, np.inf)
         k_single, k_pair = int(np.argmin(single)), int(np.argmin(pair))
@@ -136,19 +134,17 @@ def _descend(problem: ConfigProblem, choice: list[int]) -> list[int]:
             choice[b] -= 1
 
 
-def _deadline(time_limit, default):
-    return time.perf_counter() + (default if time_limit is None else time_limit)
-
-
-@register_strategy("local")
-def local(problem: ConfigProblem, *, time_limit=None, seed=None, restarts: int = 20, kick: float = 0.2):
+@register_strategy("descent")
+def descent(problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
+            restarts: int = 20, kick: float = 0.2) -> list[int]:
     """Descent over single and pair moves from the paper's greedy, then random kicks + repair + descent."""
+    restarts = validate_count("restarts", restarts)
     rng = np.random.default_rng(seed)
-    deadline = _deadline(time_limit, 30.0)
+    deadline = Deadline(time_limit)
     best = _descend(problem, repair(problem, paper(problem)))
     best_obj = problem.totals(best)[0]
     for _ in range(restarts):
-        if time.perf_counter() > deadline:
+        if deadline.passed():
             break
         cand = [int(min(k - 1, max(0, j + rng.integers(-1, 2)))) if rng.random() < kick else j
                 for j, k in zip(best, problem.n_choices)]
@@ -159,13 +155,14 @@ def local(problem: ConfigProblem, *, time_limit=None, seed=None, restarts: int =
     return best
 
 
-@register_strategy("anneal")
-def anneal(problem: ConfigProblem, *, time_limit=None, seed=None, steps: int = 20000, t0: float = 0.05,
-           t1: float = 1e-4, penalty: float = 10.0):
+@register_strategy("annealing")
+def annealing(problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
+              steps: int = 20000, t0: float = 0.05, t1: float = 1e-4, penalty: float = 10.0) -> list[int]:
     """Simulated annealing on single-layer steps with a penalty for budget excess; best feasible kept."""
+    steps = validate_count("steps", steps)
     rng = np.random.default_rng(seed)
     problem.evaluate_all()
-    deadline = _deadline(time_limit, 30.0)
+    deadline = Deadline(time_limit)
     cur = repair(problem, paper(problem))
     obj, p, m = problem.totals(cur)
     score = obj + penalty * len(cur) * problem.excess(p, m)
@@ -173,7 +170,7 @@ def anneal(problem: ConfigProblem, *, time_limit=None, seed=None, steps: int = 2
     temps = t0 * (t1 / t0) ** (np.arange(steps) / max(1, steps - 1)) * max(1.0, problem.obj[np.isfinite(problem.obj)].mean() * len(cur))
     layers, dirs, u = rng.integers(0, len(cur), steps), rng.choice([-1, 1], steps), rng.random(steps)
     for t in range(steps):
-        if t % 1000 == 0 and time.perf_counter() > deadline:
+        if t % 1000 == 0 and deadline.passed():
             break
         i, j = layers[t], cur[layers[t]] + dirs[t]
         if not 0 <= j < problem.n_choices[i]:
@@ -190,12 +187,14 @@ def anneal(problem: ConfigProblem, *, time_limit=None, seed=None, steps: int = 2
 
 
 @register_strategy("genetic")
-def genetic(problem: ConfigProblem, *, time_limit=None, seed=None, population: int = 40, generations: int = 150,
-            mutation: float = 0.05):
+def genetic(problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
+            population: int = 40, generations: int = 150, mutation: float = 0.05) -> list[int]:
     """Genetic algorithm: tournament selection, uniform crossover, ±1 mutation, repair, elitism."""
+    population = validate_count("population", population, 2)
+    generations = validate_count("generations", generations)
     rng = np.random.default_rng(seed)
     problem.evaluate_all()
-    deadline = _deadline(time_limit, 30.0)
+    deadline = Deadline(time_limit)
     n, ks = len(problem.space), problem.n_choices
     seedling = repair(problem, paper(problem))
     pop = [seedling] + [repair(problem, list(rng.integers(0, ks))) for _ in range(population - 1)]
@@ -206,7 +205,7 @@ def genetic(problem: ConfigProblem, *, time_limit=None, seed=None, population: i
 
     fit = np.array([fitness(c) for c in pop])
     for _ in range(generations):
-        if time.perf_counter() > deadline:
+        if deadline.passed():
             break
         children = [pop[int(np.argmin(fit))]]  # elitism
         while len(children) < population:
@@ -222,14 +221,16 @@ def genetic(problem: ConfigProblem, *, time_limit=None, seed=None, population: i
 
 
 @register_strategy("random")
-def random_search(problem: ConfigProblem, *, time_limit=None, seed=None, samples: int = 200):
+def random_search(problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
+                  samples: int = 200) -> list[int]:
     """Random configurations, each repaired to the budget and greedily filled; the best is kept."""
+    samples = validate_count("samples", samples, 1)
     rng = np.random.default_rng(seed)
     problem.evaluate_all()
-    deadline = _deadline(time_limit, 30.0)
+    deadline = Deadline(time_limit)
     best, best_obj = None, np.inf
     for _ in range(samples):
-        if best is not None and time.perf_counter() > deadline:
+        if best is not None and deadline.passed():
             break
         c = fill(problem, repair(problem, list(rng.integers(0, problem.n_choices))))
         o, p, m = problem.totals(c)

@@ -1,28 +1,33 @@
-"""``auto``: exact branch and bound when the instance is small enough to prove, else the best heuristic."""
+"""``auto``: exact branch and bound where it is cheap and bounded, else the ``best`` heuristic.
+
+The exact attempt is limited by a node count, not by time, so ``auto`` is reproducible and
+its cost is bounded on every layer; where it stops early it still returns the best solution
+found and a certified bound (status ``work_limit``).
+"""
 from __future__ import annotations
 
+import math
+
 from ..problem import GroupingProblem
-from .exact_common import count_partitions
-from .registry import run
+from ..solution import Solution
+from .exact_common import log_partitions
+from .registry import register
+from .run import run
 
-#: Instances whose smaller side has at most this many equal partitions go to ``enumerate``
-#: (16×16 G=4 has 2.6e6 and proves in about a second; 24×24 G=4 has 1e11 and does not in 60 s).
-AUTO_EXACT_PARTITIONS = 1e8
-#: Time limit ``auto`` gives the exact solver when the caller sets none.
-AUTO_DEFAULT_TIME = 10.0
+#: Layers whose smaller side has at most this many equal partitions get the exact attempt
+#: (12×12 G=3 has 5,775; 16×16 G=4 has 2.6e6; 24×24 G=4 has 1e11).
+AUTO_EXACT_PARTITIONS = 1e7
+#: Branch-and-bound nodes ``auto`` spends per layer at most (about 0.1 s on 16×16).
+AUTO_NODE_LIMIT = 2000
 
 
-def auto(problem: GroupingProblem, *, time_limit=None, seed=None):
-    """Exact (``enumerate``) when provable in the time limit, else ``best``; always with a bound."""
-    n = min(problem.F, problem.C)
-    if count_partitions(n, problem.groups) <= AUTO_EXACT_PARTITIONS:
-        sol = run(problem, "enumerate", time_limit=time_limit or AUTO_DEFAULT_TIME, seed=seed)
+@register("auto")
+def auto(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+         node_limit: int = AUTO_NODE_LIMIT) -> Solution:
+    """Exact (``enumerate``, at most ``node_limit`` nodes) on small layers, else ``best``; always with a bound."""
+    if log_partitions(min(problem.F, problem.C), problem.groups) <= math.log(AUTO_EXACT_PARTITIONS):
+        sol = run(problem, "enumerate", time_limit=time_limit, seed=seed, node_limit=node_limit)
     else:
         sol = run(problem, "best", time_limit=time_limit, seed=seed)
     sol.info["delegate"] = sol.solver
     return sol
-
-
-from .registry import register  # noqa: E402
-
-register("auto", auto)

@@ -6,23 +6,18 @@ so it stays certified for the real-valued objective.
 """
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import numpy as np
 
+from ..backends.cpsat import configure, cp_model
+from ..limits import Deadline, validate_count
 from ..problem import GroupingProblem
 from ..solution import Solution
-from .exact_common import cpsat_workers, prepare, remaining, unorient
-from .linearised import symmetry_allowed
+from ..status import Status
+from .exact_common import prepare, unorient
+from .linearised import LinearisedModel
 from .registry import Solver, register
-
-
-def _ortools():
-    try:
-        from ortools.sat.python import cp_model
-    except ImportError as e:  # pragma: no cover - ortools is a runtime dependency
-        raise ImportError("solver 'cpsat' needs OR-Tools: pip install ortools") from e
-    return cp_model
 
 
 def rounding_slack(S: np.ndarray, coef: np.ndarray, scale: float, kept_entries: int) -> float:
@@ -32,6 +27,43 @@ def rounding_slack(S: np.ndarray, coef: np.ndarray, scale: float, kept_entries: 
     return float(np.partition(resid, resid.size - k)[resid.size - k:].sum()) if k else 0.0
 
 
+#: Largest accepted ``resolution``: products of coefficients and counts must stay in int64.
+MAX_RESOLUTION = 10**12
+
+
+def _build(lin: LinearisedModel, coef: np.ndarray, hint_rows: np.ndarray, hint_cols: np.ndarray):
+    """The CP-SAT model of ``lin`` with integer objective ``coef`` and a warm-start hint."""
+    cp = cp_model()
+    model = cp.CpModel()
+    x = {k: model.new_bool_var(f"x{k[0]}_{k[1]}") for k in lin.x_keys}
+    y = {k: model.new_bool_var(f"y{k[0]}_{k[1]}") for k in lin.y_keys}
+    z = {k: model.new_bool_var(f"z{k[0]}_{k[1]}") for k in lin.z_keys if coef[k] > 0}
+    for group in lin.exactly_one(x, y):
+        model.add_exactly_one(group)
+    for terms, rhs in lin.cardinalities(x, y):
+        model.add(sum(terms) == rhs)
+    for later, earlier in lin.symmetry(x):
+        model.add(later <= sum(earlier))
+    for (f, c), v in z.items():  # z[f, c] only inside a matched block
+        for g in range(lin.G):
+            xf = x.get((f, g))
+            if xf is None:  # row f is never in group g: kept needs y[c, g] false
+                model.add_implication(v, y[c, g].Not())
+            else:
+                model.add_bool_or([v.Not(), xf.Not(), y[c, g]])
+                model.add_bool_or([v.Not(), xf, y[c, g].Not()])
+    for terms, cap in lin.aggregated(z):
+        model.add(sum(terms) <= cap)
+    model.maximize(sum(int(coef[k]) * v for k, v in z.items()))
+    for (f, g), v in x.items():
+        model.add_hint(v, int(hint_rows[f] == g))
+    for (c, g), v in y.items():
+        model.add_hint(v, int(hint_cols[c] == g))
+    for (f, c), v in z.items():
+        model.add_hint(v, int(hint_rows[f] == hint_cols[c]))
+    return model, x, y
+
+
 @register("cpsat")
 class CPSat(Solver):
     """Exact: OR-Tools CP-SAT on the linearised model; proven optimum or a certified gap."""
@@ -39,94 +71,44 @@ class CPSat(Solver):
     name = "cpsat"
     exact = True
 
-    def solve(self, problem: GroupingProblem, *, time_limit=None, seed=None, start=None,
-              threads: int | None = None, resolution: int = 10**6, log: bool = False):
-        cp_model = _ortools()
-        t0 = time.perf_counter()
+    def solve(self, problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+              start: Any = None, threads: int | None = None, resolution: int = 10**9,
+              log: bool = False) -> Solution:
+        resolution = validate_count("resolution", resolution, minimum=1)
+        if resolution > MAX_RESOLUTION:
+            raise ValueError(f"resolution must be at most {MAX_RESOLUTION:.0e}, got {resolution}")
+        deadline = Deadline(time_limit)  # warm start and model building count against the limit
         S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
         n, m = S.shape
-        G = problem.groups
-
-        scale = resolution / max(float(S.max()), 1e-300)
+        scale = resolution / float(S.max()) if S.max() > 0 else 1.0
         coef = np.rint(S * scale).astype(np.int64)
-        model = cp_model.CpModel()
+        model, x, y = _build(LinearisedModel(n, m, problem.groups), coef, hint_rows, hint_cols)
+        solver = cp_model().CpSolver()
+        configure(solver, time_limit=deadline.remaining(floor=0.5), seed=seed, threads=threads, log=log)
+        status = solver.solve(model)
+        return self._result(problem, solver, status, x, y, (n, m), transposed, start0, (hint_rows, hint_cols),
+                            rounding_slack(S, coef, scale, n * m // problem.groups), scale, resolution)
 
-        # --- variables
-        allowed = symmetry_allowed(n, G)
-        x = [[model.NewBoolVar(f"x{f}_{g}") if allowed[f, g] else None for g in range(G)] for f in range(n)]
-        y = [[model.NewBoolVar(f"y{c}_{g}") for g in range(G)] for c in range(m)]
-        keep = np.argwhere(coef > 0)
-        z = {(f, c): model.NewBoolVar(f"z{f}_{c}") for f, c in keep}
-
-        # --- assignment and cardinality
-        for f in range(n):
-            model.AddExactlyOne(v for v in x[f] if v is not None)
-        for c in range(m):
-            model.AddExactlyOne(y[c])
-        for g in range(G):
-            model.Add(sum(x[f][g] for f in range(n) if x[f][g] is not None) == n // G)
-            model.Add(sum(y[c][g] for c in range(m)) == m // G)
-
-        # --- symmetry breaking: group g takes row f only after group g-1 took an earlier row
-        for g in range(1, G):
-            for f in range(g, n):
-                model.Add(x[f][g] <= sum(x[e][g - 1] for e in range(f) if x[e][g - 1] is not None))
-
-        # --- linking: z[f, c] only inside a matched block, aggregated cardinalities
-        for (f, c), v in z.items():
-            for g in range(G):
-                xf = x[f][g]
-                if xf is None:  # row f is never in group g: kept needs y[c, g] false
-                    model.AddImplication(v, y[c][g].Not())
-                else:
-                    model.AddBoolOr([v.Not(), xf.Not(), y[c][g]])
-                    model.AddBoolOr([v.Not(), xf, y[c][g].Not()])
-        for f in range(n):
-            row = [z[f, c] for c in range(m) if (f, c) in z]
-            if len(row) > m // G:
-                model.Add(sum(row) <= m // G)
-        for c in range(m):
-            col = [z[f, c] for f in range(n) if (f, c) in z]
-            if len(col) > n // G:
-                model.Add(sum(col) <= n // G)
-
-        # --- objective and warm start
-        model.Maximize(sum(int(coef[f, c]) * v for (f, c), v in z.items()))
-        for f in range(n):
-            for g in range(G):
-                if x[f][g] is not None:
-                    model.AddHint(x[f][g], int(hint_rows[f] == g))
-        for c in range(m):
-            for g in range(G):
-                model.AddHint(y[c][g], int(hint_cols[c] == g))
-        for (f, c), v in z.items():
-            model.AddHint(v, int(hint_rows[f] == hint_cols[c]))
-
-        solver = cp_model.CpSolver()
-        if time_limit is not None:
-            solver.parameters.max_time_in_seconds = remaining(time_limit, t0)
-        solver.parameters.num_workers = threads or cpsat_workers()
-        solver.parameters.random_seed = 0 if seed is None else int(seed)
-        solver.parameters.log_search_progress = bool(log)
-        status = solver.Solve(model)
-
-        slack = rounding_slack(S, coef, scale, n * m // G)
-        info = {"resolution": resolution, "rounding_slack": slack, "cpsat_status": solver.StatusName(status),
-                "wall_time": solver.WallTime()}
-        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            rows = np.array([next(g for g in range(G) if x[f][g] is not None and solver.Value(x[f][g]))
-                             for f in range(n)])
-            cols = np.array([next(g for g in range(G) if solver.Value(y[c][g])) for c in range(m)])
+    @staticmethod
+    def _result(problem, solver, status, x, y, shape, transposed, start0, hints, slack, scale, resolution):
+        cp = cp_model()
+        n, m = shape
+        G = problem.groups
+        info = {"resolution": resolution, "rounding_slack": slack, "cpsat_status": solver.status_name(status),
+                "wall_time": solver.wall_time}
+        if status in (cp.INFEASIBLE, cp.MODEL_INVALID):
+            raise RuntimeError(f"CP-SAT reported {solver.status_name(status)} on a feasible model")
+        if status in (cp.OPTIMAL, cp.FEASIBLE):
+            rows = np.array([next(g for g in range(G) if (f, g) in x and solver.value(x[f, g])) for f in range(n)])
+            cols = np.array([next(g for g in range(G) if solver.value(y[c, g])) for c in range(m)])
         else:  # no solution within the limit: the warm start stands
-            rows, cols = hint_rows, hint_cols
+            rows, cols = hints
         r, c = unorient(problem, rows, cols, transposed, start0)
-        if status == cp_model.INFEASIBLE or status == cp_model.MODEL_INVALID:
-            raise RuntimeError(f"CP-SAT reported {solver.StatusName(status)} on a feasible model")
-        bound = solver.BestObjectiveBound() / scale + slack if status != cp_model.UNKNOWN else None
-        if status == cp_model.OPTIMAL:
-            return Solution.from_groups(
-                problem, r, c, status="optimal", upper_bound=bound, info=info,
-                message=f"proven optimal for scores rounded to 1/{resolution} of the largest; "
-                        f"the real optimum is at most {slack:.3g} above")
-        return Solution.from_groups(problem, r, c, status="time_limit", upper_bound=bound, info=info,
+        bound = solver.best_objective_bound / scale + slack if status != cp.UNKNOWN else None
+        if status == cp.OPTIMAL:  # optimal for the rounded scores; proven for the real ones when the
+            # rounding slack is within Solution's optimality tolerance, else a tiny certified gap remains
+            return Solution.from_groups(problem, r, c, status=Status.FEASIBLE, upper_bound=bound, info=info,
+                                        message=f"CP-SAT optimal for scores rounded to 1/{resolution} of the "
+                                                f"largest; certified bound includes the rounding ({slack:.3g})")
+        return Solution.from_groups(problem, r, c, status=Status.TIME_LIMIT, upper_bound=bound, info=info,
                                     message="time limit hit; certified bound from CP-SAT")

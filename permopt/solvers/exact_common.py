@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import math
-import os
-import time
 
 import numpy as np
 
 from ..problem import GroupingProblem
-from .registry import resolve_start
+from .run import resolve_start
+
+
+def log_partitions(n: int, G: int) -> float:
+    """Natural log of the number of ways to split ``n`` items into ``G`` unlabelled groups of ``n/G``,
+    ``n!/((n/G)!^G G!)``; in log space because the count overflows a float from a few hundred items."""
+    k = n // G
+    return math.lgamma(n + 1) - G * math.lgamma(k + 1) - math.lgamma(G + 1)
 
 
 def count_partitions(n: int, G: int) -> float:
-    """Number of ways to split ``n`` items into ``G`` unlabelled groups of ``n/G``: n!/((n/G)!^G G!)."""
-    k = n // G
-    return math.exp(math.lgamma(n + 1) - G * math.lgamma(k + 1) - math.lgamma(G + 1))
+    """The number of equal partitions (``inf`` where it exceeds the float range)."""
+    log = log_partitions(n, G)
+    return math.exp(log) if log < 709.0 else math.inf
 
 
 def branching_side(problem: GroupingProblem) -> tuple[np.ndarray, bool]:
@@ -29,13 +34,6 @@ def warm_start(problem: GroupingProblem, start, seed) -> tuple[np.ndarray, np.nd
     if start is not None:
         return resolve_start(problem, start, seed)
     return max((resolve_start(problem, name, seed) for name in ("best", "local")), key=lambda rc: problem.kept(*rc))
-
-
-def cpsat_workers() -> int:
-    """CP-SAT workers: at least 8, even on fewer cores (they time-slice). With 2 workers CP-SAT's
-    portfolio lacks its LP-based workers: a 165-layer knapsack then stalls at a 40% gap for 20 s,
-    while 8 workers prove it in 0.1 s on 2 cores (and tighten the 12×12 G=3 bound from 63.5 to 58.5)."""
-    return max(8, os.cpu_count() or 1)
 
 
 def prepare(problem: GroupingProblem, start, seed):
@@ -53,9 +51,3 @@ def unorient(problem: GroupingProblem, rows, cols, transposed: bool, start) -> t
     """Groups back in the problem's orientation; the warm start if the solver found worse."""
     r, c = (cols, rows) if transposed else (rows, cols)
     return (r, c) if problem.kept(r, c) >= problem.kept(*start) else start
-
-
-def remaining(time_limit: float | None, t0: float, floor: float = 0.5) -> float | None:
-    """What is left of ``time_limit`` since ``t0`` (warm start and model building count against
-    it), at least ``floor`` seconds so the solver can return a solution."""
-    return None if time_limit is None else max(floor, time_limit - (time.perf_counter() - t0))

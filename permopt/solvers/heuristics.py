@@ -8,72 +8,71 @@
   alternating polish.
 * ``soft``: deterministic annealing of soft balanced assignments (Sinkhorn plans at a
   falling temperature), rounded by transportation, then alternating.
-* ``best``: the default used by ``auto`` and the model pipeline: GRPS, ``soft``, then
-  alternating and kicks within a time budget proportional to GRPS's own time.
+* ``best``: the default inside ``auto``, the cost model and every exact warm start:
+  GRPS, ``soft``, alternating, then ``effort``-many rounds of kicks.
+
+Every one stops on work counts (sweeps, steps, kicks), so the same inputs and seed give
+the same labels on any load; ``time_limit`` is an optional cap that breaks this when it bites.
 """
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import numpy as np
 
+from ..limits import Deadline, validate_count
 from ..problem import GroupingProblem, one_hot
-from ..transport import assign_balanced, best_col_groups, best_row_groups
 from .paper import grps
-from .registry import register, resolve_start
+from .registry import register
+from .run import resolve_start
+from .transport import assign_balanced, best_col_groups, best_row_groups
 
-_STARTS = ("grps", "sort", "same", "random")
+Groups = tuple[np.ndarray, np.ndarray]
+#: A sweep must gain more than this fraction of the total mass to count as progress.
+_GAIN_RTOL = 1e-12
 
 
-def _start(problem: GroupingProblem, start, rng: np.random.Generator):
-    """Initial groups: a solver name, 'random', or a (row_groups, col_groups) pair / Solution."""
-    if isinstance(start, str):
-        if start == "random":
-            return (rng.permutation(np.arange(problem.F) // problem.rows_per_group),
-                    rng.permutation(np.arange(problem.C) // problem.cols_per_group))
-        if start not in _STARTS:
-            raise ValueError(f"start must be one of {_STARTS} or a (row_groups, col_groups) pair, got {start!r}")
-    return resolve_start(problem, start)
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray, max_iter: int = 100,
-              deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Alternating transportation from ``(r, c)`` to a fixed point; returns (r, c, kept)."""
+              deadline: Deadline | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Alternating transportation from ``(r, c)``: at most ``max_iter`` sweeps, until no gain; (r, c, kept)."""
     S, G = problem.scores, problem.groups
     kept = problem.kept(r, c)
     for _ in range(max_iter):
         c2 = best_col_groups(S, r, G)
         r2 = best_row_groups(S, c2, G)
         new = problem.kept(r2, c2)
-        if new <= kept * (1 + 1e-12) + 1e-15:
+        if new <= kept + _GAIN_RTOL * problem.total:
             break
         r, c, kept = r2, c2, new
-        if deadline is not None and time.perf_counter() > deadline:
+        if deadline is not None and deadline.passed():
             break
     return r, c, kept
 
 
-def _deadline(time_limit):
-    return None if time_limit is None else time.perf_counter() + time_limit
-
-
 @register("alternating")
-def alternating(problem: GroupingProblem, *, time_limit=None, seed=None, start="grps", restarts: int = 0,
-                max_iter: int = 100):
+def alternating(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+                start: Any = "grps", restarts: int = 0, max_iter: int = 100) -> Groups:
     """Alternating transportation to a fixed point, from ``start`` plus ``restarts`` random starts."""
+    restarts, max_iter = validate_count("restarts", restarts), validate_count("max_iter", max_iter, 1)
     rng = np.random.default_rng(seed)
-    deadline = _deadline(time_limit)
-    best = alternate(problem, *_start(problem, start, rng), max_iter, deadline)
+    deadline = Deadline(time_limit)
+    best_ = alternate(problem, *resolve_start(problem, start, seed), max_iter, deadline)
     for _ in range(restarts):
-        if deadline is not None and time.perf_counter() > deadline:
+        if deadline.passed():
             break
-        cand = alternate(problem, *_start(problem, "random", rng), max_iter, deadline)
-        if cand[2] > best[2]:
-            best = cand
-    return best[0], best[1]
+        cand = alternate(problem, *resolve_start(problem, "random", int(rng.integers(2**32))), max_iter, deadline)
+        if cand[2] > best_[2]:
+            best_ = cand
+    return best_[0], best_[1]
 
 
-def _kick(r: np.ndarray, c: np.ndarray, strength: float, rng: np.random.Generator):
+def _kick(r: np.ndarray, c: np.ndarray, strength: float, rng: np.random.Generator) -> list[np.ndarray]:
     """Swap a fraction of random row pairs and column pairs (group sizes stay equal)."""
     out = []
     for labels in (r, c):
@@ -86,100 +85,112 @@ def _kick(r: np.ndarray, c: np.ndarray, strength: float, rng: np.random.Generato
     return out
 
 
-def kick_search(problem: GroupingProblem, r, c, kept: float, iterations: int, strength: float,
-                rng: np.random.Generator, deadline: float | None):
-    """Iterated local search: kick ``(r, c)``, re-run alternating, keep gains; returns (r, c, kept)."""
+def kick_search(problem: GroupingProblem, r: np.ndarray, c: np.ndarray, kept: float, iterations: int,
+                strength: float, rng: np.random.Generator, deadline: Deadline | None = None,
+                max_iter: int = 100) -> tuple[np.ndarray, np.ndarray, float]:
+    """Iterated local search: kick ``(r, c)``, re-run alternating, keep gains; returns (r, c, kept).
+
+    More ``iterations`` with the same ``rng`` continue the same sequence, so the result never
+    gets worse as the count grows.
+    """
     for _ in range(iterations):
-        if deadline is not None and time.perf_counter() > deadline:
+        if deadline is not None and deadline.passed():
             break
-        r2, c2, k2 = alternate(problem, *_kick(r, c, strength, rng), deadline=deadline)
+        r2, c2, k2 = alternate(problem, *_kick(r, c, strength, rng), max_iter, deadline)
         if k2 > kept:
             r, c, kept = r2, c2, k2
     return r, c, kept
 
 
 @register("local")
-def local(problem: GroupingProblem, *, time_limit=None, seed=None, start="grps", iterations: int = 50,
-          strength: float = 0.1):
+def local(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+          start: Any = "grps", iterations: int = 50, strength: float = 0.1) -> Groups:
     """Iterated local search: kick the alternating fixed point, re-run alternating, keep gains."""
+    iterations, strength = validate_count("iterations", iterations), _positive("strength", strength)
     rng = np.random.default_rng(seed)
-    deadline = _deadline(time_limit)
-    r, c, kept = alternate(problem, *_start(problem, start, rng), deadline=deadline)
+    deadline = Deadline(time_limit)
+    r, c, kept = alternate(problem, *resolve_start(problem, start, seed), deadline=deadline)
     return kick_search(problem, r, c, kept, iterations, strength, rng, deadline)[:2]
 
 
+class _SwapState:
+    """Row/column labels with the masses ``M[f, g]`` (row f in column group g) and
+    ``N[c, g]`` (column c in row group g) that make a swap's delta O(1)."""
+
+    def __init__(self, problem: GroupingProblem, r: np.ndarray, c: np.ndarray):
+        self.S, G = problem.scores, problem.groups
+        self.r, self.c = r.copy(), c.copy()
+        self.M, self.N = self.S @ one_hot(self.c, G), self.S.T @ one_hot(self.r, G)
+        self.kept = problem.kept(self.r, self.c)
+
+    def delta(self, rows: bool, i: int, j: int) -> float:
+        labels, D = (self.r, self.M) if rows else (self.c, self.N)
+        a, b = labels[i], labels[j]
+        return float("nan") if a == b else D[i, b] - D[i, a] + D[j, a] - D[j, b]  # nan: no move
+
+    def swap(self, rows: bool, i: int, j: int, delta: float) -> None:
+        labels, other = (self.r, self.N) if rows else (self.c, self.M)
+        a, b = labels[i], labels[j]
+        labels[i], labels[j] = b, a
+        diff = self.S[j] - self.S[i] if rows else self.S[:, j] - self.S[:, i]
+        other[:, a] += diff  # the other side's masses per group of this side change
+        other[:, b] -= diff
+        self.kept += delta
+
+
 @register("anneal")
-def anneal(problem: GroupingProblem, *, time_limit=None, seed=None, start="grps", steps: int | None = None,
-           t0: float = 0.5, t1: float = 0.005):
+def anneal(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+           start: Any = "grps", steps: int | None = None, t0: float = 0.5, t1: float = 0.005) -> Groups:
     """Simulated annealing on single row/column swaps (O(1) deltas), then alternating polish.
 
     ``t0``/``t1`` are start/end temperatures relative to the mean |delta| of random swaps at
     the start; ``steps`` defaults to ``200 * (F + C)``.
     """
+    F, C = problem.F, problem.C
+    steps = 200 * (F + C) if steps is None else validate_count("steps", steps)
+    t0, t1 = _positive("t0", t0), _positive("t1", t1)
     rng = np.random.default_rng(seed)
-    deadline = _deadline(time_limit)
-    S, G = problem.scores, problem.groups
-    F, C = S.shape
-    r, c, _ = alternate(problem, *_start(problem, start, rng), deadline=deadline)
-    best = (r.copy(), c.copy(), problem.kept(r, c))
-    M = S @ one_hot(c, G)     # M[f, g]: row f's mass in column group g
-    N = S.T @ one_hot(r, G)   # N[c, g]: column c's mass in row group g
-    kept = best[2]
-    steps = 200 * (F + C) if steps is None else int(steps)
+    deadline = Deadline(time_limit)
+    st = _SwapState(problem, *alternate(problem, *resolve_start(problem, start, seed), deadline=deadline)[:2])
+    best_ = (st.r.copy(), st.c.copy(), st.kept)
     i, j = rng.integers(0, F, size=(2, 256))
-    scale = np.abs(M[i, r[j]] - M[i, r[i]] + M[j, r[i]] - M[j, r[j]]).mean() + 1e-300
+    scale = np.nan_to_num(np.abs([st.delta(True, a, b) for a, b in zip(i, j)])).mean() + 1e-300
     temps = scale * t0 * (t1 / t0) ** (np.arange(steps) / max(1, steps - 1))
-    side = rng.random(steps) < F / (F + C)
-    pick = rng.random((steps, 2))
-    logu = np.log(rng.random(steps))
+    side, pick, logu = rng.random(steps) < F / (F + C), rng.random((steps, 2)), np.log(rng.random(steps))
     for t in range(steps):
-        if deadline is not None and t % 512 == 0 and time.perf_counter() > deadline:
+        if t % 512 == 0 and deadline.passed():
             break
-        if side[t]:  # swap two rows (D[i, g]: item i's mass in the other side's group g)
-            labels, D, n = r, M, F
-        else:
-            labels, D, n = c, N, C
-        i, j = int(pick[t, 0] * n), int(pick[t, 1] * n)
-        a, b = labels[i], labels[j]
-        if a == b:
-            continue
-        delta = D[i, b] - D[i, a] + D[j, a] - D[j, b]
-        if delta >= 0 or delta > temps[t] * logu[t]:
-            labels[i], labels[j] = b, a
-            kept += delta
-            if side[t]:  # rows i, j swapped: columns' masses per row group change
-                diff = S[j] - S[i]
-                N[:, a] += diff
-                N[:, b] -= diff
-            else:
-                diff = S[:, j] - S[:, i]
-                M[:, a] += diff
-                M[:, b] -= diff
-            if kept > best[2]:
-                best = (r.copy(), c.copy(), kept)
-    polished = [alternate(problem, *cand, deadline=deadline) for cand in ((r, c), best[:2])]
+        n = F if side[t] else C
+        a, b = int(pick[t, 0] * n), int(pick[t, 1] * n)
+        delta = st.delta(bool(side[t]), a, b)
+        if delta >= 0 or delta > temps[t] * logu[t]:  # False for nan (same group)
+            st.swap(bool(side[t]), a, b, delta)
+            if st.kept > best_[2]:
+                best_ = (st.r.copy(), st.c.copy(), st.kept)
+    polished = [alternate(problem, *cand, deadline=deadline) for cand in ((st.r, st.c), best_[:2])]
     return max(polished, key=lambda t: t[2])[:2]
 
 
-@register("best")
-def best(problem: GroupingProblem, *, time_limit=None, seed=None, effort: float = 1.0):
-    """Default heuristic: GRPS, soft annealing, then alternating and kicks until ``(1 + effort)`` × GRPS's time.
+#: ``best``'s fixed work: soft-annealing steps, alternating sweeps, and kicks per unit of effort.
+BEST_SOFT_STEPS, BEST_SWEEPS, BEST_KICKS = 8, 4, 4
 
-    Never keeps less than GRPS. The time budget follows GRPS's own time on this machine (at
-    least 3 ms of improvement), so results can vary with machine speed; ``soft``,
-    ``alternating`` and ``local`` do a fixed amount of work.
+
+@register("best")
+def best(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+         effort: float = 1.0) -> Groups:
+    """Default heuristic: GRPS, soft annealing, alternating, then ``round(4 · effort)`` kick rounds.
+
+    A fixed amount of work, so the answer depends only on the inputs and ``seed``. Never keeps
+    less than GRPS; more ``effort`` never keeps less (the kick rounds continue one sequence).
     """
-    if not effort >= 0:
-        raise ValueError(f"effort must be >= 0, got {effort!r}")
+    if isinstance(effort, bool) or not isinstance(effort, (int, float)) or not 0 <= effort < float("inf"):
+        raise ValueError(f"effort must be a finite number >= 0, got {effort!r}")
     rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
+    deadline = Deadline(time_limit)
     r0, c0 = grps(problem)
-    spent = time.perf_counter() - t0
-    deadline = t0 + spent + max(effort * spent, 0.003)
-    if time_limit is not None:
-        deadline = min(deadline, t0 + time_limit)
-    r, c, kept = alternate(problem, *soft_groups(problem, r0, steps=15), deadline=deadline)
-    r, c, kept = kick_search(problem, r, c, kept, 8, 0.05, rng, deadline)
+    r, c = soft_groups(problem, r0, steps=BEST_SOFT_STEPS)
+    r, c, kept = alternate(problem, r, c, BEST_SWEEPS, deadline)
+    r, c, kept = kick_search(problem, r, c, kept, round(BEST_KICKS * effort), 0.05, rng, deadline, BEST_SWEEPS)
     return (r, c) if kept >= problem.kept(r0, c0) else (r0, c0)
 
 
@@ -214,11 +225,11 @@ def soft_groups(problem: GroupingProblem, r: np.ndarray, steps: int = 20, t0: fl
 
 
 @register("soft")
-def soft(problem: GroupingProblem, *, time_limit=None, seed=None, start="grps", steps: int = 20,
-         t0: float = 1.0, t1: float = 0.02):
+def soft(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+         start: Any = "grps", steps: int = 20, t0: float = 1.0, t1: float = 0.02) -> Groups:
     """Deterministic annealing of soft (Sinkhorn) assignments from ``start``, then alternating."""
-    rng = np.random.default_rng(seed)
-    r0, c0 = _start(problem, start, rng)
+    steps, t0, t1 = validate_count("steps", steps, 1), _positive("t0", t0), _positive("t1", t1)
+    r0, c0 = resolve_start(problem, start, seed)
     r, c = soft_groups(problem, r0, steps, t0, t1)
-    r, c, kept = alternate(problem, r, c, deadline=_deadline(time_limit))
+    r, c, kept = alternate(problem, r, c, deadline=Deadline(time_limit))
     return (r, c) if kept >= problem.kept(r0, c0) else (r0, c0)

@@ -29,3 +29,49 @@ def canonical(rows: np.ndarray, cols: np.ndarray, G: int) -> tuple[np.ndarray, n
     relabel = np.empty(G, dtype=np.int64)
     relabel[rows[np.sort(first)]] = np.arange(G)
     return relabel[rows], relabel[cols]
+
+
+class LinearisedModel:
+    """The index structure of the model, independent of the back end (CP-SAT or PuLP).
+
+    Each back end creates its own variables keyed as ``x[(f, g)]``, ``y[(c, g)]``,
+    ``z[(f, c)]`` (``z`` may leave out zero scores) and adds the constraints these
+    generators describe; only the linking of ``z`` is written per back end.
+    """
+
+    def __init__(self, n: int, m: int, G: int):
+        self.n, self.m, self.G = n, m, G
+        allowed = symmetry_allowed(n, G)
+        self.x_keys = [(f, g) for f in range(n) for g in range(G) if allowed[f, g]]
+        self.y_keys = [(c, g) for c in range(m) for g in range(G)]
+        self.z_keys = [(f, c) for f in range(n) for c in range(m)]
+
+    def exactly_one(self, x: dict, y: dict):
+        """Each row and each column in exactly one group: lists of variables."""
+        for f in range(self.n):
+            yield [x[f, g] for g in range(self.G) if (f, g) in x]
+        for c in range(self.m):
+            yield [y[c, g] for g in range(self.G)]
+
+    def cardinalities(self, x: dict, y: dict):
+        """``(terms, size)``: each group holds ``n/G`` rows and ``m/G`` columns."""
+        for g in range(self.G):
+            yield [x[f, g] for f in range(self.n) if (f, g) in x], self.n // self.G
+            yield [y[c, g] for c in range(self.m)], self.m // self.G
+
+    def symmetry(self, x: dict):
+        """``(x[f, g], earlier)``: group ``g`` takes row ``f`` only once group ``g-1`` holds an earlier row."""
+        for g in range(1, self.G):
+            for f in range(g, self.n):
+                yield x[f, g], [x[e, g - 1] for e in range(f) if (e, g - 1) in x]
+
+    def aggregated(self, z: dict):
+        """``(terms, cap)``: at most ``m/G`` kept entries per row and ``n/G`` per column (only where binding)."""
+        for f in range(self.n):
+            row = [z[f, c] for c in range(self.m) if (f, c) in z]
+            if len(row) > self.m // self.G:
+                yield row, self.m // self.G
+        for c in range(self.m):
+            col = [z[f, c] for f in range(self.n) if (f, c) in z]
+            if len(col) > self.n // self.G:
+                yield col, self.n // self.G

@@ -8,56 +8,46 @@ time limit is read from CBC's log, so a stopped run still reports a certified ga
 """
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import numpy as np
 
+from ..limits import Deadline
 from ..problem import GroupingProblem
 from ..solution import Solution
-from ..transport import best_col_groups
-from ..pulp_run import BOUND_RTOL, pulp_module, solve_pulp
-from .exact_common import prepare, remaining, unorient
-from .linearised import symmetry_allowed
+from ..status import Status
+from ..backends.pulp import pulp_module, solve_pulp
+from .exact_common import prepare, unorient
+from .linearised import LinearisedModel
 from .registry import Solver, register
+from .transport import best_col_groups
 
-def build_model(S: np.ndarray, G: int):
-    """The PuLP model and its row variables ``x[(f, g)]`` for an oriented score matrix."""
+
+def build_model(S: np.ndarray, G: int) -> tuple[Any, dict, dict, dict]:
+    """The PuLP model and its variables ``x``, ``y``, ``z`` for an oriented score matrix.
+
+    Rows are binary; columns and kept entries continuous (integral once the rows are).
+    """
     pulp = pulp_module()
     n, m = S.shape
+    lin = LinearisedModel(n, m, G)
     prob = pulp.LpProblem("permopt_grouping", pulp.LpMaximize)
-
-    # --- variables: rows binary, columns and kept entries continuous (integral once rows are)
-    allowed = symmetry_allowed(n, G)
     var = prob.add_variable
-    x = {(f, g): var(f"x_{f}_{g}", 0, 1, cat="Binary") for f in range(n) for g in range(G) if allowed[f, g]}
-    y = {(c, g): var(f"y_{c}_{g}", 0, 1) for c in range(m) for g in range(G)}
-    z = {(f, c): var(f"z_{f}_{c}", 0, 1) for f, c in np.argwhere(S > 0)}
-
-    # --- assignment and cardinality
-    for f in range(n):
-        prob += pulp.lpSum(x[f, g] for g in range(G) if (f, g) in x) == 1
-    for c in range(m):
-        prob += pulp.lpSum(y[c, g] for g in range(G)) == 1
-    for g in range(G):
-        prob += pulp.lpSum(x[f, g] for f in range(n) if (f, g) in x) == n // G
-        prob += pulp.lpSum(y[c, g] for c in range(m)) == m // G
-
-    # --- symmetry breaking
-    for g in range(1, G):
-        for f in range(g, n):
-            prob += x[f, g] <= pulp.lpSum(x[e, g - 1] for e in range(f) if (e, g - 1) in x)
-
-    # --- linking and aggregated cardinalities
+    x = {k: var(f"x_{k[0]}_{k[1]}", 0, 1, cat="Binary") for k in lin.x_keys}
+    y = {k: var(f"y_{k[0]}_{k[1]}", 0, 1) for k in lin.y_keys}
+    z = {k: var(f"z_{k[0]}_{k[1]}", 0, 1) for k in lin.z_keys if S[k] > 0}
+    for group in lin.exactly_one(x, y):
+        prob += pulp.lpSum(group) == 1
+    for terms, rhs in lin.cardinalities(x, y):
+        prob += pulp.lpSum(terms) == rhs
+    for later, earlier in lin.symmetry(x):
+        prob += later <= pulp.lpSum(earlier)
     for (f, c), v in z.items():
-        for g in range(G):
-            xf = x.get((f, g), 0)
-            prob += v <= 1 - xf + y[c, g]  # with rows integral this alone gives the transportation LP
-    for f in range(n):
-        prob += pulp.lpSum(z[f, c] for c in range(m) if (f, c) in z) <= m // G
-    for c in range(m):
-        prob += pulp.lpSum(z[f, c] for f in range(n) if (f, c) in z) <= n // G
-
-    prob += pulp.lpSum(float(S[f, c]) * v for (f, c), v in z.items())
+        for g in range(G):  # with rows integral this half of the linking alone gives the transportation LP
+            prob += v <= 1 - x.get((f, g), 0) + y[c, g]
+    for terms, cap in lin.aggregated(z):
+        prob += pulp.lpSum(terms) <= cap
+    prob += pulp.lpSum(float(S[k]) * v for k, v in z.items())
     return prob, x, y, z
 
 
@@ -68,37 +58,39 @@ class MIP(Solver):
     name = "mip"
     exact = True
 
-    def solve(self, problem: GroupingProblem, *, time_limit=None, seed=None, start=None,
-              backend: str = "PULP_CBC_CMD", threads: int | None = None, msg: bool = False):
+    def solve(self, problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+              start: Any = None, backend: str = "PULP_CBC_CMD", threads: int | None = None,
+              msg: bool = False) -> Solution:
         pulp = pulp_module()
-        t0 = time.perf_counter()
+        deadline = Deadline(time_limit)  # warm start and model building count against the limit
         S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
         n, m = S.shape
         G = problem.groups
-        prob, x, y, z = build_model(S, G)
+        unit = float(S.max()) if S.max() > 0 else 1.0  # the MIP sees scores <= 1: its absolute tolerances
+        prob, x, y, z = build_model(S / unit, G)        # then mean the same at every score scale
         for (f, g), v in x.items():
             v.setInitialValue(int(hint_rows[f] == g))
         for (c, g), v in y.items():
             v.setInitialValue(int(hint_cols[c] == g))
         for (f, c), v in z.items():
             v.setInitialValue(int(hint_rows[f] == hint_cols[c]))
-
-        optimal, has_solution, bound = solve_pulp(prob, backend=backend, time_limit=remaining(time_limit, t0), threads=threads,
-                                                  seed=seed, msg=msg, warm_start=True)
+        optimal, has_solution, bound = solve_pulp(prob, backend=backend, time_limit=deadline.remaining(floor=0.5),
+                                                  threads=threads, seed=seed, msg=msg, warm_start=True)
+        if prob.status == pulp.LpStatusInfeasible:
+            raise RuntimeError(f"{backend} reported an infeasible model, which cannot be (a solution was hinted)")
         info = {"backend": backend, "pulp_status": pulp.LpStatus[prob.status], "sol_status": prob.sol_status}
+        rows = hint_rows
         if has_solution:
-            rows = np.array([max(range(G), key=lambda g: (x[f, g].value() or 0) if (f, g) in x else -1)
-                             for f in range(n)])
-            if np.bincount(rows, minlength=G).max() != n // G:  # not a clean integer point
-                rows = hint_rows
-        else:
-            rows = hint_rows
+            sol_rows = np.array([max(range(G), key=lambda g: (x[f, g].value() or 0) if (f, g) in x else -1)
+                                 for f in range(n)])
+            if np.bincount(sol_rows, minlength=G).max() == n // G:  # a clean integer point
+                rows = sol_rows
         cols = best_col_groups(S, rows, G, exact=True)
         r, c = unorient(problem, rows, cols, transposed, start0)
-        if optimal:
-            return Solution.from_groups(problem, r, c, status="optimal", info=info,
-                                        upper_bound=problem.kept(r, c) * (1 + BOUND_RTOL),
-                                        message=f"proven optimal by {backend}")
-        return Solution.from_groups(problem, r, c, status="time_limit", upper_bound=bound, info=info,
+        bound = None if bound is None else bound * unit
+        if optimal:  # CBC's optimality is up to its own gap tolerance: certify through its bound
+            return Solution.from_groups(problem, r, c, status=Status.FEASIBLE, info=info, upper_bound=bound,
+                                        message=f"{backend} reports optimal")
+        return Solution.from_groups(problem, r, c, status=Status.TIME_LIMIT, upper_bound=bound, info=info,
                                     message=f"{backend} stopped ({pulp.LpStatus[prob.status]}); "
                                             f"bound {'from the solver log' if bound else 'from top-k'}")

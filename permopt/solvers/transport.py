@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .problem import one_hot
+from ..problem import one_hot
 
 
 #: Above this many items, solve by OR-Tools min-cost flow (``n·G`` arcs) instead of the

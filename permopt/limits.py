@@ -1,0 +1,73 @@
+"""Stopping rules shared by every solver and strategy.
+
+Work is bounded by counts (sweeps, kicks, steps, nodes), which makes results reproducible.
+A wall-clock ``time_limit`` is only an optional cap on top: when it bites, the result
+depends on the machine and its load, so it breaks reproducibility (and says so).
+"""
+from __future__ import annotations
+
+import time
+
+
+class Deadline:
+    """An optional wall-clock cap started now; ``None`` seconds means no cap."""
+
+    __slots__ = ("end", "hit")
+
+    def __init__(self, seconds: float | None):
+        self.end = None if seconds is None else time.perf_counter() + float(seconds)
+        self.hit = False
+
+    def passed(self) -> bool:
+        """Whether the cap has passed (remembered in ``hit``)."""
+        if self.end is not None and time.perf_counter() > self.end:
+            self.hit = True
+        return self.hit
+
+    def remaining(self, floor: float = 0.0) -> float | None:
+        """Seconds left (at least ``floor``), or None without a cap."""
+        return None if self.end is None else max(floor, self.end - time.perf_counter())
+
+
+def validate_time_limit(time_limit: object) -> float | None:
+    """``time_limit`` as a positive float or None, or a ValueError naming it."""
+    if time_limit is None:
+        return None
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not time_limit > 0 \
+            or time_limit != time_limit or time_limit == float("inf"):
+        raise ValueError(f"time_limit must be a positive finite number of seconds or None, got {time_limit!r}")
+    return float(time_limit)
+
+
+def validate_seed(seed: object) -> int | None:
+    """``seed`` as a non-negative int below 2**32 or None, or an error naming it."""
+    import numpy as np
+
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must lie in [0, 2**32), got {seed}")
+    return int(seed)
+
+
+def validate_count(name: str, value: object, minimum: int = 0) -> int:
+    """A work count (``steps``, ``iterations`` …) as an int >= ``minimum``, or an error naming it."""
+    import numpy as np
+
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+#: Relative tolerance of budget checks: a total within this fraction above the limit fits
+#: (float sums of integer counts may overshoot by rounding).
+BUDGET_RTOL = 1e-9
+
+
+def within(value: float, limit: float) -> bool:
+    """``value <= limit`` up to :data:`BUDGET_RTOL` relative."""
+    return value <= limit * (1 + BUDGET_RTOL)
