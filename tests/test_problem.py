@@ -73,7 +73,7 @@ def test_solution_json_round_trip_and_check():
     p = GroupingProblem(S, 4)
     back.validate(p)
     back.kept += 1.0  # a lie about kept is caught
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match="recomputed"):
         back.validate(p)
 
 
