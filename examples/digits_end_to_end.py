@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
     # 1. Same G everywhere: only the permutation differs between solvers.
     out["uniform"] = {}
     for solver in ("same", "grps", args.solver):
-        r = permopt.prune(model, x, groups=args.groups, solver=solver, progress=False, time_limit=5)
+        r = permopt.prune(model, x, groups=args.groups, solver=solver, progress=False)
         kept = sum(lp.kept_ratio for lp in r.plan.pruned().values()) / len(r.plan.pruned())
         acc = accuracy(r.model, xte, yte)
         acc_bn = accuracy(recalibrate_bn(r.model, xtr), xte, yte)
@@ -52,7 +52,7 @@ def main(argv=None) -> dict:
 
     # 2. A parameter budget: G per layer by the exact knapsack, masked fine-tuning, export.
     res = permopt.prune(model, x, budget={"params": args.budget}, solver=args.solver, mode="mask",
-                        progress=False, time_limit=5)
+                        progress=False)
     out["budget"] = {"budget": args.budget, "config": {n: lp.groups for n, lp in res.plan.layers.items()},
                      "accuracy_pruned": accuracy(res.model, xte, yte),
                      "accuracy_bn_recalibrated": accuracy(recalibrate_bn(res.model, xtr), xte, yte)}

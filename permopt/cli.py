@@ -1,12 +1,55 @@
-"""The ``permopt`` command line: solve, compare, search, prune, bench."""
+"""The ``permopt`` command line: solve, compare, search, prune, bench.
+
+Every error is one line on stderr and exit code 2 (``--debug`` shows the traceback);
+outputs are checked before any long work starts. ``permopt --help`` does not import torch.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from . import __version__
+from .compare import DEFAULT_COMPARE
+
+
+def _names(spec: str, what: str) -> list[str]:
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise ValueError(f"{what} needs at least one name")
+    return names
+
+
+def _shape(spec: str) -> tuple[int, ...]:
+    """argparse type for C,H,W."""
+    try:
+        shape = tuple(int(v) for v in spec.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{spec!r} is not a comma-separated list of sizes like 3,224,224") from None
+    if not shape or any(v < 1 for v in shape):
+        raise argparse.ArgumentTypeError(f"{spec!r}: every size must be a positive int")
+    return shape
+
+
+def _output_file(path: str | None, what: str) -> Path | None:
+    """An output file path whose folder exists and which is not a folder itself."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {path!r} is a directory; give a file name")
+    if not p.parent.is_dir():
+        raise ValueError(f"{what} {path!r}: folder {str(p.parent)!r} does not exist")
+    return p
+
+
+def _output_dir(path: str) -> Path:
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"--out-dir {path!r} is a file; give a folder")
+    return p
 
 
 def _add_problem_args(p: argparse.ArgumentParser) -> None:
@@ -14,179 +57,220 @@ def _add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-g", "--groups", type=int, required=True, help="number of groups G (divides F and C)")
     p.add_argument("--criterion", default=None,
                    help="criterion turning a weight into scores: l2, l1 (default: l2 for 4-D, none for 2-D)")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per solver (exact solvers stop there)")
-    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="optional wall-clock cap per solver in seconds (breaks reproducibility when it bites)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", dest="json_out", default=None, help="write the result as JSON to this file")
 
 
-def _problem(args):
+def _problem(args: argparse.Namespace) -> Any:
     from .io import load_scores
     from .problem import GroupingProblem
 
     return GroupingProblem(load_scores(args.matrix, args.criterion), args.groups, name=Path(args.matrix).stem)
 
 
-def _cmd_solve(args) -> int:
+def _cmd_solve(args: argparse.Namespace) -> int:
     from .solvers import run
 
-    sol = run(_problem(args), args.solver, time_limit=args.time_limit, seed=args.seed)
+    json_out, plot = _output_file(args.json_out, "--json"), _output_file(args.plot, "--plot")
+    problem = _problem(args)
+    sol = run(problem, args.solver, time_limit=args.time_limit, seed=args.seed)
     print(f"solver {sol.solver}: status {sol.status}, kept {sol.kept:.6g} of {sol.total:.6g} "
           f"(ratio {sol.kept_ratio:.4f}), upper bound {sol.upper_bound:.6g}, gap {sol.gap:.4f}, "
           f"{sol.time_s:.3f} s")
     if sol.message:
         print(sol.message)
-    if args.json_out:
-        Path(args.json_out).write_text(sol.to_json(indent=1))
-    if args.plot:
+    if json_out:
+        json_out.write_text(sol.to_json(indent=1))
+    if plot:
         from .plot import plot_solution
 
-        plot_solution(_problem(args), sol, args.plot)
+        plot_solution(problem, sol, plot)
     return 0
 
 
-def _cmd_compare(args) -> int:
+def _cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare
 
-    solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
-    cmp = compare(_problem(args), solvers=solvers, time_limit=args.time_limit, seed=args.seed)
+    json_out = _output_file(args.json_out, "--json")
+    cmp = compare(_problem(args), solvers=_names(args.solvers, "--solvers"), time_limit=args.time_limit,
+                  seed=args.seed)
     print(cmp.table())
-    if args.json_out:
-        Path(args.json_out).write_text(cmp.to_json(indent=1))
+    if json_out:
+        json_out.write_text(cmp.to_json(indent=1))
     return 0
 
 
-def _load_model(args):
-    """(model, example input) from --model NAME [--weights] or --model-file with --input-shape."""
+def _load_model(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(model, example input) from --model NAME, --model-factory MODULE:FUNCTION, or --model-file."""
     import torch
 
-    if bool(args.model) == bool(args.model_file):
-        raise ValueError("give exactly one of --model NAME (zoo) or --model-file FILE (a torch.save'd module)")
-    if args.model:
-        from permopt import models
+    from . import models
 
+    given = [a for a in ("model", "model_factory", "model_file") if getattr(args, a)]
+    if len(given) != 1:
+        raise ValueError("give exactly one of --model NAME, --model-factory MODULE:FUNCTION or --model-file FILE")
+    if args.model_file and not args.trust_model_file:
+        raise ValueError("--model-file unpickles arbitrary code; pass --trust-model-file if you trust the file, "
+                         "or use --model-factory MODULE:FUNCTION with --weights (a state dict, loaded safely)")
+    if args.model:
         model = models.get(args.model, num_classes=args.num_classes)
-        shape = tuple(args.input_shape) if args.input_shape else models.input_shape(args.model)
-        if args.weights:
-            model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
+        shape = args.input_shape or models.input_shape(args.model)
+    elif args.model_factory:
+        model = _factory(args.model_factory)()
+        shape = args.input_shape
     else:
-        if not args.input_shape:
-            raise ValueError("--model-file needs --input-shape C,H,W")
-        model = torch.load(args.model_file, map_location="cpu", weights_only=False)  # a pickled module: trust it
-        shape = tuple(args.input_shape)
+        model = torch.load(args.model_file, map_location="cpu", weights_only=False)  # trusted by the flag
+        shape = args.input_shape
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"the model must be a torch.nn.Module, got {type(model).__name__}")
+    if shape is None:
+        raise ValueError("--input-shape C,H,W is needed for --model-factory and --model-file")
+    if args.weights:
+        model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     return model.eval(), torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from permopt import models
+def _factory(spec: str) -> Callable[[], Any]:
+    import importlib
 
-    p.add_argument("--model", default=None, help=f"a zoo model: {', '.join(models.available())}")
-    p.add_argument("--weights", default=None, help="state dict (.pt) for --model")
-    p.add_argument("--model-file", default=None, help="a whole model saved with torch.save (unpickled: trust it)")
-    p.add_argument("--input-shape", type=lambda s: [int(v) for v in s.split(",")], default=None,
-                   help="per-sample input shape C,H,W (default: the zoo model's)")
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ValueError(f"--model-factory {spec!r} must look like package.module:function")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"--model-factory {spec!r}: {e}") from None
+    if not callable(fn):
+        raise TypeError(f"--model-factory {spec!r} is not callable")
+    return fn
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from . import models
+
+    p.add_argument("--model", default=None,
+                   help=f"a zoo model ({', '.join(models.available())}), or tv:NAME (torchvision) / timm:NAME "
+                        "with random weights")
+    p.add_argument("--model-factory", default=None, help="MODULE:FUNCTION returning the model (use --weights)")
+    p.add_argument("--weights", default=None, help="state dict (.pt) to load into the model (loaded safely)")
+    p.add_argument("--model-file", default=None,
+                   help="a whole model saved with torch.save; unpickling runs code from the file, so it needs "
+                        "--trust-model-file")
+    p.add_argument("--trust-model-file", action="store_true", help="allow --model-file to be unpickled")
+    p.add_argument("--input-shape", type=_shape, default=None,
+                   help="per-sample input shape C,H,W (default: the zoo model's; 3,224,224 for tv:/timm:)")
     p.add_argument("--num-classes", type=int, default=10, help="classes of a zoo model (default 10)")
     p.add_argument("--min-channels", type=int, default=4, help="at least this many channels per group (default 4)")
+    p.add_argument("--max-groups", type=int, default=64, help="largest G considered by a budget search (default 64)")
     p.add_argument("--include-linear", action="store_true", help="also group Linear layers")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer solve")
+    p.add_argument("--layer-time-limit", type=float, default=None,
+                   help="optional wall-clock cap per layer solve (breaks reproducibility when it bites)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _cmd_search(args) -> int:
-    from .search import SearchSpace, SolverCostModel, search
+def _cmd_search(args: argparse.Namespace) -> int:
     from .bench import format_table
+    from .search import Budget, SearchSpace, SolverCostModel, get_strategy, search
 
+    Budget.parse(args.budget)
+    strategies = _names(args.strategies, "--strategies")
+    for name in strategies:
+        get_strategy(name)
+    json_out, save_space = _output_file(args.json_out, "--json"), _output_file(args.save_space, "--save-space")
     if args.space:
         space = SearchSpace.load(args.space)
     else:
         model, x = _load_model(args)
-        space = SearchSpace.from_model(model, x, min_channels=args.min_channels, include_linear=args.include_linear)
-        if args.save_space:
-            space.save(args.save_space)
-    cost = SolverCostModel(args.solver, time_limit=args.time_limit, seed=args.seed)
+        space = SearchSpace.from_model(model, x, min_channels=args.min_channels, max_groups=args.max_groups,
+                                       include_linear=args.include_linear)
+        if save_space:
+            space.save(save_space)
+    cost = SolverCostModel(args.solver, time_limit=args.layer_time_limit, seed=args.seed)
     cost.precompute(space, progress=not args.quiet)
     rows, results = [], {}
-    for name in [s.strip() for s in args.strategies.split(",") if s.strip()]:
-        r = search(space, args.budget, name, cost_model=cost, seed=args.seed, time_limit=args.search_time)
+    for name in strategies:
+        r = search(space, args.budget, name, cost_model=cost, seed=args.seed, time_limit=args.search_time_limit)
         results[name] = json.loads(r.to_json())
-        rows.append({"strategy": name, "status": r.status, "objective": r.objective, "params": r.params,
+        rows.append({"strategy": name, "status": str(r.status), "objective": r.objective, "params": r.params,
                      "params_ratio": r.params / space.dense_params, "macs_ratio": r.macs / space.dense_macs,
                      "time_s": r.time_s})
     print(f"{len(space)} layers, dense {space.dense_params} params / {space.dense_macs} MACs, budget {args.budget}")
     print(format_table(rows, ["strategy", "status", "objective", "params", "params_ratio", "macs_ratio", "time_s"]))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"budget": args.budget, "results": results}, indent=1))
+    if json_out:
+        json_out.write_text(json.dumps({"budget": args.budget, "results": results}, indent=1))
     return 0
 
 
-def _cmd_prune(args) -> int:
+def _cmd_prune(args: argparse.Namespace) -> int:
     import torch
 
-    from .pipeline import prune
+    from .pipeline import _validate, prune
 
+    _validate(args.groups, args.budget, "export", args.solver, args.strategy)
+    out, plot = _output_dir(args.out_dir), _output_file(args.plot, "--plot")
     model, x = _load_model(args)
-    if (args.groups is None) == (args.budget is None):
-        raise ValueError("give exactly one of --groups G or --budget params=0.5")
     res = prune(model, x, groups=args.groups, budget=args.budget, strategy=args.strategy, solver=args.solver,
-                include_linear=args.include_linear, min_channels=args.min_channels, time_limit=args.time_limit,
-                seed=args.seed, progress=not args.quiet)
-    out = Path(args.out_dir)
+                include_linear=args.include_linear, min_channels=args.min_channels, max_groups=args.max_groups,
+                layer_time_limit=args.layer_time_limit, search_time_limit=args.search_time_limit, seed=args.seed,
+                progress=not args.quiet)
     out.mkdir(parents=True, exist_ok=True)
     res.plan.save(out / "plan.json")
     torch.save(res.model.state_dict(), out / "pruned_state_dict.pt")
     (out / "report.json").write_text(json.dumps(res.report.to_dict(), indent=1))
     print(res.report.table())
     print(f"wrote {out / 'plan.json'}, {out / 'pruned_state_dict.pt'}, {out / 'report.json'}")
-    if args.plot:
+    if plot:
         from .plot import plot_report
 
-        plot_report(res.report, args.plot, title=f"{args.model or args.model_file}: "
-                                                  f"{'G=' + str(args.groups) if args.groups else args.budget}")
-        print(f"wrote {args.plot}")
+        plot_report(res.report, plot, title=f"{args.model or args.model_factory or args.model_file}: "
+                                            f"{'G=' + str(args.groups) if args.groups else args.budget}")
+        print(f"wrote {plot}")
     return 0
 
 
-def _cmd_bench(args) -> int:
+def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_table, parse_sizes, random_scores, solver_table
 
-    solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
+    json_out = _output_file(args.json_out, "--json")
+    solvers = _names(args.solvers, "--solvers")
     cases = [(args.dist, random_scores(args.dist, (F, C), args.seed), G) for F, C, G in parse_sizes(args.sizes)]
     rows = solver_table(cases, solvers, args.repeats, args.seed)
     print(format_table(rows, ["size", "G"] + [c for s in solvers for c in (s, f"{s}_s")]))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(rows, indent=1))
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=1))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for documentation and tests)."""
-    from .solvers import available
+_EPILOG = """Examples:
+  permopt solve W.npy --groups 4 --json sol.json --plot sol.png
+  permopt compare W.npy --groups 4 --solvers grps,best,enumerate --time-limit 10
+  permopt search --model resnet56 --budget params=0.5 --strategies paper,exact,descent
+  permopt prune --model resnet20 --budget params=0.5 --out-dir out
+  permopt prune --model tv:resnet50 --groups 4 --out-dir out
+  permopt bench --sizes 64x64g4,512x512g16 --solvers grps,best
 
-    parser = argparse.ArgumentParser(
-        prog="permopt", description="Channel permutations and group configurations for group convolutions.",
-        epilog="Examples:\n  permopt solve W.npy --groups 4 --solver grps --json sol.json\n"
-               "  permopt compare W.npy --groups 4 --solvers grps,best,enumerate --time-limit 10\n"
-               "  permopt search --model resnet56 --budget params=0.5 --strategies paper,exact,local\n"
-               "  permopt prune --model resnet20 --budget params=0.5 --out-dir out\n"
-               "  permopt bench --sizes 64x64g4,512x512g16 --solvers grps,best",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"permopt {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    names = ", ".join(available())
+The default solver everywhere is auto: exact branch and bound where it is cheap and bounded,
+else the best heuristic. Same inputs and --seed give the same result unless a time limit bites."""
 
+
+def _add_solve_parsers(sub: Any, names: str) -> None:
     p = sub.add_parser("solve", help="solve one layer problem", description="Solve one layer's permutation problem.")
     _add_problem_args(p)
-    p.add_argument("-s", "--solver", default="grps", help=f"solver name (default grps); one of: {names}")
+    p.add_argument("-s", "--solver", default="auto", help=f"solver name (default auto); one of: {names}")
     p.add_argument("--plot", default=None, help="draw the permuted score matrix and kept blocks to this image")
     p.set_defaults(func=_cmd_solve)
 
     p = sub.add_parser("compare", help="compare solvers side by side",
                        description="Run several solvers on one layer and print kept, bound, gap, status and time.")
     _add_problem_args(p)
-    p.add_argument("--solvers", default="same,sort,grps,alternating,best,auto",
-                   help=f"comma-separated solver names; known: {names}")
+    p.add_argument("--solvers", default=",".join(DEFAULT_COMPARE), help=f"comma-separated solver names; known: {names}")
     p.set_defaults(func=_cmd_compare)
 
+
+def _add_model_parsers(sub: Any, names: str) -> None:
     from .search import available_strategies
 
     strategies = ", ".join(available_strategies())
@@ -198,23 +282,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-space", default=None, help="save the model's layer list to this .npz")
     p.add_argument("--budget", required=True, help="e.g. params=0.5 or params=0.5,macs=0.4 (fractions or counts)")
     p.add_argument("--strategies", default="paper,exact", help=f"comma-separated; known: {strategies}")
-    p.add_argument("--solver", default="best", help="permutation solver of the cost model (default best)")
-    p.add_argument("--search-time", type=float, default=None, help="seconds per strategy")
+    p.add_argument("-s", "--solver", default="auto", help=f"permutation solver of the cost model (default auto)")
+    p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap per strategy")
     p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON")
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("prune", help="prune a model into group convolutions",
-                       description="Prune a zoo model or a saved model: uniform --groups or a --budget search; "
-                                   "writes plan.json, the pruned state dict and report.json; prints the report.")
+                       description="Prune a zoo, torchvision or timm model (or your own): uniform --groups or a "
+                                   "--budget search; writes plan.json, the pruned state dict and report.json; "
+                                   "prints the report.")
     _add_model_args(p)
     p.add_argument("-g", "--groups", type=int, default=None, help="uniform G for every layer it divides")
     p.add_argument("--budget", default=None, help="e.g. params=0.5 (G per layer chosen by --strategy)")
     p.add_argument("--strategy", default="exact", help=f"search strategy for --budget (default exact); {strategies}")
     p.add_argument("-s", "--solver", default="auto", help=f"permutation solver (default auto); one of: {names}")
+    p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap on the search")
     p.add_argument("-o", "--out-dir", default="permopt_out", help="output folder (default permopt_out)")
     p.add_argument("--plot", default=None, help="draw G per layer and params before/after to this image")
     p.set_defaults(func=_cmd_prune)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    from .solvers import available
+
+    parser = argparse.ArgumentParser(
+        prog="permopt", description="Channel permutations and group configurations for group convolutions.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"permopt {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    names = ", ".join(available())
+    _add_solve_parsers(sub, names)
+    _add_model_parsers(sub, names)
     p = sub.add_parser("bench", help="time solvers on random matrices",
                        description="Kept ratio and median time of solvers on random score matrices.")
     p.add_argument("--sizes", default="64x64g4,256x256g8,512x512g16", help="comma-separated FxCgG")
@@ -236,8 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as e:
-        print(f"permopt {args.command}: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"permopt {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line, never a traceback, unless asked
+        if args.debug:
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"permopt {args.command}: error: {msg}", file=sys.stderr)
         return 2
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from .problem import GroupingProblem
 from .solution import Solution
@@ -59,10 +60,13 @@ class Comparison:
 DEFAULT_COMPARE = ("same", "sort", "grps", "alternating", "best", "auto")
 
 
-def compare(scores, groups: int | None = None, solvers=DEFAULT_COMPARE, *, time_limit: float | None = None,
-            seed: int | None = None) -> Comparison:
+def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPARE, *,
+            time_limit: float | None = None, seed: int | None = 0) -> Comparison:
     """Run several solvers on the same problem; ``print(permopt.compare(S, 4).table())``."""
     problem = scores if isinstance(scores, GroupingProblem) else GroupingProblem(scores, groups)
+    if isinstance(solvers, str):  # "grps,best" or one name
+        solvers = [s.strip() for s in solvers.split(",") if s.strip()]
+    solvers = list(solvers)
     if not solvers:
         raise ValueError("compare needs at least one solver name")
     return Comparison(problem, {name: run(problem, name, time_limit=time_limit, seed=seed) for name in solvers})

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 from torch import nn
 
-from .criteria import scores_from_weight
+from .limits import within
 from .nn import ExportResult, apply_masks, count, export, inspect
+from .nn.count import Counts
+from .nn.inspect import ModelInfo
 from .plan import LayerPlan, Plan
 from .problem import GroupingProblem
-from .search import SearchResult, SearchSpace, SolverCostModel, search
+from .search import Budget, SearchResult, SearchSpace, SolverCostModel, get_strategy, search
+from .search.space import layer_scores
 from .solvers import get as get_solver
 from .solvers import run
 
@@ -58,73 +63,83 @@ class PruneResult:
     solutions: dict = field(default_factory=dict)
 
 
-def _select(info, layers, ignored_layers):
-    names = list(info.layers)
-    if layers is not None:
-        unknown = set(layers) - set(names)
-        if unknown:
-            raise KeyError(f"unknown or non-groupable layers {sorted(unknown)}; groupable: {names}"
-                           + (f"; skipped: { {n: info.skipped[n] for n in unknown if n in info.skipped} }"
-                              if unknown & set(info.skipped) else ""))
-        names = [n for n in names if n in set(layers)]
-    unknown = set(ignored_layers) - set(info.layers) - set(info.skipped)
-    if unknown:
-        raise KeyError(f"ignored_layers names unknown layers {sorted(unknown)}")
-    return [n for n in names if n not in set(ignored_layers)]
+def _validate(groups: Any, budget: Any, mode: str, solver: str, strategy: str) -> "Budget | None":
+    """Every argument that can be checked without the model, before any tracing or solving."""
+    if (groups is None) == (budget is None):
+        raise ValueError("give exactly one of groups= (uniform G) or budget= (searched G per layer)")
+    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1):
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    if mode not in ("export", "mask"):
+        raise ValueError(f"mode must be 'export' or 'mask', got {mode!r}")
+    get_solver(solver)
+    if budget is None:
+        return None
+    get_strategy(strategy)
+    return Budget.parse(budget)
 
 
-def build_plan(model: nn.Module, example_inputs, *, groups: int | None = None, budget=None, strategy: str = "exact",
-               solver: str = "auto", criterion="l2", grads: dict | None = None, layers=None, ignored_layers=(),
-               include_linear: bool = False, min_channels: int = 4, max_groups: int | None = 64,
-               time_limit: float | None = None, seed: int | None = 0, progress: bool = True):
+def _budget_hints(info: ModelInfo, include_linear: bool, max_groups: int | None, space: SearchSpace) -> list[str]:
+    """What would let a budget reach further than the largest G everywhere."""
+    hints = []
+    if not include_linear and any("include_linear" in why for why in info.skipped.values()):
+        hints.append("include_linear=True (Linear layers are left dense)")
+    if max_groups is not None and any(L.candidates[-1] > max_groups for L in info):
+        hints.append(f"a larger max_groups (now {max_groups})")
+    stuck = [L.name for L in info if len(L.candidates) < 2]
+    if stuck:
+        hints.append(f"a smaller min_channels: {len(stuck)} layers have no G > 1 at the current one")
+    return hints
+
+
+def _check_budget(budget: Budget, space: SearchSpace, info: ModelInfo, include_linear: bool,
+                  max_groups: int | None) -> None:
+    max_p, max_m = budget.limits(space.dense_params, space.dense_macs)
+    min_p, min_m = space.smallest
+    if within(min_p, max_p) and within(min_m, max_m):
+        return
+    hints = _budget_hints(info, include_linear, max_groups, space)
+    raise ValueError(f"budget {budget} cannot be met: the largest G on every searched layer reaches "
+                     f"{min_p} params ({min_p / space.dense_params:.3f} of dense) and {min_m} MACs "
+                     f"({min_m / space.dense_macs:.3f} of dense)"
+                     + (f"; to reach further try {'; '.join(hints)}" if hints else ""))
+
+
+def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = None, budget: Any = None,
+               strategy: str = "exact", solver: str = "auto", criterion: Any = "l2", grads: dict | None = None,
+               layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
+               max_groups: int | None = 64, layer_time_limit: float | None = None,
+               search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
+               info: ModelInfo | None = None, counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
     """Choose G per layer (uniform ``groups`` or a ``budget`` search) and solve each layer.
 
     Returns ``(plan, search_result or None, solutions)``; see :func:`prune` for the arguments.
     """
-    if (groups is None) == (budget is None):
-        raise ValueError("give exactly one of groups= (uniform G) or budget= (searched G per layer)")
-    get_solver(solver)
-    info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
-    names = _select(info, layers, ignored_layers)
-    grads = grads or {}
-
-    def scores(name):
-        w = model.get_submodule(name).weight
-        if criterion == "taylor" and name not in grads:
-            raise ValueError(f"criterion 'taylor' needs grads={{name: weight gradient}}; missing {name!r}")
-        return scores_from_weight(w, criterion, grads.get(name))
-
+    budget = _validate(groups, budget, "export", solver, strategy)
+    info = info or inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
+    names = info.select(layers, ignored_layers)
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": solver})
-    solutions, result = {}, None
+    solutions: dict = {}
+    result = None
     if groups is not None:
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"groups must be a positive int, got {groups!r}")
-        config = {n: groups for n in names if groups in info[n].candidates}
-        skipped = [n for n in names if n not in config]
-        plan.meta.update(groups=groups, left_dense=skipped)
+        config = {n: int(groups) for n in names if groups in info[n].candidates}
+        plan.meta.update(groups=int(groups), left_dense=[n for n in names if n not in config])
         if not config:
             raise ValueError(f"groups={groups} divides no selected layer's channels (with >= {min_channels} "
                              f"per group); candidates: { {n: info[n].candidates for n in names} }")
     else:
-        space = SearchSpace.from_model(model, example_inputs, criterion=criterion, include_linear=include_linear,
-                                       min_channels=min_channels, max_groups=max_groups, layers=names)
-        cost = SolverCostModel(solver, time_limit=time_limit, seed=seed)
+        space = SearchSpace.from_model(model, example_inputs, criterion=criterion, grads=grads,
+                                       max_groups=max_groups, layers=names, info=info, counts=counts)
+        _check_budget(budget, space, info, include_linear, max_groups)
+        cost = SolverCostModel(solver, time_limit=layer_time_limit, seed=seed)
         cost.precompute(space, progress=progress)
-        result = search(space, budget, strategy, cost_model=cost, seed=seed)
+        result = search(space, budget, strategy, cost_model=cost, seed=seed, time_limit=search_time_limit)
         if not result.feasible:
-            raise ValueError(f"budget {budget} cannot be met even with the largest G everywhere "
-                             f"(best: {result.params} params, {result.macs} MACs): {result.message}")
+            raise ValueError(f"budget {budget} was not met by strategy {strategy!r}: {result.message}")
         config = {n: g for n, g in result.config.items() if g > 1}
         solutions = {n: cost.solutions[(n, g)] for n, g in config.items() if (n, g) in cost.solutions}
         plan.meta.update(budget=str(budget), strategy=strategy, objective=result.objective)
-
-    todo = [n for n in config if n not in solutions]
-    it = todo
-    if progress and todo:
-        from tqdm.auto import tqdm
-        it = tqdm(todo, desc=f"solving layers ({solver})", unit="layer")
-    for n in it:
-        solutions[n] = run(GroupingProblem(scores(n), config[n], name=n), solver, time_limit=time_limit, seed=seed)
+    solutions.update(_solve_layers(model, config, solutions, solver, criterion, grads, layer_time_limit, seed,
+                                   progress))
     for n in names:
         L = info[n]
         plan.layers[n] = (LayerPlan.from_solution(n, solutions[n]) if n in config
@@ -132,7 +147,20 @@ def build_plan(model: nn.Module, example_inputs, *, groups: int | None = None, b
     return plan, result, solutions
 
 
-def apply_plan(model: nn.Module, plan: Plan, example_inputs, mode: str = "export"):
+def _solve_layers(model: nn.Module, config: dict, known: dict, solver: str, criterion: Any, grads: dict | None,
+                  time_limit: float | None, seed: int | None, progress: bool) -> dict:
+    """Solutions for the configured layers not solved yet (one solver run each)."""
+    todo = [n for n in config if n not in known]
+    it: Any = todo
+    if progress and todo:
+        from tqdm.auto import tqdm
+        it = tqdm(todo, desc=f"solving layers ({solver})", unit="layer")
+    return {n: run(GroupingProblem(layer_scores(model, n, criterion, grads), config[n], name=n), solver,
+                   time_limit=time_limit, seed=seed) for n in it}
+
+
+def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any,
+               mode: str = "export") -> tuple[nn.Module, ExportResult | None]:
     """Apply a plan to a dense model: ``"export"`` (grouped layers) or ``"mask"`` (masked copy).
 
     Returns ``(model, export_result)``; the input model is left untouched.
@@ -145,10 +173,12 @@ def apply_plan(model: nn.Module, plan: Plan, example_inputs, mode: str = "export
     raise ValueError(f"mode must be 'export' or 'mask', got {mode!r}")
 
 
-def make_report(model: nn.Module, plan: Plan, example_inputs, exported: ExportResult | None = None) -> Report:
+def make_report(model: nn.Module, plan: Plan, example_inputs: Any, exported: ExportResult | None = None,
+                before: Counts | None = None) -> Report:
     """Counts before (``model``) and after (its export under ``plan``), per layer and total."""
     exported = exported or export(model, plan, example_inputs)
-    before, after = count(model, example_inputs), count(exported.model, example_inputs)
+    before = before or count(model, example_inputs)
+    after = count(exported.model, example_inputs)
     rows = []
     for name, b in before.layers.items():
         a = after.layers.get(name, b)
@@ -159,29 +189,39 @@ def make_report(model: nn.Module, plan: Plan, example_inputs, exported: ExportRe
     return Report(rows, before.params, after.params, before.macs, after.macs, len(exported.index_modules))
 
 
-def prune(model: nn.Module, example_inputs, *, groups: int | None = None, budget=None, strategy: str = "exact",
-          solver: str = "auto", criterion="l2", grads: dict | None = None, layers=None, ignored_layers=(),
-          include_linear: bool = False, min_channels: int = 4, max_groups: int | None = 64, mode: str = "export",
-          time_limit: float | None = None, seed: int | None = 0, progress: bool = True) -> PruneResult:
-    """Prune ``model`` into group convolutions in one call.
+def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, budget: Any = None,
+          strategy: str = "exact", solver: str = "auto", criterion: Any = "l2", grads: dict | None = None,
+          layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
+          max_groups: int | None = 64, mode: str = "export", layer_time_limit: float | None = None,
+          search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True) -> PruneResult:
+    """Prune ``model`` into group convolutions in one call; ``model`` itself is never changed.
 
     Parameters
     ----------
     model, example_inputs : the dense model and inputs for tracing (a tensor or a tuple).
     groups : uniform ``G`` for every layer it divides; or
     budget : ``{"params": 0.5}``, ``{"macs": 0.4}``, both, or "params=0.5": ``G`` per layer is
-        chosen by the search ``strategy`` (default ``exact``).
-    solver : permutation solver per layer (default ``auto``: exact when provable, else ``best``).
+        chosen by the search ``strategy`` (default ``exact``). Checked before any solving; a
+        budget no configuration meets is an error naming the smallest reachable value.
+    solver : permutation solver per layer (default ``auto``: exact branch and bound where it is
+        cheap and bounded, else the ``best`` heuristic).
     criterion : ``l2`` (default), ``l1``, ``taylor`` (with ``grads={name: grad}``) or a callable.
     layers / ignored_layers : restrict which layers are grouped.
     include_linear, min_channels, max_groups : which layers and ``G`` are candidates.
     mode : ``export`` (real grouped layers) or ``mask`` (dense layers with masks, for fine-tuning).
-    time_limit : seconds per layer solve; seed : for reproducibility; progress : tqdm bars.
+    layer_time_limit : optional wall-clock cap per layer solve; search_time_limit : per search.
+        Both break reproducibility when they bite; without them the same inputs and ``seed``
+        give the same plan.
+    progress : tqdm bars.
     """
+    _validate(groups, budget, mode, solver, strategy)
+    info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
+    before = count(model, example_inputs)
     plan, result, solutions = build_plan(
         model, example_inputs, groups=groups, budget=budget, strategy=strategy, solver=solver, criterion=criterion,
         grads=grads, layers=layers, ignored_layers=ignored_layers, include_linear=include_linear,
-        min_channels=min_channels, max_groups=max_groups, time_limit=time_limit, seed=seed, progress=progress)
+        min_channels=min_channels, max_groups=max_groups, layer_time_limit=layer_time_limit,
+        search_time_limit=search_time_limit, seed=seed, progress=progress, info=info, counts=before)
     out, exported = apply_plan(model, plan, example_inputs, mode)
-    report = make_report(model, plan, example_inputs, exported)
+    report = make_report(model, plan, example_inputs, exported, before)
     return PruneResult(out, plan, report, result, exported, solutions)

@@ -1,48 +1,53 @@
-"""Pictures (optional, needs matplotlib): the permuted score matrix with its kept blocks."""
+"""Pictures (optional, needs matplotlib): the permuted score matrix with its kept blocks, and
+per-layer prune reports.
+
+Figures are drawn on matplotlib's object API (``Figure`` with the Agg canvas), never through
+pyplot, so the process's plotting backend and open figures are left alone.
+"""
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 
-def _plt():
+def _figure(figsize: tuple[float, float]) -> Any:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError as e:
         raise ImportError("plotting needs matplotlib: pip install 'permopt[plot]'") from e
-    return plt
+    return Figure(figsize=figsize)
 
 
-def plot_solution(problem, solution, path) -> None:
+def plot_solution(problem: Any, solution: Any, path: Any) -> None:
     """Save the score matrix before and after permutation, with the kept blocks outlined."""
-    plt = _plt()
+    from matplotlib.patches import Rectangle
+
     S = problem.scores
     P = S[solution.row_perm][:, solution.col_perm]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    fig = _figure((10, 5))
+    axes = fig.subplots(1, 2)
     axes[0].imshow(S, cmap="viridis", aspect="auto")
     axes[0].set_title("scores (original order)")
     axes[1].imshow(P, cmap="viridis", aspect="auto")
     fg, cg = problem.rows_per_group, problem.cols_per_group
     for g in range(problem.groups):
-        axes[1].add_patch(plt.Rectangle((g * cg - 0.5, g * fg - 0.5), cg, fg, fill=False, ec="red", lw=1.5))
+        axes[1].add_patch(Rectangle((g * cg - 0.5, g * fg - 0.5), cg, fg, fill=False, ec="red", lw=1.5))
     axes[1].set_title(f"{solution.solver}: kept {solution.kept_ratio:.3f} (G={problem.groups})")
     for ax in axes:
         ax.set_xlabel("input channel")
         ax.set_ylabel("output channel")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
-def plot_report(report, path, title: str = "") -> None:
+def plot_report(report: Any, path: Any, title: str = "") -> None:
     """Save a per-layer picture of a prune report: G chosen, and parameters before/after."""
-    plt = _plt()
     rows = report.layers
     names = [r["name"] for r in rows]
     x = np.arange(len(rows))
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(8, 0.25 * len(rows)), 7), sharex=True)
+    fig = _figure((max(8, 0.25 * len(rows)), 7))
+    a1, a2 = fig.subplots(2, 1, sharex=True)
     a1.bar(x, [r["groups"] for r in rows], color="tab:blue")
     a1.set_ylabel("groups G")
     a1.set_yscale("log", base=2)
@@ -55,4 +60,3 @@ def plot_report(report, path, title: str = "") -> None:
     a2.set_xticks(x, names, rotation=90, fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

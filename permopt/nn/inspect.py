@@ -8,7 +8,10 @@ instead of folding the permutations.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import fx, nn
@@ -61,6 +64,24 @@ class ModelInfo:
             raise KeyError(f"no prunable layer {name!r}; prunable: {list(self.layers)}"
                            + (f"; skipped: {self.skipped}" if name in self.skipped else "")) from None
 
+    def select(self, layers: Iterable[str] | None = None, ignored_layers: Iterable[str] = ()) -> list[str]:
+        """Prunable layer names in model order: only ``layers`` (all if None), minus ``ignored_layers``.
+
+        Names the model does not have, or layers that cannot be grouped, are errors naming them.
+        """
+        if isinstance(layers, str) or isinstance(ignored_layers, str):
+            raise TypeError("layers and ignored_layers take a list of names, not a single string")
+        names = list(self.layers)
+        wanted = None if layers is None else set(layers)
+        ignored = set(ignored_layers)
+        unknown = ((wanted or set()) | ignored) - set(self.layers) - set(self.skipped)
+        if unknown:
+            raise KeyError(f"unknown layers {sorted(unknown)}: the model has no such conv/linear layers; groupable: {names}")
+        refused = {n: self.skipped[n] for n in (wanted or set()) if n in self.skipped}
+        if refused:
+            raise ValueError(f"layers that cannot be grouped: {refused}")
+        return [n for n in names if (wanted is None or n in wanted) and n not in ignored]
+
 
 def as_tuple(example_inputs) -> tuple:
     """Example inputs as a tuple of positional arguments."""
@@ -110,33 +131,43 @@ def _macs(m: nn.Module, out_shape) -> int:
     return 0
 
 
-def trace(model: nn.Module, example_inputs) -> fx.GraphModule:
-    """``torch.fx`` trace of ``model`` with shapes propagated from ``example_inputs`` (eval mode)."""
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode without grad, then restore every submodule's own mode
+    (``model.train(flag)`` would overwrite submodules the user had set apart)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, flag in modes:
+            m.training = flag
+
+
+def trace(model: nn.Module, example_inputs: Any) -> fx.GraphModule:
+    """``torch.fx`` trace of ``model`` with shapes propagated from ``example_inputs`` (in eval mode;
+    the modes of ``model`` and its submodules are left as they were)."""
     gm = fx.symbolic_trace(model)
-    was_training = gm.training
-    gm.eval()
-    with torch.no_grad():
+    with evaluating(gm):
         ShapeProp(gm).propagate(*as_tuple(example_inputs))
-    gm.train(was_training)
     return gm
 
 
-def forward_with_hooks(model: nn.Module, example_inputs, select, record) -> None:
+def forward_with_hooks(model: nn.Module, example_inputs: Any, select: Callable[[nn.Module], Any],
+                       record: Callable[[str, nn.Module, Any], None]) -> None:
     """One eval-mode, no-grad forward pass calling ``record(name, module, output)`` for every
-    module with ``select(module)``; the model's mode is restored and the hooks removed."""
+    module with ``select(module)``; every module's mode is restored and the hooks removed."""
     handles = []
     for name, m in model.named_modules():
         if select(m):
             def hook(mod, inputs, output, name=name):  # returns None: a returned value would replace the output
                 record(name, mod, output)
             handles.append(m.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with evaluating(model):
             model(*as_tuple(example_inputs))
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
 

@@ -31,8 +31,17 @@ class Budget:
                 raise ValueError(f"unknown budget keys {sorted(unknown)}; use params and/or macs")
             return cls(**spec)
         if isinstance(spec, str):
-            parts = dict(p.split("=", 1) for p in spec.replace(" ", "").split(",") if p)
-            return cls.parse({k: float(v) for k, v in parts.items()})
+            parts = {}
+            for item in (p for p in spec.replace(" ", "").split(",") if p):
+                key, eq, value = item.partition("=")
+                try:
+                    parts[key] = float(value) if eq else None
+                except ValueError:
+                    parts[key] = None
+                if parts[key] is None:
+                    raise ValueError(f"budget {spec!r}: {item!r} is not KEY=NUMBER; write e.g. 'params=0.5' or "
+                                     "'params=0.5,macs=0.4'")
+            return cls.parse(parts)
         raise TypeError(f"budget must be a Budget, dict or 'params=0.5' string, got {type(spec).__name__}")
 
     def limits(self, dense_params: int, dense_macs: int) -> tuple[float, float]:

@@ -5,11 +5,20 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..criteria import scores_from_weight
 from ..problem import validate_scores
+
+
+def layer_scores(model: Any, name: str, criterion: Any = "l2", grads: dict | None = None) -> np.ndarray:
+    """Scores of layer ``name`` of ``model`` under ``criterion`` (``taylor`` reads ``grads[name]``)."""
+    grads = grads or {}
+    if criterion == "taylor" and name not in grads:
+        raise ValueError(f"criterion 'taylor' needs grads={{layer name: weight gradient}}; missing {name!r}")
+    return scores_from_weight(model.get_submodule(name).weight, criterion, grads.get(name))
 
 
 @dataclass
@@ -80,31 +89,36 @@ class SearchSpace:
         """MACs of the dense model."""
         return self.fixed_macs + sum(L.macs_at(1) for L in self.layers)
 
+    @property
+    def smallest(self) -> tuple[int, int]:
+        """(params, MACs) with the largest ``G`` on every layer: the least any configuration reaches."""
+        return (self.fixed_params + sum(L.params_at(L.candidates[-1]) for L in self.layers),
+                self.fixed_macs + sum(L.macs_at(L.candidates[-1]) for L in self.layers))
+
     @classmethod
-    def from_model(cls, model, example_inputs, *, criterion="l2", include_linear: bool = False,
-                   min_channels: int = 4, max_groups: int | None = 64, layers=None, ignored_layers=()) -> "SearchSpace":
-        """Build from a PyTorch model via :func:`permopt.nn.inspect` (scores from ``criterion``)."""
+    def from_model(cls, model: Any, example_inputs: Any, *, criterion: Any = "l2", grads: dict | None = None,
+                   include_linear: bool = False, min_channels: int = 4, max_groups: int | None = 64,
+                   layers: Any = None, ignored_layers: Any = (), info: Any = None,
+                   counts: Any = None) -> "SearchSpace":
+        """Build from a PyTorch model via :func:`permopt.nn.inspect` (scores from ``criterion``).
+
+        ``info`` and ``counts`` (from :func:`permopt.nn.inspect` / :func:`permopt.nn.count`)
+        may be passed to avoid tracing the model again.
+        """
         from ..nn import count, inspect
 
-        info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
-        wanted = set(layers) if layers is not None else None
-        unknown = ((wanted or set()) | set(ignored_layers)) - set(info.layers) - set(info.skipped)
-        if unknown:
-            raise KeyError(f"unknown layers {sorted(unknown)}; prunable: {list(info.layers)}")
-        refused = {n: info.skipped[n] for n in (wanted or set()) if n in info.skipped}
-        if refused:
-            raise ValueError(f"layers that cannot be grouped: {refused}")
+        info = info or inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
         specs = []
-        for L in info:
-            if (wanted is not None and L.name not in wanted) or L.name in ignored_layers:
-                continue
+        for name in info.select(layers, ignored_layers):
+            L = info[name]
             cands = [g for g in L.candidates if max_groups is None or g <= max_groups]
-            if len(cands) < 2:
-                continue
-            m = model.get_submodule(L.name)
-            specs.append(LayerSpec(L.name, scores_from_weight(m.weight, criterion), cands, L.weight_params,
-                                   L.macs, L.params - L.weight_params))
-        counts = count(model, example_inputs)
+            if len(cands) >= 2:
+                specs.append(LayerSpec(name, layer_scores(model, name, criterion, grads), cands, L.weight_params,
+                                       L.macs, L.params - L.weight_params))
+        if not specs:
+            raise ValueError(f"no selected layer has a G > 1 (with >= {min_channels} channels per group and "
+                             f"G <= {max_groups}); groupable layers: {list(info.layers)}")
+        counts = counts or count(model, example_inputs)
         searched_params = sum(s.params_at(1) for s in specs)
         searched_macs = sum(s.macs_at(1) for s in specs)
         return cls(specs, counts.params - searched_params, counts.macs - searched_macs,

@@ -136,7 +136,7 @@ class Enumerate(Solver):
         done = search.run(node_limit, deadline)
         rows = np.empty(n, dtype=np.int64)
         rows[order] = search.best_labels
-        cols = best_col_groups(S, rows, G, exact=True)
+        cols = best_col_groups(S, rows, G, exact=True)[0]
         r, c = (cols, rows) if transposed else (rows, cols)
         info = {"nodes": search.nodes, "log10_partitions": log_parts / np.log(10)}
         if done:

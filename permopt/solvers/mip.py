@@ -85,7 +85,7 @@ class MIP(Solver):
                                  for f in range(n)])
             if np.bincount(sol_rows, minlength=G).max() == n // G:  # a clean integer point
                 rows = sol_rows
-        cols = best_col_groups(S, rows, G, exact=True)
+        cols = best_col_groups(S, rows, G, exact=True)[0]
         r, c = unorient(problem, rows, cols, transposed, start0)
         bound = None if bound is None else bound * unit
         if optimal:  # CBC's optimality is up to its own gap tolerance: certify through its bound

@@ -12,8 +12,9 @@ from ..problem import one_hot
 
 
 #: Above this many items, solve by OR-Tools min-cost flow (``n·G`` arcs) instead of the
-#: ``n × n`` assignment: 3× faster at 512 items, 15× at 2048 (benchmarks/bench_heuristics.py).
-FLOW_MIN_ITEMS = 256
+#: ``n × n`` assignment: measured 1.5× faster at 128 items, 4× at 256, 15× at 2048 (and
+#: slower below about 96).
+FLOW_MIN_ITEMS = 96
 _FLOW_SCALE = 2.0 ** 40  # integer cost resolution: relative rounding error below 1e-12 per entry
 
 
@@ -50,11 +51,12 @@ def assign_balanced(profit: np.ndarray, exact: bool = False) -> tuple[np.ndarray
     return labels, float(profit[np.arange(n), labels].sum())
 
 
-def best_col_groups(S: np.ndarray, row_groups: np.ndarray, G: int, exact: bool = False) -> np.ndarray:
-    """Optimal column groups for fixed row groups (``exact``: float assignment, no flow rounding)."""
-    return assign_balanced(S.T @ one_hot(row_groups, G), exact=exact)[0]
+def best_col_groups(S: np.ndarray, row_groups: np.ndarray, G: int, exact: bool = False) -> tuple[np.ndarray, float]:
+    """Optimal column groups for fixed row groups, and the mass they keep (``exact``: float
+    assignment, no flow rounding)."""
+    return assign_balanced(S.T @ one_hot(row_groups, G), exact=exact)
 
 
-def best_row_groups(S: np.ndarray, col_groups: np.ndarray, G: int) -> np.ndarray:
-    """Optimal row groups for fixed column groups."""
-    return assign_balanced(S @ one_hot(col_groups, G))[0]
+def best_row_groups(S: np.ndarray, col_groups: np.ndarray, G: int) -> tuple[np.ndarray, float]:
+    """Optimal row groups for fixed column groups, and the mass they keep."""
+    return assign_balanced(S @ one_hot(col_groups, G))
