@@ -43,7 +43,7 @@ def trained_layers():
     return out
 
 
-def add_peers(rows, cases, peers, max_entries, repeats):
+def add_peers(rows, cases, peers, max_entries, repeats=1):
     """KaHIP columns (kept ratio and time) on the cases small enough for it; NaN elsewhere."""
     for row, (_, S, G) in zip(rows, cases):
         problem = GroupingProblem(S, G)
@@ -90,6 +90,7 @@ def main(argv=None):
                     f"(modes {', '.join(KAHIP_MODES)}); empty for none")
     ap.add_argument("--peer-max-entries", type=int, default=128 * 128,
                     help="run peers only on matrices with at most this many scores (KaHIP takes ~10 s at 256x256)")
+    ap.add_argument("--peer-repeats", type=int, default=1, help="timed runs of each peer (they are slow)")
     args = ap.parse_args(argv)
     solvers = args.solvers.split(",")
     if "grps" not in solvers:
@@ -107,7 +108,7 @@ def main(argv=None):
         cases += [(dist, random_scores(dist, (F, C), seed), G) for F, C, G in sizes for seed in range(args.seeds)]
     permopt.solve(np.ones((512, 512)), 16, "best")  # warm up lazy imports
     rows = solver_table(cases, solvers, args.repeats, echo=lambda line: print(line, flush=True))
-    add_peers(rows, cases, peers, args.peer_max_entries, args.repeats)
+    add_peers(rows, cases, peers, args.peer_max_entries, args.peer_repeats)
     names = solvers + peers
     print()
     print_table(rows, ["case", "size", "G"] + [c for s in names for c in (s, f"{s}_s")])
