@@ -9,6 +9,10 @@ from __future__ import annotations
 import time
 
 
+class OutOfTime(Exception):
+    """Raised inside long set-up work (model building) when its :class:`Deadline` has passed."""
+
+
 class Deadline:
     """An optional wall-clock cap started now; ``None`` seconds means no cap."""
 
@@ -23,6 +27,11 @@ class Deadline:
         if self.end is not None and time.perf_counter() > self.end:
             self.hit = True
         return self.hit
+
+    def check(self) -> None:
+        """Raise :class:`OutOfTime` if the cap has passed."""
+        if self.passed():
+            raise OutOfTime
 
     def remaining(self, floor: float = 0.0) -> float | None:
         """Seconds left (at least ``floor``), or None without a cap."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ from torch import nn
 from .limits import within
 from .nn import ExportResult, apply_masks, count, export, inspect
 from .nn.count import Counts
-from .nn.inspect import ModelInfo
+from .nn.inspect import ModelInfo, signature
 from .plan import LayerPlan, Plan
 from .problem import GroupingProblem
 from .search import Budget, SearchResult, SearchSpace, SolverCostModel, get_strategy, search
@@ -117,7 +118,8 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
     budget = _validate(groups, budget, "export", solver, strategy)
     info = info or inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
     names = info.select(layers, ignored_layers)
-    plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": solver})
+    plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": solver,
+                      "model_signature": signature(model)})
     solutions: dict = {}
     result = None
     if groups is not None:
@@ -163,8 +165,13 @@ def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any,
                mode: str = "export") -> tuple[nn.Module, ExportResult | None]:
     """Apply a plan to a dense model: ``"export"`` (grouped layers) or ``"mask"`` (masked copy).
 
-    Returns ``(model, export_result)``; the input model is left untouched.
+    Returns ``(model, export_result)``; the input model is left untouched. A plan made for a
+    different model (its recorded signature differs) is applied with a warning.
     """
+    recorded = plan.meta.get("model_signature")
+    if recorded is not None and recorded != signature(model):
+        warnings.warn("this plan was made for a model with other conv/linear layers (names or shapes differ); "
+                      f"applying its {len(plan.pruned())} grouped layers where they fit", stacklevel=2)
     if mode == "export":
         res = export(model, plan, example_inputs)
         return res.model, res

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,21 +71,61 @@ class Plan:
         """Only the layers with ``groups > 1``."""
         return {n: p for n, p in self.layers.items() if p.groups > 1}
 
-    def to_json(self, **kw) -> str:
+    def to_json(self, **kw: Any) -> str:
         """JSON text."""
         return json.dumps({"layers": {n: p.to_dict() for n, p in self.layers.items()}, "meta": self.meta}, **kw)
 
     @classmethod
-    def from_json(cls, text: str) -> "Plan":
-        """Inverse of :meth:`to_json`."""
-        d = json.loads(text)
-        return cls({n: LayerPlan(**p) for n, p in d["layers"].items()}, d.get("meta", {}))
+    def from_json(cls, text: str, source: str = "plan") -> "Plan":
+        """Inverse of :meth:`to_json`; any malformed input is a ValueError naming ``source`` and the layer."""
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise ValueError(f"{source}: not valid JSON ({type(e).__name__}: {str(e)[:80]})") from None
+        if not isinstance(d, dict) or not isinstance(d.get("layers"), dict):
+            raise ValueError(f"{source}: a plan is a JSON object with a 'layers' object (name -> layer plan)")
+        meta = d.get("meta", {})
+        if not isinstance(meta, dict):
+            raise ValueError(f"{source}: 'meta' must be a JSON object")
+        return cls({name: _layer_from_dict(name, entry, source) for name, entry in d["layers"].items()}, meta)
 
-    def save(self, path) -> None:
+    def save(self, path: str | Path) -> None:
         """Write the JSON to ``path``."""
         Path(path).write_text(self.to_json(indent=1))
 
     @classmethod
-    def load(cls, path) -> "Plan":
-        """Read a plan written by :meth:`save`."""
-        return cls.from_json(Path(path).read_text())
+    def load(cls, path: str | Path) -> "Plan":
+        """Read a plan written by :meth:`save` (errors name the file)."""
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"no plan file {str(p)!r}")
+        return cls.from_json(p.read_text(), source=str(p))
+
+
+_REQUIRED = {"name": str, "groups": int, "row_groups": list, "col_groups": list}
+_OPTIONAL = {"kept_ratio": (int, float), "solver": str, "status": str, "gap": (int, float)}
+
+
+def _layer_from_dict(key: str, entry: Any, source: str) -> LayerPlan:
+    where = f"{source}: layer {key!r}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: must be a JSON object, got {type(entry).__name__}")
+    missing = sorted(set(_REQUIRED) - set(entry))
+    unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
+    if missing or unknown:
+        raise ValueError(f"{where}: " + "; ".join(filter(None, [missing and f"missing fields {missing}",
+                                                                   unknown and f"unknown fields {unknown}"])))
+    for field_name, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        value = entry.get(field_name)
+        if field_name in entry and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ValueError(f"{where}: {field_name} must be {getattr(kind, '__name__', 'a number')}, "
+                             f"got {value!r:.60}")
+    if entry["name"] != key:
+        raise ValueError(f"{where}: its name field says {entry['name']!r}")
+    for labels in ("row_groups", "col_groups"):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in entry[labels]):
+            raise ValueError(f"{where}: {labels} must hold integers")
+    try:
+        return LayerPlan(**entry)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise ValueError(f"{source}: {e}") from None

@@ -12,10 +12,12 @@ import numpy as np
 from .criteria import Criterion, scores_from_weight
 
 
-def validate_scores(scores) -> np.ndarray:
+def validate_scores(scores: object) -> np.ndarray:
     """Return ``scores`` as a float64 (F, C) array, or raise a clear error."""
     if hasattr(scores, "detach"):
         scores = scores.detach().cpu().numpy()
+    if np.iscomplexobj(scores):
+        raise TypeError("scores must be real; got complex values (take np.abs or the real part yourself)")
     try:
         S = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -30,10 +32,15 @@ def validate_scores(scores) -> np.ndarray:
         raise ValueError(f"scores contain {int((~np.isfinite(S)).sum())} NaN/inf entries; all must be finite")
     if (S < 0).any():
         raise ValueError(f"scores must be non-negative (min is {S.min():g}); use a criterion such as 'l2' or 'l1'")
+    with np.errstate(over="ignore"):
+        total = S.sum()
+    if not np.isfinite(total):
+        raise ValueError(f"scores sum past the float range (largest {S.max():g}); divide them by a constant "
+                         "first (groupings and ratios do not change)")
     return S
 
 
-def validate_groups(groups, F: int, C: int) -> int:
+def validate_groups(groups: object, F: int, C: int) -> int:
     """Return ``groups`` as an int that divides both ``F`` and ``C``, or raise."""
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise TypeError(f"groups must be an int, got {type(groups).__name__}")

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import tempfile
+import threading
 import warnings
+from typing import Any
 
 #: Safety margin on a bound read from a solver's floating-point log.
 BOUND_RTOL = 1e-7
@@ -24,12 +27,17 @@ def pulp_module():
     return pulp
 
 
-def solve_pulp(prob, *, backend: str = CBC, time_limit: float | None = None, threads: int | None = None,
-               seed: int | None = None, msg: bool = False, warm_start: bool = False):
+def solve_pulp(prob: Any, *, backend: str = CBC, time_limit: float | None = None, threads: int | None = None,
+               seed: int | None = None, msg: bool = False, warm_start: bool = False) -> tuple[bool, bool, float | None]:
     """Solve ``prob``; return ``(proven_optimal, has_solution, bound)`` where ``bound`` is the
-    solver's certified bound on the objective (in the model's sense, padded by BOUND_RTOL) or None."""
+    solver's certified bound on the objective (in the model's sense, padded by BOUND_RTOL) or None.
+
+    With CBC and a ``time_limit``, CBC gets the limit and a watchdog ends it shortly after:
+    CBC does not look at its clock during root processing, so on large models it would
+    overrun a short limit many times over. A stopped run keeps the bound from its log.
+    """
     pulp = pulp_module()
-    opts = {"msg": msg, "timeLimit": time_limit}
+    opts: dict[str, Any] = {"msg": msg, "timeLimit": time_limit}
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "cbc.log")
         if backend == CBC:
@@ -43,17 +51,75 @@ def solve_pulp(prob, *, backend: str = CBC, time_limit: float | None = None, thr
         except Exception as e:
             raise ValueError(f"PuLP backend {backend!r} is not usable here ({e}); "
                              f"available: {pulp.listSolvers(onlyAvailable=True)}") from None
-        prob.solve(solver)
+        stopped = _solve_with_watchdog(prob, solver, time_limit if backend == CBC else None)
         text = open(log).read() if backend == CBC and os.path.exists(log) else ""
+    maximize = prob.sense == pulp.LpMaximize
+    if stopped:
+        return False, False, _pad(_log_bound(text), maximize)
     optimal = prob.sol_status == pulp.LpSolutionOptimal
     has_solution = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
-    maximize = prob.sense == pulp.LpMaximize
+    bound = pulp.value(prob.objective) if optimal and has_solution else _log_bound(text)
+    return optimal, has_solution, _pad(bound, maximize)
+
+
+def _pad(bound: float | None, maximize: bool) -> float | None:
+    return None if bound is None else bound + (1 if maximize else -1) * BOUND_RTOL * max(1.0, abs(bound))
+
+
+def _log_bound(text: str) -> float | None:
+    """The last best-bound CBC printed ("Upper bound:" / "Lower bound:" at a stop), else None."""
     found = re.findall(r"^(?:Upper|Lower) bound:\s*([-+0-9.eE]+)", text, flags=re.M)
-    bound = None
-    if optimal and has_solution:
-        bound = pulp.value(prob.objective)
-    elif found:
-        bound = float(found[-1])
-    if bound is not None:
-        bound += (1 if maximize else -1) * BOUND_RTOL * max(1.0, abs(bound))
-    return optimal, has_solution, bound
+    return float(found[-1]) if found else None
+
+
+#: Seconds CBC may run past its own limit before the watchdog ends it (it writes its solution then).
+WATCHDOG_GRACE = 0.5
+
+
+def _solve_with_watchdog(prob: Any, solver: Any, time_limit: float | None) -> bool:
+    """``prob.solve(solver)``; with a limit, CBC processes still running ``WATCHDOG_GRACE`` s after it
+    are killed. Returns whether the run was stopped that way (then it has no solution)."""
+    if time_limit is None:
+        prob.solve(solver)
+        return False
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            prob.solve(solver)
+        except BaseException as e:  # a killed CBC makes PuLP raise; the caller sees "stopped"
+            errors.append(e)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(time_limit + WATCHDOG_GRACE)
+    stopped = False
+    while thread.is_alive():  # writing the model may still be under way: stop CBC whenever it starts
+        stopped |= _kill_children("cbc")
+        thread.join(0.05)
+    if errors and not stopped:
+        raise errors[0]
+    return stopped
+
+
+def _kill_children(name: str) -> bool:
+    """Kill this process's child processes whose command line mentions ``name`` (Linux /proc)."""
+    killed = False
+    me = os.getpid()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me and name in cmd.lower():
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed = True
+            except OSError:
+                pass
+    return killed

@@ -27,7 +27,7 @@ import torch.nn.functional as Fn
 from torch import fx, nn
 
 from ..plan import LayerPlan, Plan
-from .inspect import as_tuple, layer_kind, trace
+from .inspect import layer_kind, trace_or_none
 from .mask import remove_masks
 from .modules import ChannelIndex, GroupedLinear
 
@@ -382,9 +382,8 @@ def export(model: nn.Module, plan: Plan, example_inputs: Any) -> ExportResult:
     check_plan(model, plan)
     work = remove_masks(copy.deepcopy(model), bake=True)
     plans = plan.pruned()
-    try:
-        gm = trace(work, example_inputs)
-    except Exception:
+    gm = trace_or_none(work, example_inputs, "each grouped layer is wrapped in channel-index modules instead")
+    if gm is None:
         return _export_untraced(work, plans)
     uf, spaces, modules = _channel_spaces(gm)
     result = ExportResult(gm)

@@ -7,9 +7,10 @@ instead of folding the permutations.
 """
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -94,6 +95,15 @@ def common_divisors(a: int, b: int, min_channels: int = 1) -> list[int]:
                   and a // d >= min_channels and b // d >= min_channels]
 
 
+def signature(model: nn.Module) -> str:
+    """A short hash of the model's conv and linear layers (names, kinds, weight shapes): a plan
+    records it, so applying the plan to another model is noticed."""
+    import hashlib
+
+    parts = [f"{n}:{type(m).__name__}:{tuple(m.weight.shape)}" for n, m in model.named_modules() if layer_kind(m)]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
 def layer_kind(m: nn.Module) -> str | None:
     """``"conv"`` for Conv2d, ``"linear"`` for Linear, else None."""
     if isinstance(m, nn.Conv2d):
@@ -150,8 +160,31 @@ def trace(model: nn.Module, example_inputs: Any) -> fx.GraphModule:
     the modes of ``model`` and its submodules are left as they were)."""
     gm = fx.symbolic_trace(model)
     with evaluating(gm):
-        ShapeProp(gm).propagate(*as_tuple(example_inputs))
+        try:
+            with redirect_stderr(io.StringIO()):  # ShapeProp prints a traceback before it re-raises
+                ShapeProp(gm).propagate(*as_tuple(example_inputs))
+        except Exception as e:  # the model itself cannot run on these inputs: not a tracing problem
+            cause = e.__cause__ or e
+            first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+            raise InputError(f"the example inputs do not run through the model ({type(cause).__name__}: "
+                             f"{first})") from e
     return gm
+
+
+class InputError(ValueError):
+    """The example inputs do not fit the model (wrong shape, dtype …)."""
+
+
+def trace_or_none(model: nn.Module, example_inputs: Any, purpose: str) -> fx.GraphModule | None:
+    """:func:`trace`, or None with a warning when ``torch.fx`` cannot trace the model; inputs the
+    model cannot run on are an :class:`InputError`, never a silent fallback."""
+    try:
+        return trace(model, example_inputs)
+    except InputError:
+        raise
+    except Exception as e:  # fx cannot trace data-dependent control flow and friends
+        warnings.warn(f"torch.fx could not trace the model ({type(e).__name__}: {e}); {purpose}", stacklevel=3)
+        return None
 
 
 def forward_with_hooks(model: nn.Module, example_inputs: Any, select: Callable[[nn.Module], Any],
@@ -190,14 +223,10 @@ def inspect(model: nn.Module, example_inputs, *, include_linear: bool = False, m
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if min_channels < 1:
         raise ValueError(f"min_channels must be >= 1, got {min_channels}")
-    try:
-        gm = trace(model, example_inputs)
-        traced = True
-    except Exception as e:  # fx cannot trace data-dependent control flow and friends
-        warnings.warn(f"torch.fx could not trace the model ({type(e).__name__}: {e}); layers found with forward "
-                      "hooks instead. Graph neighbours are unknown, so export will wrap each pruned layer in "
-                      "channel-index modules instead of folding permutations.", stacklevel=2)
-        gm, traced = None, False
+    gm = trace_or_none(model, example_inputs, "layers found with forward hooks instead. Graph neighbours are "
+                       "unknown, so export will wrap each pruned layer in channel-index modules instead of folding "
+                       "permutations.")
+    traced = gm is not None
 
     modules = dict(model.named_modules())
     out_shapes, producers, consumers = {}, {}, {}

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 
 from ..backends.cpsat import configure, cp_model
-from ..limits import Deadline, validate_count
+from ..limits import Deadline, OutOfTime, validate_count
 from ..problem import GroupingProblem
 from ..solution import Solution
 from ..status import Status
-from .exact_common import prepare, unorient
+from .exact_common import prepare, refuse_unbounded, unorient
 from .linearised import LinearisedModel
 from .registry import Solver, register
 
@@ -31,8 +31,10 @@ def rounding_slack(S: np.ndarray, coef: np.ndarray, scale: float, kept_entries: 
 MAX_RESOLUTION = 10**12
 
 
-def _build(lin: LinearisedModel, coef: np.ndarray, hint_rows: np.ndarray, hint_cols: np.ndarray):
-    """The CP-SAT model of ``lin`` with integer objective ``coef`` and a warm-start hint."""
+def _build(lin: LinearisedModel, coef: np.ndarray, hint_rows: np.ndarray, hint_cols: np.ndarray,
+           deadline: Deadline | None = None) -> tuple[Any, dict, dict]:
+    """The CP-SAT model of ``lin`` with integer objective ``coef`` and a warm-start hint
+    (:class:`~permopt.limits.OutOfTime` when ``deadline`` passes while building)."""
     cp = cp_model()
     model = cp.CpModel()
     x = {k: model.new_bool_var(f"x{k[0]}_{k[1]}") for k in lin.x_keys}
@@ -44,7 +46,9 @@ def _build(lin: LinearisedModel, coef: np.ndarray, hint_rows: np.ndarray, hint_c
         model.add(sum(terms) == rhs)
     for later, earlier in lin.symmetry(x):
         model.add(later <= sum(earlier))
-    for (f, c), v in z.items():  # z[f, c] only inside a matched block
+    for i, ((f, c), v) in enumerate(z.items()):  # z[f, c] only inside a matched block
+        if deadline is not None and i % 256 == 0:
+            deadline.check()
         for g in range(lin.G):
             xf = x.get((f, g))
             if xf is None:  # row f is never in group g: kept needs y[c, g] false
@@ -78,11 +82,16 @@ class CPSat(Solver):
         if resolution > MAX_RESOLUTION:
             raise ValueError(f"resolution must be at most {MAX_RESOLUTION:.0e}, got {resolution}")
         deadline = Deadline(time_limit)  # warm start and model building count against the limit
+        refuse_unbounded(problem, "cpsat", time_limit is not None)
         S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
         n, m = S.shape
         scale = resolution / float(S.max()) if S.max() > 0 else 1.0
         coef = np.rint(S * scale).astype(np.int64)
-        model, x, y = _build(LinearisedModel(n, m, problem.groups), coef, hint_rows, hint_cols)
+        try:
+            model, x, y = _build(LinearisedModel(n, m, problem.groups), coef, hint_rows, hint_cols, deadline)
+        except OutOfTime:
+            return Solution.from_groups(problem, *start0, status=Status.TIME_LIMIT,
+                                        message="time limit hit while building the model; warm start returned")
         solver = cp_model().CpSolver()
         configure(solver, time_limit=deadline.remaining(floor=0.5), seed=seed, threads=threads, log=log)
         status = solver.solve(model)

@@ -24,13 +24,10 @@ from ..limits import Deadline, validate_count
 from ..problem import GroupingProblem
 from ..solution import Solution
 from ..status import Status
-from .exact_common import branching_side, log_partitions, warm_start
+from .exact_common import branching_side, log_partitions, refuse_unbounded, warm_start
 from .registry import Solver, register
 from .transport import assign_balanced, best_col_groups
 
-#: With neither a node nor a time limit, refuse instances with more partitions than this
-#: (they would not finish); ``exp`` of it is 1e9.
-MAX_LOG_PARTITIONS_WITHOUT_LIMIT = float(np.log(1e9))
 #: Nodes whose bound is within this fraction of the total mass above the incumbent are pruned.
 PRUNE_RTOL = 1e-12
 
@@ -120,14 +117,11 @@ class Enumerate(Solver):
               start: Any = None, node_limit: int | None = None) -> Solution:
         if node_limit is not None:
             node_limit = validate_count("node_limit", node_limit, minimum=1)
+        refuse_unbounded(problem, "enumerate", time_limit is not None or node_limit is not None,
+                         "node_limit= (reproducible) or time_limit=")
         S, transposed = branching_side(problem)
         n, G = S.shape[0], problem.groups
         log_parts = log_partitions(n, G)
-        if time_limit is None and node_limit is None and log_parts > MAX_LOG_PARTITIONS_WITHOUT_LIMIT:
-            raise ValueError(f"enumerate: about 10^{log_parts / np.log(10):.1f} partitions of {n} items into {G} "
-                             f"groups are too many to finish without a limit; pass node_limit= (reproducible) or "
-                             f"time_limit= (it then returns the best solution and a certified bound), or use "
-                             f"solver='best'")
         deadline = Deadline(time_limit)  # the warm start counts against the limit
         r0, c0 = warm_start(problem, start, seed)
         order = np.argsort(-S.sum(axis=1), kind="stable")  # heavy rows first: bounds tighten early

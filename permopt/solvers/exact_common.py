@@ -22,6 +22,22 @@ def count_partitions(n: int, G: int) -> float:
     return math.exp(log) if log < 709.0 else math.inf
 
 
+#: With no limit at all, exact solvers refuse instances whose smaller side has more equal
+#: partitions than this (about 1e9): they would not finish (16×16 G=4, with 2.6e6, runs for
+#: minutes in CP-SAT; 24×24 G=4 has 1e11).
+MAX_LOG_PARTITIONS_WITHOUT_LIMIT = math.log(1e9)
+
+
+def refuse_unbounded(problem: GroupingProblem, solver: str, limited: bool, how: str = "time_limit=") -> None:
+    """Raise a clear error when ``solver`` would run on ``problem`` with no limit it could finish in."""
+    n, G = min(problem.F, problem.C), problem.groups
+    log_parts = log_partitions(n, G)
+    if not limited and log_parts > MAX_LOG_PARTITIONS_WITHOUT_LIMIT:
+        raise ValueError(f"{solver}: about 10^{log_parts / math.log(10):.1f} partitions of {n} items into {G} "
+                         f"groups are too many to finish without a limit; pass {how} (it then returns the best "
+                         f"solution and a certified bound), or use solver='best' or 'auto'")
+
+
 def branching_side(problem: GroupingProblem) -> tuple[np.ndarray, bool]:
     """The score matrix oriented so that rows are the smaller side (fewer partitions); and whether transposed."""
     transposed = problem.C < problem.F

@@ -12,21 +12,22 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import Deadline
+from ..limits import Deadline, OutOfTime
 from ..problem import GroupingProblem
 from ..solution import Solution
 from ..status import Status
 from ..backends.pulp import pulp_module, solve_pulp
-from .exact_common import prepare, unorient
+from .exact_common import prepare, refuse_unbounded, unorient
 from .linearised import LinearisedModel
 from .registry import Solver, register
 from .transport import best_col_groups
 
 
-def build_model(S: np.ndarray, G: int) -> tuple[Any, dict, dict, dict]:
+def build_model(S: np.ndarray, G: int, deadline: Deadline | None = None) -> tuple[Any, dict, dict, dict]:
     """The PuLP model and its variables ``x``, ``y``, ``z`` for an oriented score matrix.
 
     Rows are binary; columns and kept entries continuous (integral once the rows are).
+    Raises :class:`~permopt.limits.OutOfTime` when ``deadline`` passes while building.
     """
     pulp = pulp_module()
     n, m = S.shape
@@ -42,7 +43,9 @@ def build_model(S: np.ndarray, G: int) -> tuple[Any, dict, dict, dict]:
         prob += pulp.lpSum(terms) == rhs
     for later, earlier in lin.symmetry(x):
         prob += later <= pulp.lpSum(earlier)
-    for (f, c), v in z.items():
+    for i, ((f, c), v) in enumerate(z.items()):
+        if deadline is not None and i % 256 == 0:
+            deadline.check()
         for g in range(G):  # with rows integral this half of the linking alone gives the transportation LP
             prob += v <= 1 - x.get((f, g), 0) + y[c, g]
     for terms, cap in lin.aggregated(z):
@@ -63,11 +66,16 @@ class MIP(Solver):
               msg: bool = False) -> Solution:
         pulp = pulp_module()
         deadline = Deadline(time_limit)  # warm start and model building count against the limit
+        refuse_unbounded(problem, "mip", time_limit is not None)
         S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
         n, m = S.shape
         G = problem.groups
         unit = float(S.max()) if S.max() > 0 else 1.0  # the MIP sees scores <= 1: its absolute tolerances
-        prob, x, y, z = build_model(S / unit, G)        # then mean the same at every score scale
+        try:
+            prob, x, y, z = build_model(S / unit, G, deadline)  # then mean the same at every score scale
+        except OutOfTime:
+            return Solution.from_groups(problem, *start0, status=Status.TIME_LIMIT,
+                                        message="time limit hit while building the model; warm start returned")
         for (f, g), v in x.items():
             v.setInitialValue(int(hint_rows[f] == g))
         for (c, g), v in y.items():
