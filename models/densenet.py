@@ -14,7 +14,7 @@ class DenseLayer(nn.Module):
         self.bn, self.relu = nn.BatchNorm2d(cin), nn.ReLU(inplace=True)
         self.conv = nn.Conv2d(cin, growth, 3, 1, 1, bias=False)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, self.conv(self.relu(self.bn(x)))], 1)
 
 
@@ -26,7 +26,7 @@ class Transition(nn.Module):
         self.bn, self.relu = nn.BatchNorm2d(cin), nn.ReLU(inplace=True)
         self.conv, self.pool = nn.Conv2d(cin, cout, 1, bias=False), nn.AvgPool2d(2)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.conv(self.relu(self.bn(x))))
 
 
@@ -39,7 +39,7 @@ class DenseNet(nn.Module):
             raise ValueError(f"depth must be 3n+4, got {depth}")
         n = (depth - 4) // 3
         c = 2 * growth
-        layers = [nn.Conv2d(3, c, 3, 1, 1, bias=False)]
+        layers: list[nn.Module] = [nn.Conv2d(3, c, 3, 1, 1, bias=False)]
         for stage in range(3):
             for _ in range(n):
                 layers.append(DenseLayer(c, growth))
@@ -49,7 +49,7 @@ class DenseNet(nn.Module):
         self.features = nn.Sequential(*layers, nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1))
         self.fc = nn.Linear(c, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x).flatten(1))
 
 
@@ -63,7 +63,7 @@ class CondenseLayer(nn.Module):
         self.bn2, self.conv2 = nn.BatchNorm2d(mid), nn.Conv2d(mid, growth, 3, 1, 1, groups=groups, bias=False)
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(self.relu(self.bn1(x)))
         return torch.cat([x, self.conv2(self.relu(self.bn2(out)))], 1)
 
@@ -75,10 +75,11 @@ class CondenseNet(nn.Module):
     learns their grouping.
     """
 
-    def __init__(self, stages=(14, 14, 14), growth=(8, 16, 32), num_classes: int = 10):
+    def __init__(self, stages: tuple[int, ...] = (14, 14, 14), growth: tuple[int, ...] = (8, 16, 32),
+                 num_classes: int = 10) -> None:
         super().__init__()
         c = 2 * growth[0]
-        layers = [nn.Conv2d(3, c, 3, 1, 1, bias=False)]
+        layers: list[nn.Module] = [nn.Conv2d(3, c, 3, 1, 1, bias=False)]
         for i, (n, g) in enumerate(zip(stages, growth)):
             for _ in range(n):
                 layers.append(CondenseLayer(c, g))
@@ -88,5 +89,5 @@ class CondenseNet(nn.Module):
         self.features = nn.Sequential(*layers, nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1))
         self.fc = nn.Linear(c, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x).flatten(1))

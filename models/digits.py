@@ -13,7 +13,7 @@ from torch import nn
 class DigitsCNN(nn.Module):
     """conv(1→c1)-BN-ReLU, conv(c1→c2)-BN-ReLU, pool, conv(c2→c3)-BN-ReLU, conv(c3→c3)-BN-ReLU, pool, linear."""
 
-    def __init__(self, widths=(32, 64, 64), num_classes: int = 10):
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 64), num_classes: int = 10) -> None:
         super().__init__()
         c1, c2, c3 = widths
 
@@ -24,11 +24,12 @@ class DigitsCNN(nn.Module):
                                       *block(c2, c3), *block(c3, c3), nn.AdaptiveAvgPool2d(1))
         self.classifier = nn.Linear(c3, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def load_digits_tensors(test_fraction: float = 0.25, seed: int = 0):
+def load_digits_tensors(test_fraction: float = 0.25,
+                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(x_train, y_train, x_test, y_test)`` as tensors, images scaled to [0, 1], shape (N, 1, 8, 8)."""
     try:
         from sklearn.datasets import load_digits
@@ -64,7 +65,8 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((model(x).argmax(1) == y).float().mean())
 
 
-def trained_digits_cnn(epochs: int = 8, widths=(32, 64, 64), seed: int = 0):
+def trained_digits_cnn(epochs: int = 8, widths: tuple[int, ...] = (32, 64, 64),
+                       seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """A DigitsCNN trained on the digits training split; returns (model, (x_tr, y_tr, x_te, y_te))."""
     torch.manual_seed(seed)
     data = load_digits_tensors(seed=seed)

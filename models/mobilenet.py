@@ -1,6 +1,7 @@
 """MobileNet-V2 for 32x32 inputs (Sandler et al. 2018; CIFAR strides)."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -18,7 +19,7 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv(x) if self.residual else self.conv(x)
 
 
@@ -42,5 +43,5 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(last, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).flatten(1))

@@ -1,6 +1,7 @@
 """CIFAR ResNets (He et al. 2016): ResNet-20/56/110 with basic blocks, and PreResNet-164 (bottlenecks)."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -18,7 +19,7 @@ class BasicBlock(nn.Module):
         if stride != 1 or cin != cout:
             self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + (x if self.downsample is None else self.downsample(x)))
@@ -46,7 +47,7 @@ class CifarResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(self.pool(x).flatten(1))
@@ -66,7 +67,7 @@ class PreBottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(x))
         shortcut = x if self.downsample is None else self.downsample(out)
         out = self.conv1(out)
@@ -97,6 +98,6 @@ class PreResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
         return self.fc(self.pool(self.relu(self.bn(x))).flatten(1))

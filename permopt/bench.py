@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import statistics
 import time
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,11 +25,12 @@ def parse_sizes(spec: str) -> list[tuple[int, int, int]]:
         m = re.fullmatch(r"\s*(\d+)x(\d+)g(\d+)\s*", part)
         if not m:
             raise ValueError(f"size {part!r} must look like 64x64g4 (F x C g G)")
-        out.append(tuple(map(int, m.groups())))
+        F, C, G = map(int, m.groups())
+        out.append((F, C, G))
     return out
 
 
-def random_scores(dist: str, shape, seed: int = 0) -> np.ndarray:
+def random_scores(dist: str, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     """Random non-negative scores from a named distribution (|N(0,1)|, U(0,1), lognormal σ=1.5)."""
     try:
         return DISTRIBUTIONS[dist](np.random.default_rng(seed), shape)
@@ -36,7 +38,7 @@ def random_scores(dist: str, shape, seed: int = 0) -> np.ndarray:
         raise ValueError(f"unknown distribution {dist!r}; known: {sorted(DISTRIBUTIONS)}") from None
 
 
-def timed(fn, repeats: int = 3):
+def timed(fn: Callable[[], Any], repeats: int = 3) -> tuple[Any, float]:
     """Run ``fn`` ``repeats`` times; return (last result, median seconds)."""
     times, out = [], None
     for _ in range(max(1, repeats)):
@@ -46,12 +48,13 @@ def timed(fn, repeats: int = 3):
     return out, statistics.median(times)
 
 
-def solver_table(cases, solvers, repeats: int = 3, seed: int = 0, echo=None) -> list[dict]:
+def solver_table(cases: list[tuple[str, np.ndarray, int]], solvers: list[str], repeats: int = 3, seed: int = 0,
+                 echo: Callable[[str], None] | None = None) -> list[dict]:
     """For each ``(label, S, G)`` case: every solver's kept ratio and median time."""
     rows = []
     for label, S, G in cases:
         problem = GroupingProblem(S, G)
-        row = {"case": label, "size": f"{S.shape[0]}x{S.shape[1]}", "G": G}
+        row: dict[str, Any] = {"case": label, "size": f"{S.shape[0]}x{S.shape[1]}", "G": G}
         for s in solvers:
             sol, t = timed(lambda: run(problem, s, seed=seed), repeats)
             row[s], row[f"{s}_s"] = sol.kept_ratio, t

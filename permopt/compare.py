@@ -49,7 +49,7 @@ class Comparison:
                          f"{r['gap']:>8.4f} {r['status']:>10} {r['time_s']:>8.3f} {r['ratio_to_best']:>8.4f}")
         return "\n".join(lines)
 
-    def to_json(self, **kw) -> str:
+    def to_json(self, **kw: Any) -> str:
         """JSON of the rows plus the problem's shape and the reference value."""
         ref, proven = self.reference
         return json.dumps({"F": self.problem.F, "C": self.problem.C, "groups": self.problem.groups,
@@ -63,7 +63,12 @@ DEFAULT_COMPARE = ("same", "sort", "grps", "alternating", "best", "auto")
 def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPARE, *,
             time_limit: float | None = None, seed: int | None = 0) -> Comparison:
     """Run several solvers on the same problem; ``print(permopt.compare(S, 4).table())``."""
-    problem = scores if isinstance(scores, GroupingProblem) else GroupingProblem(scores, groups)
+    if isinstance(scores, GroupingProblem):
+        problem = scores
+    elif groups is None:
+        raise ValueError("groups is required when scores is a matrix")
+    else:
+        problem = GroupingProblem(scores, groups)
     if isinstance(solvers, str):  # "grps,best" or one name
         solvers = [s.strip() for s in solvers.split(",") if s.strip()]
     solvers = list(solvers)

@@ -113,9 +113,10 @@ def _layer_from_dict(key: str, entry: Any, source: str) -> LayerPlan:
     missing = sorted(set(_REQUIRED) - set(entry))
     unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
     if missing or unknown:
-        raise ValueError(f"{where}: " + "; ".join(filter(None, [missing and f"missing fields {missing}",
-                                                                   unknown and f"unknown fields {unknown}"])))
-    for field_name, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        problems = ([f"missing fields {missing}"] if missing else []) + ([f"unknown fields {unknown}"] if unknown else [])
+        raise ValueError(f"{where}: " + "; ".join(problems))
+    kinds: dict[str, Any] = {**_REQUIRED, **_OPTIONAL}
+    for field_name, kind in kinds.items():
         value = entry.get(field_name)
         if field_name in entry and (not isinstance(value, kind) or isinstance(value, bool)):
             raise ValueError(f"{where}: {field_name} must be {getattr(kind, '__name__', 'a number')}, "

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from .criteria import Criterion, scores_from_weight
 
 
-def validate_scores(scores: object) -> np.ndarray:
+def validate_scores(scores: Any) -> np.ndarray:
     """Return ``scores`` as a float64 (F, C) array, or raise a clear error."""
     if hasattr(scores, "detach"):
         scores = scores.detach().cpu().numpy()
@@ -91,14 +92,14 @@ class GroupingProblem:
     name : optional label (e.g. the layer's qualified name).
     """
 
-    def __init__(self, scores, groups: int, name: str | None = None):
+    def __init__(self, scores: Any, groups: int, name: str | None = None) -> None:
         self.scores = validate_scores(scores)
         self.F, self.C = self.scores.shape
         self.groups = validate_groups(groups, self.F, self.C)
         self.name = name
 
     @classmethod
-    def from_weight(cls, weight, groups: int, criterion: str | Criterion = "l2", grad=None,
+    def from_weight(cls, weight: Any, groups: int, criterion: str | Criterion = "l2", grad: Any = None,
                     name: str | None = None) -> "GroupingProblem":
         """Build from a weight tensor ``(F, C)`` or ``(F, C, kh, kw)`` and a criterion."""
         return cls(scores_from_weight(weight, criterion, grad), groups, name=name)

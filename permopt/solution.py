@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Solution(GroupedChannels):
     info: dict = field(default_factory=dict)
 
     @classmethod
-    def from_groups(cls, problem: GroupingProblem, row_groups, col_groups, *, solver: str = "",
+    def from_groups(cls, problem: GroupingProblem, row_groups: Any, col_groups: Any, *, solver: str = "",
                     status: Status | str = Status.FEASIBLE, upper_bound: float | None = None, time_s: float = 0.0,
                     message: str = "", info: dict | None = None) -> "Solution":
         """Validate the groups, recompute ``kept`` and attach the best certified bound.
@@ -116,7 +117,7 @@ class Solution(GroupedChannels):
                    Status.parse(d.get("status", "feasible")), d.get("solver", ""), float(d.get("time_s", 0.0)),
                    d.get("message", ""), dict(d.get("info", {})))
 
-    def to_json(self, **kw) -> str:
+    def to_json(self, **kw: Any) -> str:
         """JSON string of :meth:`to_dict`."""
         return json.dumps(self.to_dict(), **kw)
 

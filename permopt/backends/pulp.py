@@ -18,7 +18,7 @@ BOUND_RTOL = 1e-7
 CBC = "PULP_CBC_CMD"
 
 
-def pulp_module():
+def pulp_module() -> Any:
     """``import pulp`` with a clear message when missing."""
     try:
         import pulp

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -24,7 +25,7 @@ class Counts:
     macs: int
 
 
-def count(model: nn.Module, example_inputs) -> Counts:
+def count(model: nn.Module, example_inputs: Any) -> Counts:
     """Run one forward pass (eval, no grad) and count params and per-sample MACs."""
     layers = {}
 

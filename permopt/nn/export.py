@@ -68,7 +68,7 @@ class ExportResult:
         return f"{len(self.folded)} permutations folded, {len(self.index_modules)} index modules"
 
 
-def grouped_module(m: nn.Module, lp: LayerPlan) -> nn.Module:
+def grouped_module(m: Any, lp: LayerPlan) -> nn.Module:
     """A real grouped layer holding the kept blocks of ``m`` (input ``col_perm``, output ``row_perm`` order)."""
     G = lp.groups
     rows = [np.flatnonzero(lp.row_groups == g) for g in range(G)]
@@ -76,9 +76,10 @@ def grouped_module(m: nn.Module, lp: LayerPlan) -> nn.Module:
     W = m.weight.detach()
     blocks = [W[torch.as_tensor(r)][:, torch.as_tensor(c)] for r, c in zip(rows, cols)]
     bias = m.bias.detach()[torch.as_tensor(lp.row_perm)] if m.bias is not None else None
+    new: Any
     if isinstance(m, nn.Conv2d):
-        new = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, groups=G,
-                        bias=m.bias is not None, padding_mode=m.padding_mode)
+        new = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,  # type: ignore[arg-type]
+                        m.dilation, groups=G, bias=m.bias is not None, padding_mode=m.padding_mode)  # type: ignore[arg-type]
         new.weight.data.copy_(torch.cat(blocks, 0))
     else:
         new = GroupedLinear(m.in_features, m.out_features, G, bias=m.bias is not None)
@@ -92,7 +93,7 @@ def check_plan(model: nn.Module, plan: Plan) -> None:
     """Raise a clear error when a plan does not fit the model's layers."""
     for name, lp in plan.pruned().items():
         try:
-            m = model.get_submodule(name)
+            m: Any = model.get_submodule(name)
         except AttributeError:
             raise KeyError(f"plan names layer {name!r}, which the model does not have") from None
         kind = layer_kind(m)
@@ -183,7 +184,8 @@ def _function_role(node: fx.Node) -> str:
         return "channelwise_params"
     if t is Fn.group_norm:
         groups = node.kwargs.get("num_groups", node.args[1] if len(node.args) > 1 else None)
-        return "channelwise_params" if _group_norm_is_channelwise(groups, _chan(node)) else "unknown"
+        ok = isinstance(groups, int) and _group_norm_is_channelwise(groups, _chan(node))
+        return "channelwise_params" if ok else "unknown"
     if t in _CHANNELWISE_FUNCS or t in _CHANNELWISE_METHODS:
         return "channelwise"
     if t in _REDUCTIONS:
@@ -210,7 +212,7 @@ def _role(node: fx.Node, modules: dict) -> str:
     return role
 
 
-def _channel_spaces(gm: fx.GraphModule):
+def _channel_spaces(gm: fx.GraphModule) -> tuple[_UnionFind, dict, dict]:
     """Union channel tensors joined by channel-wise ops; classify every node's role."""
     modules = dict(gm.named_modules())
     uf, roles = _UnionFind(), {}
@@ -286,7 +288,7 @@ def _permute_node_params(gm: fx.GraphModule, node: fx.Node, modules: dict, pi: t
         _permute_params(modules[node.target], pi)
         return
     for a in node.all_input_nodes:
-        if a.op == "get_attr" and a.target not in done:
+        if a.op == "get_attr" and isinstance(a.target, str) and a.target not in done:
             parent, _, attr = a.target.rpartition(".")
             t = getattr(gm.get_submodule(parent) if parent else gm, attr)
             if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == pi.numel():
@@ -333,7 +335,7 @@ def _layer_nodes(graph: fx.Graph, spaces: dict) -> list[fx.Node]:
     return nodes
 
 
-def _rebuild_layers(gm: fx.GraphModule, layer_nodes: list, modules: dict, plans: dict, order_of,
+def _rebuild_layers(gm: fx.GraphModule, layer_nodes: list, modules: dict, plans: dict, order_of: Any,
                     result: "ExportResult") -> None:
     """Pruned layers become grouped modules; dense ones absorb their spaces' orders in their weights."""
     for n in layer_nodes:

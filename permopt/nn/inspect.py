@@ -84,7 +84,7 @@ class ModelInfo:
         return [n for n in names if (wanted is None or n in wanted) and n not in ignored]
 
 
-def as_tuple(example_inputs) -> tuple:
+def as_tuple(example_inputs: Any) -> tuple:
     """Example inputs as a tuple of positional arguments."""
     return tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
 
@@ -113,7 +113,7 @@ def layer_kind(m: nn.Module) -> str | None:
     return None
 
 
-def _skip_reason(m: nn.Module, include_linear: bool) -> str | None:
+def _skip_reason(m: Any, include_linear: bool) -> str | None:
     kind = layer_kind(m)
     if kind is None:
         return "not a Conv2d or Linear"
@@ -126,7 +126,7 @@ def _skip_reason(m: nn.Module, include_linear: bool) -> str | None:
     return None
 
 
-def _macs(m: nn.Module, out_shape) -> int:
+def _macs(m: Any, out_shape: Any) -> int:
     """Per-sample multiply-accumulates of a conv/linear from its output shape."""
     per_out = 1
     for s in out_shape[1:]:
@@ -205,14 +205,17 @@ def forward_with_hooks(model: nn.Module, example_inputs: Any, select: Callable[[
             h.remove()
 
 
-def _hook_shapes(model: nn.Module, example_inputs) -> dict[str, tuple]:
-    shapes = {}
-    forward_with_hooks(model, example_inputs, layer_kind,
-                       lambda name, mod, out: shapes.setdefault(name, tuple(out.shape)))
+def _hook_shapes(model: nn.Module, example_inputs: Any) -> dict[str, tuple | None]:
+    shapes: dict[str, tuple | None] = {}
+    def record(name: str, mod: nn.Module, out: Any) -> None:
+        shapes.setdefault(name, tuple(out.shape))
+
+    forward_with_hooks(model, example_inputs, layer_kind, record)
     return shapes
 
 
-def inspect(model: nn.Module, example_inputs, *, include_linear: bool = False, min_channels: int = 1) -> ModelInfo:
+def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = False,
+            min_channels: int = 1) -> ModelInfo:
     """List the prunable layers of ``model`` (Conv2d with groups == 1; Linear if ``include_linear``).
 
     ``example_inputs`` is a tensor or a tuple of tensors accepted by ``model``. Each layer
@@ -226,14 +229,15 @@ def inspect(model: nn.Module, example_inputs, *, include_linear: bool = False, m
     gm = trace_or_none(model, example_inputs, "layers found with forward hooks instead. Graph neighbours are "
                        "unknown, so export will wrap each pruned layer in channel-index modules instead of folding "
                        "permutations.")
-    traced = gm is not None
 
-    modules = dict(model.named_modules())
-    out_shapes, producers, consumers = {}, {}, {}
-    if traced:
-        calls = {}
+    modules: dict[str, Any] = dict(model.named_modules())
+    out_shapes: dict[str, tuple | None] = {}
+    producers: dict[str, list[str]] = {}
+    consumers: dict[str, list[str]] = {}
+    if gm is not None:
+        calls: dict[str, int] = {}
         for node in gm.graph.nodes:
-            if node.op == "call_module" and layer_kind(modules.get(node.target)):
+            if node.op == "call_module" and node.target in modules and layer_kind(modules[node.target]):
                 calls[node.target] = calls.get(node.target, 0) + 1
                 meta = node.meta.get("tensor_meta")
                 out_shapes[node.target] = tuple(meta.shape) if meta is not None else None
@@ -259,8 +263,8 @@ def inspect(model: nn.Module, example_inputs, *, include_linear: bool = False, m
             continue
         C, F = (m.in_channels, m.out_channels) if isinstance(m, nn.Conv2d) else (m.in_features, m.out_features)
         ks = tuple(m.kernel_size) if isinstance(m, nn.Conv2d) else ()
-        layers[name] = LayerInfo(name, layer_kind(m), C, F, ks, common_divisors(C, F, min_channels),
+        layers[name] = LayerInfo(name, layer_kind(m) or "", C, F, ks, common_divisors(C, F, min_channels),
                                  _macs(m, out_shapes[name]) if out_shapes[name] else 0,
                                  sum(p.numel() for p in m.parameters(recurse=False)),
                                  producers.get(name, []), consumers.get(name, []))
-    return ModelInfo(layers, skipped, gm, traced)
+    return ModelInfo(layers, skipped, gm, gm is not None)

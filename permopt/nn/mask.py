@@ -6,6 +6,8 @@ zero) and :func:`remove_masks` either bakes the zeros in or restores the dense w
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -16,7 +18,9 @@ from ..plan import Plan
 class BlockMask(nn.Module):
     """Parametrization ``W ↦ W * mask`` with ``mask (F, C)`` broadcast over the kernel."""
 
-    def __init__(self, mask, weight_ndim: int):
+    mask: torch.Tensor
+
+    def __init__(self, mask: Any, weight_ndim: int) -> None:
         super().__init__()
         m = torch.as_tensor(mask, dtype=torch.float32)
         self.register_buffer("mask", m.reshape(*m.shape, *([1] * (weight_ndim - 2))))
@@ -25,7 +29,7 @@ class BlockMask(nn.Module):
         return weight * self.mask.to(weight.dtype)
 
 
-def _module(model: nn.Module, name: str) -> nn.Module:
+def _module(model: nn.Module, name: str) -> Any:
     try:
         return model.get_submodule(name)
     except AttributeError:
@@ -46,8 +50,9 @@ def apply_masks(model: nn.Module, plan: Plan) -> nn.Module:
     return model
 
 
-def _masked_modules(model: nn.Module):
-    return [m for m in model.modules() if parametrize.is_parametrized(m, "weight")
+def _masked_modules(model: nn.Module) -> list[Any]:
+    mods: list[Any] = list(model.modules())
+    return [m for m in mods if parametrize.is_parametrized(m, "weight")
             and any(isinstance(p, BlockMask) for p in m.parametrizations["weight"])]
 
 

@@ -1,6 +1,8 @@
 """Modules the export inserts: a channel index and a grouped linear layer."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -8,7 +10,9 @@ from torch import nn
 class ChannelIndex(nn.Module):
     """``x[:, index]``: reorders channels (dim 1) where a permutation could not be folded."""
 
-    def __init__(self, index):
+    index: torch.Tensor
+
+    def __init__(self, index: Any) -> None:
         super().__init__()
         self.register_buffer("index", torch.as_tensor(index, dtype=torch.long).clone())
 
@@ -16,7 +20,7 @@ class ChannelIndex(nn.Module):
         return x.index_select(1, self.index)
 
     def extra_repr(self) -> str:
-        return f"channels={self.index.numel()}"
+        return f"channels={int(self.index.numel())}"
 
 
 class GroupedLinear(nn.Module):

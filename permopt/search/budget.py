@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Budget:
                 raise ValueError(f"budget {what} must be a positive number (fraction <= 1 or absolute), got {v!r}")
 
     @classmethod
-    def parse(cls, spec) -> "Budget":
+    def parse(cls, spec: Any) -> "Budget":
         """From a Budget, a dict ``{"params": 0.5}``, or a string ``"params=0.5,macs=0.6"``."""
         if isinstance(spec, Budget):
             return spec

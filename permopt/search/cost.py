@@ -54,7 +54,7 @@ class SolverCostModel:
     """
 
     def __init__(self, solver: str = "auto", *, time_limit: float | None = None, seed: int | None = 0,
-                 cache_dir=None, workers: int | None = None):
+                 cache_dir: str | Path | None = None, workers: int | None = None) -> None:
         get_solver(solver)  # fail early on unknown names
         self.solver, self.time_limit, self.seed = solver, time_limit, seed
         self.cache_dir = Path(cache_dir) if cache_dir else None

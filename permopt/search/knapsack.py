@@ -7,6 +7,7 @@ objective coefficients (scaled by ``resolution``): the reported gap includes the
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 import time
 
 import numpy as np
@@ -90,7 +91,7 @@ class Exact(Strategy):
         return choice, Status.OPTIMAL if optimal else Status.TIME_LIMIT, bound, 0.0
 
 
-def _resources(problem: ConfigProblem):
+def _resources(problem: ConfigProblem) -> Iterator[tuple[np.ndarray, float, int]]:
     """``(cost array, limit, fixed part)`` for each limited resource (params, MACs)."""
     for arr, limit, fixed in ((problem.params, problem.max_params, problem.space.fixed_params),
                               (problem.macs, problem.max_macs, problem.space.fixed_macs)):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -52,11 +53,11 @@ class ConfigProblem:
             for j in range(k):
                 self.cost(i, j)
 
-    def totals(self, choice) -> tuple[float, float, float]:
+    def totals(self, choice: Any) -> tuple[float, float, float]:
         """(objective, params, MACs) of a full choice, fixed parts included."""
         idx = np.arange(len(choice))
-        for i, j in zip(idx, choice):
-            self.cost(i, j)
+        for i, j in enumerate(choice):
+            self.cost(i, int(j))
         ch = np.asarray(choice)
         return (float(self.obj[idx, ch].sum()), float(self.space.fixed_params + self.params[idx, ch].sum()),
                 float(self.space.fixed_macs + self.macs[idx, ch].sum()))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ..status import Status
 
@@ -28,7 +29,7 @@ class SearchResult:
         """Whether the configuration meets the budget (``status.success``)."""
         return Status.parse(self.status).success
 
-    def to_json(self, **kw: object) -> str:
+    def to_json(self, **kw: Any) -> str:
         """JSON text of all fields."""
         return json.dumps(asdict(self), **kw)
 

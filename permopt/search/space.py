@@ -124,16 +124,16 @@ class SearchSpace:
         return cls(specs, counts.params - searched_params, counts.macs - searched_macs,
                    {"criterion": criterion if isinstance(criterion, str) else "custom"})
 
-    def save(self, path) -> None:
+    def save(self, path: str | Path) -> None:
         """Save as ``.npz`` (scores) with the rest as JSON inside."""
         meta = {"fixed_params": self.fixed_params, "fixed_macs": self.fixed_macs, "meta": self.meta,
                 "layers": [{"name": L.name, "candidates": L.candidates, "weight_params": L.weight_params,
                             "macs": L.macs, "other_params": L.other_params} for L in self.layers]}
-        np.savez_compressed(path, __meta__=np.array(json.dumps(meta)),
-                            **{f"scores_{i}": L.scores for i, L in enumerate(self.layers)})
+        arrays: dict[str, Any] = {f"scores_{i}": L.scores for i, L in enumerate(self.layers)}
+        np.savez_compressed(path, __meta__=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
-    def load(cls, path) -> "SearchSpace":
+    def load(cls, path: str | Path) -> "SearchSpace":
         """Inverse of :meth:`save`."""
         path = Path(path)
         if not path.exists():

@@ -25,8 +25,8 @@ class Strategy(ABC):
     exact: bool = False
 
     @abstractmethod
-    def search(self, problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
-               **options: Any) -> "SearchResult | list[int]":
+    def search(self, problem: ConfigProblem, *, time_limit: float | None = None,
+               seed: int | None = None) -> "SearchResult | list[int]":
         """Return a choice (candidate index per layer) or a SearchResult."""
 
 
@@ -37,7 +37,7 @@ get_strategy, available_strategies = _STRATEGIES.get, _STRATEGIES.available
 StrategyEntry = Entry
 
 
-def _weights(problem: ConfigProblem):
+def _weights(problem: ConfigProblem) -> np.ndarray:
     wp, wm = problem.saving_weights()
     return wp * np.nan_to_num(problem.params, posinf=0) + wm * np.nan_to_num(problem.macs, posinf=0)
 
@@ -228,12 +228,13 @@ def random_search(problem: ConfigProblem, *, time_limit: float | None = None, se
     rng = np.random.default_rng(seed)
     problem.evaluate_all()
     deadline = Deadline(time_limit)
-    best, best_obj = None, np.inf
+    best: list[int] = []
+    best_obj = np.inf
     for _ in range(samples):
-        if best is not None and deadline.passed():
+        if best and deadline.passed():
             break
         c = fill(problem, repair(problem, list(rng.integers(0, problem.n_choices))))
         o, p, m = problem.totals(c)
-        if problem.feasible(p, m) and o < best_obj or best is None:
+        if problem.feasible(p, m) and o < best_obj or not best:
             best, best_obj = c, o
     return best

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def branching_side(problem: GroupingProblem) -> tuple[np.ndarray, bool]:
     return (problem.scores.T if transposed else problem.scores), transposed
 
 
-def warm_start(problem: GroupingProblem, start, seed) -> tuple[np.ndarray, np.ndarray]:
+def warm_start(problem: GroupingProblem, start: Any, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Initial incumbent: a solver name, a Solution, or a (rows, cols) pair; by default the
     better of ``best`` and ``local`` (both cheap on the sizes exact solvers can handle)."""
     if start is not None:
@@ -52,7 +53,8 @@ def warm_start(problem: GroupingProblem, start, seed) -> tuple[np.ndarray, np.nd
     return max((resolve_start(problem, name, seed) for name in ("best", "local")), key=lambda rc: problem.kept(*rc))
 
 
-def prepare(problem: GroupingProblem, start, seed):
+def prepare(problem: GroupingProblem, start: Any,
+            seed: int | None) -> tuple[np.ndarray, bool, tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
     """Common set-up of the model-based exact solvers: the oriented scores, whether transposed,
     the warm start ``(r0, c0)`` in the problem's orientation, and canonical hint rows/columns."""
     from .linearised import canonical
@@ -63,7 +65,8 @@ def prepare(problem: GroupingProblem, start, seed):
     return S, transposed, (r0, c0), hint_rows, hint_cols
 
 
-def unorient(problem: GroupingProblem, rows, cols, transposed: bool, start) -> tuple[np.ndarray, np.ndarray]:
+def unorient(problem: GroupingProblem, rows: np.ndarray, cols: np.ndarray, transposed: bool,
+             start: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Groups back in the problem's orientation; the warm start if the solver found worse."""
     r, c = (cols, rows) if transposed else (rows, cols)
     return (r, c) if problem.kept(r, c) >= problem.kept(*start) else start

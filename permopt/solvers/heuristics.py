@@ -48,6 +48,8 @@ def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray | None = No
     """
     S, G = problem.scores, problem.groups
     kept = -np.inf if c is None else problem.kept(r, c)
+    if c is None:
+        c = best_col_groups(S, r, G)[0]  # only returned if max_iter is 0
     for _ in range(max_iter):
         c2, _ = best_col_groups(S, r, G)
         r2, new = best_row_groups(S, c2, G)

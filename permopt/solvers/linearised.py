@@ -15,6 +15,9 @@ a MIP only needs ``x`` integer.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
 
@@ -46,26 +49,26 @@ class LinearisedModel:
         self.y_keys = [(c, g) for c in range(m) for g in range(G)]
         self.z_keys = [(f, c) for f in range(n) for c in range(m)]
 
-    def exactly_one(self, x: dict, y: dict):
+    def exactly_one(self, x: dict, y: dict) -> Iterator[list]:
         """Each row and each column in exactly one group: lists of variables."""
         for f in range(self.n):
             yield [x[f, g] for g in range(self.G) if (f, g) in x]
         for c in range(self.m):
             yield [y[c, g] for g in range(self.G)]
 
-    def cardinalities(self, x: dict, y: dict):
+    def cardinalities(self, x: dict, y: dict) -> Iterator[tuple[list, int]]:
         """``(terms, size)``: each group holds ``n/G`` rows and ``m/G`` columns."""
         for g in range(self.G):
             yield [x[f, g] for f in range(self.n) if (f, g) in x], self.n // self.G
             yield [y[c, g] for c in range(self.m)], self.m // self.G
 
-    def symmetry(self, x: dict):
+    def symmetry(self, x: dict) -> Iterator[tuple[Any, list]]:
         """``(x[f, g], earlier)``: group ``g`` takes row ``f`` only once group ``g-1`` holds an earlier row."""
         for g in range(1, self.G):
             for f in range(g, self.n):
                 yield x[f, g], [x[e, g - 1] for e in range(f) if (e, g - 1) in x]
 
-    def aggregated(self, z: dict):
+    def aggregated(self, z: dict) -> Iterator[tuple[list, int]]:
         """``(terms, cap)``: at most ``m/G`` kept entries per row and ``n/G`` per column (only where binding)."""
         for f in range(self.n):
             row = [z[f, c] for c in range(self.m) if (f, c) in z]

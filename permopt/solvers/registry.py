@@ -28,8 +28,9 @@ class Solver(ABC):
 
     @abstractmethod
     def solve(self, problem: "GroupingProblem", *, time_limit: float | None = None,
-              seed: int | None = None, **options: Any) -> "Solution | tuple[np.ndarray, np.ndarray]":
-        """Solve ``problem``; see the module docstring for what to return."""
+              seed: int | None = None) -> "Solution | tuple[np.ndarray, np.ndarray]":
+        """Solve ``problem``; see the module docstring for what to return. Add your own options as
+        keyword-only parameters with defaults (unknown ones are refused with the accepted list)."""
 
 
 SOLVERS = Registry("solver", Solver, "solve")
