@@ -22,7 +22,7 @@ from common import print_table, write_json  # noqa: E402
 from permopt.nn.inspect import common_divisors  # noqa: E402
 from permopt.search import LayerSpec, SearchSpace, SolverCostModel, search  # noqa: E402
 
-STRATEGIES = "paper,exact,local,anneal,genetic,random"
+STRATEGIES = "paper,exact,descent,annealing,genetic,random"
 
 
 def resnet50_space(min_channels: int = 4, max_groups: int = 64) -> SearchSpace:

@@ -1,6 +1,7 @@
 """Every bad input is a clear error naming what is wrong: solver options and seeds, plan files,
 and the command line (exit code 2, one line, never a traceback)."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -89,6 +90,10 @@ def test_a_plan_for_another_model_warns_and_wrong_inputs_are_errors():
     plan = permopt.prune(small, x, groups=2, solver="grps", progress=False).plan
     with pytest.warns(UserWarning, match="made for a model with other"):
         permopt.apply_plan(big, plan, x)
+    masked, _ = permopt.apply_plan(small, plan, x, mode="mask")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same model with masks on is no "other model"
+        permopt.apply_plan(masked, plan, x)
     with pytest.raises(ValueError, match="example inputs do not run"):
         permopt.apply_plan(small, plan, torch.randn(2, 5, 32, 32))
     with pytest.raises(ValueError, match="example inputs do not run"):

@@ -96,3 +96,10 @@ def test_taylor_criterion_with_grads():
     grads = {n: m.weight.grad for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
     res = permopt.prune(model.eval(), x, groups=2, solver="grps", criterion="taylor", grads=grads, progress=False)
     assert res.plan.meta["criterion"] == "taylor" and res.plan.pruned()
+    # budget mode reads the same gradients (it used to fail: grads never reached the search space)
+    budgeted = permopt.prune(model, x, budget={"params": 0.6}, solver="grps", criterion="taylor", grads=grads,
+                             progress=False)
+    assert budgeted.report.params_after <= 0.6 * budgeted.report.params_before * (1 + 1e-9)
+    name, lp = next(iter(budgeted.plan.pruned().items()))
+    taylor = permopt.scores_from_weight(model.get_submodule(name).weight, "taylor", grads[name])
+    assert lp.kept_ratio == pytest.approx(permopt.solve(taylor, lp.groups, "grps").kept_ratio, rel=1e-12)

@@ -100,7 +100,7 @@ def signature(model: nn.Module) -> str:
     records it, so applying the plan to another model is noticed."""
     import hashlib
 
-    parts = [f"{n}:{type(m).__name__}:{tuple(m.weight.shape)}" for n, m in model.named_modules() if layer_kind(m)]
+    parts = [f"{n}:{layer_kind(m)}:{tuple(m.weight.shape)}" for n, m in model.named_modules() if layer_kind(m)]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
