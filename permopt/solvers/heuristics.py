@@ -142,6 +142,9 @@ class _SwapState:
         self.kept += delta
 
 
+_ANNEAL_CHUNK = 4096
+
+
 @register("anneal")
 def anneal(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
            start: Any = "grps", steps: int | None = None, t0: float = 0.5, t1: float = 0.005) -> Groups:
@@ -159,18 +162,20 @@ def anneal(problem: GroupingProblem, *, time_limit: float | None = None, seed: i
     best_ = (st.r.copy(), st.c.copy(), st.kept)
     i, j = rng.integers(0, F, size=(2, 256))
     scale = np.nan_to_num(np.abs([st.delta(True, a, b) for a, b in zip(i, j)])).mean() + 1e-300
-    temps = scale * t0 * (t1 / t0) ** (np.arange(steps) / max(1, steps - 1))
-    side, pick, logu = rng.random(steps) < F / (F + C), rng.random((steps, 2)), np.log(rng.random(steps))
-    for t in range(steps):
-        if t % 512 == 0 and deadline.passed():
+    for start in range(0, steps, _ANNEAL_CHUNK):  # random draws in chunks: memory stays small
+        if deadline.passed():
             break
-        n = F if side[t] else C
-        a, b = int(pick[t, 0] * n), int(pick[t, 1] * n)
-        delta = st.delta(bool(side[t]), a, b)
-        if delta >= 0 or delta > temps[t] * logu[t]:  # False for nan (same group)
-            st.swap(bool(side[t]), a, b, delta)
-            if st.kept > best_[2]:
-                best_ = (st.r.copy(), st.c.copy(), st.kept)
+        t = np.arange(start, min(steps, start + _ANNEAL_CHUNK))
+        temps = scale * t0 * (t1 / t0) ** (t / max(1, steps - 1))
+        side, pick, logu = rng.random(t.size) < F / (F + C), rng.random((t.size, 2)), np.log(rng.random(t.size))
+        for k in range(t.size):
+            n = F if side[k] else C
+            a, b = int(pick[k, 0] * n), int(pick[k, 1] * n)
+            delta = st.delta(bool(side[k]), a, b)
+            if delta >= 0 or delta > temps[k] * logu[k]:  # False for nan (same group)
+                st.swap(bool(side[k]), a, b, delta)
+                if st.kept > best_[2]:
+                    best_ = (st.r.copy(), st.c.copy(), st.kept)
     polished = [alternate(problem, *cand, deadline=deadline) for cand in ((st.r, st.c), best_[:2])]
     return max(polished, key=lambda t: t[2])[:2]
 
