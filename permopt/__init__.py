@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .bounds import Bound, bound
 from .compare import Comparison, compare
 from .criteria import available_criteria, register_criterion, scores_from_weight
 from .plan import LayerPlan, Plan
@@ -38,4 +39,4 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["prune", "apply_plan", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison",
            "GroupingProblem", "Solution", "Status", "solve", "mbm", "available_solvers", "register_solver",
-           "register_criterion", "available_criteria", "scores_from_weight"]
+           "register_criterion", "available_criteria", "scores_from_weight", "bound", "Bound"]

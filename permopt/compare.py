@@ -7,6 +7,7 @@ from typing import Any
 
 from .problem import GroupingProblem
 from .solution import Solution
+from .bounds import bound as compute_bound
 from .solvers import run
 
 
@@ -33,20 +34,24 @@ class Comparison:
     def rows(self) -> list[dict]:
         """One dict per solver: kept, kept_ratio, bound, gap, status, time, ratio to the reference."""
         ref, _ = self.reference
+        best = self.best_bound
         return [{"solver": name, "kept": s.kept, "kept_ratio": s.kept_ratio, "upper_bound": s.upper_bound,
-                 "gap": s.gap, "status": s.status, "time_s": s.time_s,
-                 "ratio_to_best": s.kept / ref if ref > 0 else 1.0}
+                 "gap": s.gap, "certified_by": s.info.get("bound_method", ""), "status": str(s.status),
+                 "time_s": s.time_s, "ratio_to_best": s.kept / ref if ref > 0 else 1.0,
+                 "gap_to_best_bound": (best - s.kept) / best if best > 0 else 0.0}
                 for name, s in self.solutions.items()]
 
     def table(self) -> str:
         """A plain-text table."""
         ref, proven = self.reference
-        head = f"{'solver':<12} {'kept':>12} {'ratio':>8} {'bound':>12} {'gap':>8} {'status':>10} {'time_s':>8} {'vs best':>8}"
+        head = (f"{'solver':<12} {'kept':>12} {'ratio':>8} {'bound':>12} {'gap':>8} {'by':>9} {'status':>10} "
+                f"{'time_s':>8} {'vs best':>8} {'vs bound':>8}")
         lines = [f"{self.problem!r}: total {self.problem.total:.6g}, best {'proven' if proven else 'found'} "
                  f"{ref:.6g}, best bound {self.best_bound:.6g}", head, "-" * len(head)]
         for r in self.rows():
             lines.append(f"{r['solver']:<12} {r['kept']:>12.6g} {r['kept_ratio']:>8.4f} {r['upper_bound']:>12.6g} "
-                         f"{r['gap']:>8.4f} {r['status']:>10} {r['time_s']:>8.3f} {r['ratio_to_best']:>8.4f}")
+                         f"{r['gap']:>8.4f} {r['certified_by'][:9]:>9} {r['status']:>10} {r['time_s']:>8.3f} "
+                         f"{r['ratio_to_best']:>8.4f} {r['gap_to_best_bound']:>8.4f}")
         return "\n".join(lines)
 
     def to_json(self, **kw: Any) -> str:
@@ -61,8 +66,12 @@ DEFAULT_COMPARE = ("same", "sort", "grps", "alternating", "best", "auto")
 
 
 def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPARE, *,
-            time_limit: float | None = None, seed: int | None = 0) -> Comparison:
-    """Run several solvers on the same problem; ``print(permopt.compare(S, 4).table())``."""
+            time_limit: float | None = None, seed: int | None = 0, bound: str | None = None) -> Comparison:
+    """Run several solvers on the same problem; ``print(permopt.compare(S, 4).table())``.
+
+    ``bound`` (e.g. ``"sdp"``) computes one stronger certified bound and applies it to every
+    solution, so each gap (and ``gap_to_best_bound``) says how far from optimal it can be.
+    """
     if isinstance(scores, GroupingProblem):
         problem = scores
     elif groups is None:
@@ -74,4 +83,13 @@ def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPA
     solvers = list(solvers)
     if not solvers:
         raise ValueError("compare needs at least one solver name")
-    return Comparison(problem, {name: run(problem, name, time_limit=time_limit, seed=seed) for name in solvers})
+    solutions = {name: run(problem, name, time_limit=time_limit, seed=seed) for name in solvers}
+    if bound is not None:
+        b = compute_bound(problem, method=bound)
+        solutions = {name: Solution.from_groups(problem, s.row_groups, s.col_groups, solver=s.solver,
+                                                status=s.status, upper_bound=min(s.upper_bound, b.value),
+                                                bound_by=b.method if b.value < s.upper_bound else
+                                                s.info.get("bound_method", ""), message=s.message,
+                                                info=s.info, time_s=s.time_s)
+                     for name, s in solutions.items()}
+    return Comparison(problem, solutions)

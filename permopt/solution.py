@@ -61,16 +61,22 @@ class Solution(GroupedChannels):
     @classmethod
     def from_groups(cls, problem: GroupingProblem, row_groups: Any, col_groups: Any, *, solver: str = "",
                     status: Status | str = Status.FEASIBLE, upper_bound: float | None = None, time_s: float = 0.0,
-                    message: str = "", info: dict | None = None) -> "Solution":
+                    message: str = "", info: dict | None = None, bound_by: str = "") -> "Solution":
         """Validate the groups, recompute ``kept`` and attach the best certified bound.
 
         Every tolerance is relative (to the bound or the total mass), so statuses do not
-        change when all scores are scaled by any positive factor.
+        change when all scores are scaled by any positive factor. ``info["bound_method"]`` names
+        what certified the bound: ``topk``, ``spectral``, or ``bound_by`` (default: the solver).
         """
         status = Status.parse(status)
         r, c = problem.check(row_groups, col_groups)
         kept = problem.kept(r, c)
-        ub = problem.upper_bound if upper_bound is None else min(float(upper_bound), problem.upper_bound)
+        bounds = dict(problem.cheap_bounds)
+        if upper_bound is not None:
+            bounds[bound_by or solver or "solver"] = float(upper_bound)
+        certified_by = min(bounds, key=lambda k: bounds[k])
+        ub = bounds[certified_by]
+        info = {**(info or {}), "bound_method": certified_by}
         if ub < kept:  # a bound under the kept mass only by rounding noise
             if ub < kept - NOISE_RTOL * problem.total:
                 raise RuntimeError(f"solver {solver!r} returned an invalid bound {ub!r} below its kept mass {kept!r}")

@@ -29,12 +29,18 @@ def _check_options(solver: str, fn: Any, options: dict) -> None:
 
 
 def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | None = None,
-        seed: int | None = None, **options: Any) -> Solution:
+        seed: int | None = 0, bound: str | None = None, **options: Any) -> Solution:
     """Run a registered solver on a problem and return a checked :class:`Solution`.
 
     ``time_limit`` is an optional wall-clock cap (it breaks reproducibility when it bites);
-    ``seed`` makes randomised solvers repeatable; other keywords are the solver's options.
+    ``seed`` makes randomised solvers repeatable; ``bound`` (``"sdp"``, ``"best"`` …, see
+    :func:`permopt.bound`) tightens the certified bound beyond the default top-k and
+    spectral ones; other keywords are the solver's options.
     """
+    if bound is not None:
+        from ..bounds import METHODS
+        if bound not in METHODS:
+            raise ValueError(f"bound must be one of {METHODS} or None, got {bound!r}")
     entry = get(solver)
     time_limit, seed = validate_time_limit(time_limit), validate_seed(seed)
     _check_options(solver, entry.fn, options)
@@ -51,8 +57,23 @@ def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | N
             raise TypeError(f"solver {solver!r} must return a Solution or (row_groups, col_groups), "
                             f"got {type(out).__name__}") from None
         sol = Solution.from_groups(problem, r, c, solver=solver)
+    if bound is not None:
+        sol = _tighten(problem, sol, bound)
     sol.time_s = elapsed
     return sol
+
+
+def _tighten(problem: GroupingProblem, sol: Solution, method: str) -> Solution:
+    """``sol`` with its certified bound tightened by :func:`permopt.bound` (and its time recorded)."""
+    from ..bounds import bound as compute_bound
+
+    b = compute_bound(problem, method=method)
+    if b.value >= sol.upper_bound:
+        sol.info["bound_time_s"] = b.time_s
+        return sol
+    return Solution.from_groups(problem, sol.row_groups, sol.col_groups, solver=sol.solver, status=sol.status,
+                                upper_bound=b.value, message=sol.message, bound_by=b.method,
+                                info={**sol.info, "bound_time_s": b.time_s})
 
 
 def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +90,7 @@ def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None)
 
 
 def solve(scores: Any, groups: int | None = None, solver: str = "auto", *, time_limit: float | None = None,
-          seed: int | None = 0, **options: Any) -> Solution:
+          seed: int | None = 0, bound: str | None = None, **options: Any) -> Solution:
     """Solve the permutation problem for a score matrix (or a :class:`GroupingProblem`).
 
     ``solver`` defaults to ``auto``: exact branch and bound where that is cheap and bounded,
@@ -88,7 +109,7 @@ def solve(scores: Any, groups: int | None = None, solver: str = "auto", *, time_
         if groups is None:
             raise ValueError("groups is required when scores is a matrix")
         problem = GroupingProblem(scores, groups)
-    return run(problem, solver, time_limit=time_limit, seed=seed, **options)
+    return run(problem, solver, time_limit=time_limit, seed=seed, bound=bound, **options)
 
 
 __all__ = ["run", "solve", "resolve_start", "Status"]

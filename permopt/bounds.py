@@ -1,0 +1,159 @@
+"""Certified upper bounds on the kept mass of a layer problem.
+
+Every bound here is *certified*: it is at least the optimum for every balanced grouping,
+whatever the numerical accuracy of the tools that produced it (small float errors are
+padded, relative to the scale of the scores).
+
+* ``topk``: each row keeps at most its ``C/G`` largest scores (and each column its ``F/G``
+  largest); the smaller of the two sums.
+* ``spectral`` (Donath–Hoffman type): with the group indicators scaled to orthonormal
+  ``U``, ``V`` that share the all-ones direction, ``kept ≤ total/G + (√(FC)/G) Σ_{i<G}
+  σ_i(P_F S P_C)`` where ``P`` centres rows and columns. One eigen-decomposition of the
+  smaller Gram matrix; cached per score matrix, since it does not depend on ``G``.
+* ``sdp``: the semidefinite relaxation of the balanced partition (``Q = [X;Y][X;Y]ᵀ``:
+  ``G·Q − J ⪰ 0``, ``diag Q = 1``, ``Q ≥ 0``, block row sums ``F/G``, ``C/G``), solved with
+  cvxpy + SCS. The bound is *not* the solver's value: it is rebuilt from its dual point
+  ``(y, N)``, with ``N`` clipped to ``≥ 0``; because ``trace(G·Q − J) = (G−1)(F+C)`` is
+  fixed, ``⟨W, Q⟩ ≤ yᵀb + Σ(C')/G + λ_max(C')·(G−1)(F+C)/G`` for ``C' = W − A*(y) + N``
+  holds for *any* such point, so solver inaccuracy only loosens it.
+* ``best``: the smallest of the bounds that apply (``sdp`` only when asked for or small).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .problem import GroupingProblem
+
+METHODS = ("topk", "spectral", "sdp", "best")
+#: ``best`` includes the SDP bound up to this many rows + columns (it costs seconds there).
+SDP_AUTO_MAX_SIZE = 96
+#: Relative padding for float error in eigenvalues.
+_EIG_PAD = 1e-12
+
+
+@dataclass
+class Bound:
+    """A certified upper bound on the kept mass: its value, the method that gave it, and its cost."""
+
+    value: float
+    method: str
+    time_s: float
+    info: dict = field(default_factory=dict)
+
+
+def topk_bound(problem: GroupingProblem) -> float:
+    """Row and column top-k bound (see the module docstring)."""
+    S, G = problem.scores, problem.groups
+    k_c, k_f = problem.C // G, problem.F // G
+    rows = np.partition(S, problem.C - k_c, axis=1)[:, problem.C - k_c:].sum()
+    cols = np.partition(S, problem.F - k_f, axis=0)[problem.F - k_f:, :].sum()
+    return float(min(rows, cols, problem.total))
+
+
+@lru_cache(maxsize=64)
+def _centred_spectrum(key: str, shape: tuple[int, int], data: bytes) -> np.ndarray:
+    """Singular values (descending, padded upwards) of ``P_F S P_C`` for ``S`` scaled to max 1."""
+    S = np.frombuffer(data, dtype=np.float64).reshape(shape)
+    S = S / S.max() if S.max() > 0 else S
+    P = S - S.mean(axis=0, keepdims=True) - S.mean(axis=1, keepdims=True) + S.mean()
+    A = P if P.shape[0] <= P.shape[1] else P.T
+    gram = A @ A.T
+    lam = np.linalg.eigvalsh(gram)[::-1]
+    pad = _EIG_PAD * max(float(np.trace(gram)), 1e-300)  # eigenvalue error is at most ~n·eps·‖gram‖
+    return np.sqrt(np.clip(lam + pad, 0.0, None))
+
+
+def spectral_bound(problem: GroupingProblem) -> float:
+    """Spectral bound (see the module docstring); ``total`` for ``G = 1``."""
+    S, G = problem.scores, problem.groups
+    if G == 1 or problem.total == 0:
+        return problem.total
+    data = np.ascontiguousarray(S).tobytes()
+    sig = _centred_spectrum(hashlib.sha1(data).hexdigest(), S.shape, data)
+    unit = float(S.max())
+    value = problem.total / G + np.sqrt(problem.F * problem.C) / G * float(sig[:G - 1].sum()) * unit
+    return float(min(value * (1 + 1e-12), problem.total))
+
+
+def sdp_bound(problem: GroupingProblem, *, max_iters: int = 20_000, eps: float = 1e-6,
+              time_limit: float | None = None, solver: str = "SCS") -> tuple[float, dict]:
+    """Certified SDP bound from the dual point of cvxpy's solution (see the module docstring)."""
+    try:
+        import cvxpy as cp
+    except ImportError as e:  # pragma: no cover - cvxpy is a runtime dependency
+        raise ImportError("the 'sdp' bound needs cvxpy: pip install cvxpy") from e
+    F, C, G = problem.F, problem.C, problem.groups
+    if G == 1 or problem.total == 0:
+        return problem.total, {}
+    unit = float(problem.scores.max())
+    Sn = problem.scores / unit
+    n = F + C
+    Q = cp.Variable((n, n), symmetric=True)
+    ones = np.ones((n, n))
+    cons = [G * Q - ones >> 0, cp.diag(Q) == 1, Q >= 0,
+            cp.sum(Q[:F, :F], axis=1) == F / G, cp.sum(Q[:F, F:], axis=1) == C / G,
+            cp.sum(Q[F:, :F], axis=1) == F / G, cp.sum(Q[F:, F:], axis=1) == C / G]
+    prob = cp.Problem(cp.Maximize(cp.sum(cp.multiply(Sn, Q[:F, F:]))), cons)
+    opts: dict[str, Any] = {"max_iters": max_iters, "eps_abs": eps, "eps_rel": eps} if solver == "SCS" else {}
+    if time_limit is not None and solver == "SCS":
+        opts["time_limit_secs"] = float(time_limit)
+    prob.solve(solver=solver, **opts)
+    duals = [c.dual_value for c in cons[1:]]
+    if any(d is None for d in duals):
+        return problem.total, {"sdp_status": prob.status}
+    value = min(_dual_bound(Sn, G, duals, sign) for sign in (1.0, -1.0))
+    return float(min(value * unit, problem.total)), {"sdp_status": prob.status, "sdp_primal": prob.value * unit}
+
+
+def _dual_bound(Sn: np.ndarray, G: int, duals: list, sign: float) -> float:
+    """``yᵀb + Σ(C')/G + λ_max(C')·(G−1)(F+C)/G`` at the dual point (``sign`` picks the solver's
+    convention for equality multipliers; both are valid bounds, the smaller is kept)."""
+    F, C = Sn.shape
+    n = F + C
+    y_diag, N, r1, r2, r3, r4 = (np.asarray(d, dtype=np.float64) for d in duals)
+    y_diag, r1, r2, r3, r4 = (sign * v.reshape(-1) for v in (y_diag, r1, r2, r3, r4))
+    N = np.clip((N + N.T) / 2, 0.0, None)
+    M = np.zeros((n, n))
+    M[:F, :F] += r1[:, None]
+    M[:F, F:] += r2[:, None]
+    M[F:, :F] += r3[:, None]
+    M[F:, F:] += r4[:, None]
+    A_adj = np.diag(y_diag) + (M + M.T) / 2
+    W = np.zeros((n, n))
+    W[:F, F:] = Sn / 2
+    W[F:, :F] = Sn.T / 2
+    Cp = W - A_adj + N
+    yb = y_diag.sum() + (F / G) * (r1.sum() + r3.sum()) + (C / G) * (r2.sum() + r4.sum())
+    lam = float(np.linalg.eigvalsh(Cp)[-1])
+    lam += _EIG_PAD * np.linalg.norm(Cp) * n  # eigenvalue float error, padded upwards
+    return yb + Cp.sum() / G + lam * (G - 1) * n / G
+
+
+def bound(scores: Any, groups: int | None = None, method: str = "best", *,
+          time_limit: float | None = None) -> Bound:
+    """A certified upper bound on the kept mass of ``scores`` (a matrix or a GroupingProblem).
+
+    ``method``: ``topk``, ``spectral``, ``sdp`` or ``best`` (the smallest of top-k, spectral and,
+    for problems of at most ``SDP_AUTO_MAX_SIZE`` rows + columns, the SDP bound).
+    ``time_limit`` caps the SDP solve (it then breaks reproducibility).
+    """
+    problem = scores if isinstance(scores, GroupingProblem) else GroupingProblem(scores, groups)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    t0 = time.perf_counter()
+    values: dict[str, float] = {}
+    info: dict = {}
+    if method in ("topk", "best"):
+        values["topk"] = topk_bound(problem)
+    if method in ("spectral", "best"):
+        values["spectral"] = spectral_bound(problem)
+    if method == "sdp" or (method == "best" and problem.F + problem.C <= SDP_AUTO_MAX_SIZE):
+        values["sdp"], info = sdp_bound(problem, time_limit=time_limit)
+    name = min(values, key=lambda k: values[k])
+    return Bound(values[name], name, time.perf_counter() - t0, {"all": values, **info})
