@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from concurrent.futures import Executor
 from typing import Any
 
 from .problem import GroupingProblem
 from .solution import Solution
 from .bounds import bound as compute_bound
-from .solvers import run
+from .parallel import map_jobs
+from .solvers import get as get_solver
+from .solvers.run import solve_layer
 
 
 @dataclass
@@ -66,11 +69,14 @@ DEFAULT_COMPARE = ("same", "sort", "grps", "alternating", "best", "auto")
 
 
 def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPARE, *,
-            time_limit: float | None = None, seed: int | None = 0, bound: str | None = None) -> Comparison:
+            time_limit: float | None = None, seed: int | None = 0, bound: str | None = None,
+            executor: Executor | None = None, n_jobs: int | None = None) -> Comparison:
     """Run several solvers on the same problem; ``print(permopt.compare(S, 4).table())``.
 
     ``bound`` (e.g. ``"sdp"``) computes one stronger certified bound and applies it to every
     solution, so each gap (and ``gap_to_best_bound``) says how far from optimal it can be.
+    ``executor`` / ``n_jobs`` run the solvers side by side (results do not depend on it; timings
+    then share the machine).
     """
     if isinstance(scores, GroupingProblem):
         problem = scores
@@ -83,7 +89,10 @@ def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPA
     solvers = list(solvers)
     if not solvers:
         raise ValueError("compare needs at least one solver name")
-    solutions = {name: run(problem, name, time_limit=time_limit, seed=seed) for name in solvers}
+    for name in solvers:
+        get_solver(name)  # unknown names fail before any work
+    jobs = [(problem.scores, problem.groups, problem.name, name, time_limit, seed) for name in solvers]
+    solutions = dict(zip(solvers, map_jobs(solve_layer, jobs, executor, n_jobs)))
     if bound is not None:
         b = compute_bound(problem, method=bound)
         solutions = {name: Solution.from_groups(problem, s.row_groups, s.col_groups, solver=s.solver,

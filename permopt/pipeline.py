@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,8 @@ from .problem import GroupingProblem
 from .search import Budget, SearchResult, SearchSpace, SolverCostModel, get_strategy, search
 from .search.space import layer_scores
 from .solvers import get as get_solver
-from .solvers import run
+from .parallel import map_jobs
+from .solvers.run import solve_layer
 
 
 @dataclass
@@ -110,7 +112,8 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
                layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
                max_groups: int | None = 64, layer_time_limit: float | None = None,
                search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
-               info: ModelInfo | None = None, counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
+               executor: Executor | None = None, n_jobs: int | None = None, info: ModelInfo | None = None,
+               counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
     """Choose G per layer (uniform ``groups`` or a ``budget`` search) and solve each layer.
 
     Returns ``(plan, search_result or None, solutions)``; see :func:`prune` for the arguments.
@@ -132,7 +135,7 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
         space = SearchSpace.from_model(model, example_inputs, criterion=criterion, grads=grads,
                                        max_groups=max_groups, layers=names, info=info, counts=counts)
         _check_budget(budget, space, info, include_linear, max_groups)
-        cost = SolverCostModel(solver, time_limit=layer_time_limit, seed=seed)
+        cost = SolverCostModel(solver, time_limit=layer_time_limit, seed=seed, executor=executor, n_jobs=n_jobs)
         cost.precompute(space, progress=progress)
         result = search(space, budget, strategy, cost_model=cost, seed=seed, time_limit=search_time_limit)
         if not result.feasible:
@@ -141,7 +144,7 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
         solutions = {n: cost.solutions[(n, g)] for n, g in config.items() if (n, g) in cost.solutions}
         plan.meta.update(budget=str(budget), strategy=strategy, objective=result.objective)
     solutions.update(_solve_layers(model, config, solutions, solver, criterion, grads, layer_time_limit, seed,
-                                   progress))
+                                   progress, executor, n_jobs))
     for n in names:
         L = info[n]
         plan.layers[n] = (LayerPlan.from_solution(n, solutions[n]) if n in config
@@ -150,15 +153,19 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
 
 
 def _solve_layers(model: nn.Module, config: dict, known: dict, solver: str, criterion: Any, grads: dict | None,
-                  time_limit: float | None, seed: int | None, progress: bool) -> dict:
-    """Solutions for the configured layers not solved yet (one solver run each)."""
+                  time_limit: float | None, seed: int | None, progress: bool, executor: Executor | None,
+                  n_jobs: int | None) -> dict:
+    """Solutions for the configured layers not solved yet (one solver run each, on the executor)."""
     todo = [n for n in config if n not in known]
-    it: Any = todo
+    bar = None
     if progress and todo:
         from tqdm.auto import tqdm
-        it = tqdm(todo, desc=f"solving layers ({solver})", unit="layer")
-    return {n: run(GroupingProblem(layer_scores(model, n, criterion, grads), config[n], name=n), solver,
-                   time_limit=time_limit, seed=seed) for n in it}
+        bar = tqdm(total=len(todo), desc=f"solving layers ({solver})", unit="layer")
+    jobs = [(layer_scores(model, n, criterion, grads), config[n], n, solver, time_limit, seed) for n in todo]
+    out = dict(zip(todo, map_jobs(solve_layer, jobs, executor, n_jobs, bar)))
+    if bar:
+        bar.close()
+    return out
 
 
 def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any,
@@ -200,7 +207,8 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
           strategy: str = "exact", solver: str = "auto", criterion: Any = "l2", grads: dict | None = None,
           layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
           max_groups: int | None = 64, mode: str = "export", layer_time_limit: float | None = None,
-          search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True) -> PruneResult:
+          search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
+          executor: Executor | None = None, n_jobs: int | None = None) -> PruneResult:
     """Prune ``model`` into group convolutions in one call; ``model`` itself is never changed.
 
     Parameters
@@ -220,6 +228,9 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         Both break reproducibility when they bite; without them the same inputs and ``seed``
         give the same plan.
     progress : tqdm bars.
+    executor, n_jobs : where layer solves run: any ``concurrent.futures.Executor`` (a process
+        pool, ``distributed.Client(...).get_executor()`` for a Dask cluster) or ``n_jobs`` local
+        processes; serial by default. The plan does not depend on it.
     """
     _validate(groups, budget, mode, solver, strategy)
     info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
@@ -228,7 +239,8 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         model, example_inputs, groups=groups, budget=budget, strategy=strategy, solver=solver, criterion=criterion,
         grads=grads, layers=layers, ignored_layers=ignored_layers, include_linear=include_linear,
         min_channels=min_channels, max_groups=max_groups, layer_time_limit=layer_time_limit,
-        search_time_limit=search_time_limit, seed=seed, progress=progress, info=info, counts=before)
+        search_time_limit=search_time_limit, seed=seed, progress=progress, executor=executor, n_jobs=n_jobs,
+        info=info, counts=before)
     out, exported = apply_plan(model, plan, example_inputs, mode)
     report = make_report(model, plan, example_inputs, exported, before)
     return PruneResult(out, plan, report, result, exported, solutions)

@@ -41,6 +41,25 @@ def plot_solution(problem: Any, solution: Any, path: Any) -> None:
     fig.savefig(path, dpi=100)
 
 
+def plot_pareto(points: list[dict], path: Any, resource: str = "params", dense: float | None = None,
+                chosen: dict | None = None) -> None:
+    """Save the Pareto front of pruned mass against ``resource`` (from :func:`permopt.search.pareto_front`)."""
+    fig = _figure((7, 5))
+    ax = fig.subplots()
+    x = np.array([p[resource] for p in points], dtype=float)
+    y = np.array([p["objective"] for p in points])
+    scale = dense or 1.0
+    ax.plot(x / scale, y, "o-", color="tab:blue", label="Pareto front")
+    if chosen is not None:
+        ax.plot([chosen[resource] / scale], [chosen["objective"]], "*", ms=14, color="tab:red", label="chosen")
+    ax.set_xlabel(f"{resource}" + (" (fraction of dense)" if dense else ""))
+    ax.set_ylabel("pruned mass (sum of 1 - kept ratio)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def plot_report(report: Any, path: Any, title: str = "") -> None:
     """Save a per-layer picture of a prune report: G chosen, and parameters before/after."""
     rows = report.layers

@@ -5,8 +5,9 @@
     result = search(space, budget={"params": 0.5}, strategy="exact")
 
 Strategies: ``paper`` (the authors' greedy, made correct), ``exact`` (multiple-choice
-knapsack, CP-SAT or PuLP), ``descent``, ``annealing``, ``genetic``, ``random``, and any you
-register with :func:`register_strategy`. Importing this package registers the built-ins.
+knapsack, CP-SAT or PuLP), ``descent``, ``annealing``, ``genetic``, ``random``, ``optuna``
+(Optuna's TPE, shareable studies), and any you register with :func:`register_strategy`;
+:func:`pareto_front` gives the trade-off of pruned mass against params / MACs. Importing this package registers the built-ins.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from .result import SearchResult
 from .space import LayerSpec, SearchSpace
 from .strategies import (STRATEGIES, Strategy, available_strategies, get_strategy, register_strategy, repair,
                          unregister_strategy)
-from . import knapsack  # noqa: E402,F401  (registers "exact")
+from . import knapsack, optuna_search  # noqa: E402,F401  (register "exact" and "optuna")
+from .optuna_search import pareto_front
 from ..limits import validate_seed, validate_time_limit
 
 
@@ -53,4 +55,4 @@ def search(space: SearchSpace, budget: Any, strategy: str = "exact", *, cost_mod
 
 __all__ = ["search", "SearchSpace", "LayerSpec", "Budget", "CostModel", "LayerCost", "SolverCostModel",
            "ConfigProblem", "SearchResult", "Strategy", "register_strategy", "unregister_strategy",
-           "available_strategies", "get_strategy", "repair", "STRATEGIES"]
+           "available_strategies", "get_strategy", "repair", "STRATEGIES", "pareto_front"]

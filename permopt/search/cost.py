@@ -7,16 +7,14 @@ cached in memory and optionally on disk.
 from __future__ import annotations
 
 import json
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from ..problem import GroupingProblem
 from ..solvers import get as get_solver
-from ..solvers import run
+from ..solvers.run import solve_layer
+from ..parallel import map_jobs, validate_parallel
 from ..status import Status
 from .space import LayerSpec, SearchSpace
 
@@ -50,61 +48,76 @@ class SolverCostModel:
     solver : a registered solver name (default ``"auto"``).
     time_limit, seed : passed to the solver.
     cache_dir : optional folder for an on-disk JSON cache shared across runs.
-    workers : threads for :meth:`precompute` (numpy and the solvers release the GIL in places).
+    executor, n_jobs : where :meth:`precompute` solves: any ``concurrent.futures.Executor``
+        (a process pool, ``distributed.Client(...).get_executor()``), or ``n_jobs`` local
+        processes; serial by default. Results do not depend on it.
     """
 
     def __init__(self, solver: str = "auto", *, time_limit: float | None = None, seed: int | None = 0,
-                 cache_dir: str | Path | None = None, workers: int | None = None) -> None:
+                 cache_dir: str | Path | None = None, executor: Executor | None = None,
+                 n_jobs: int | None = None) -> None:
         get_solver(solver)  # fail early on unknown names
+        validate_parallel(executor, n_jobs)
         self.solver, self.time_limit, self.seed = solver, time_limit, seed
+        self.executor, self.n_jobs = executor, n_jobs
         self.cache_dir = Path(cache_dir) if cache_dir else None
         if self.cache_dir:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.workers = workers or max(1, os.cpu_count() or 1)
         self._memo: dict[tuple, LayerCost] = {}
-        self._lock = threading.Lock()  # precompute() evaluates from several threads
-        self.solutions: dict[tuple[str, int], object] = {}
+        self.solutions: dict[tuple[str, int], Any] = {}
         self.evaluations = 0  # solver calls actually made (cache misses)
 
     def _key(self, layer: LayerSpec, groups: int) -> tuple:
         return (layer.key, groups, self.solver, self.seed)
 
-    def evaluate(self, layer: LayerSpec, groups: int) -> LayerCost:
-        """Cost of ``layer`` at ``groups``, from the cache when possible."""
+    def _path(self, key: tuple) -> Path | None:
+        return self.cache_dir / ("_".join(map(str, key)) + ".json") if self.cache_dir else None
+
+    def _cached(self, layer: LayerSpec, groups: int) -> LayerCost | None:
         key = self._key(layer, groups)
         if key in self._memo:
             return self._memo[key]
-        path = self.cache_dir / ("_".join(map(str, key)) + ".json") if self.cache_dir else None
-        if path is not None and path.exists():
+        path = self._path(key)
+        if groups == 1:
+            cost = LayerCost(0.0, 1.0, layer.params_at(1), layer.macs_at(1), Status.OPTIMAL)
+        elif path is not None and path.exists():
             d = json.loads(path.read_text())
             cost = LayerCost(**{**d, "status": Status.parse(d.get("status", "feasible"))})
         else:
-            if groups == 1:
-                cost = LayerCost(0.0, 1.0, layer.params_at(1), layer.macs_at(1), Status.OPTIMAL)
-            else:
-                sol = run(GroupingProblem(layer.scores, groups, name=layer.name), self.solver,
-                          time_limit=self.time_limit, seed=self.seed)
-                with self._lock:
-                    self.solutions[(layer.name, groups)] = sol
-                    self.evaluations += 1
-                cost = LayerCost(1.0 - sol.kept_ratio, sol.kept_ratio, layer.params_at(groups), layer.macs_at(groups),
-                                 sol.status)
-            if path is not None:
-                path.write_text(json.dumps(asdict(cost)))
+            return None
         self._memo[key] = cost
         return cost
 
+    def _store(self, layer: LayerSpec, groups: int, sol: Any) -> LayerCost:
+        self.solutions[(layer.name, groups)] = sol
+        self.evaluations += 1
+        cost = LayerCost(1.0 - sol.kept_ratio, sol.kept_ratio, layer.params_at(groups), layer.macs_at(groups),
+                         sol.status)
+        key = self._key(layer, groups)
+        path = self._path(key)
+        if path is not None:
+            path.write_text(json.dumps(asdict(cost)))
+        self._memo[key] = cost
+        return cost
+
+    def evaluate(self, layer: LayerSpec, groups: int) -> LayerCost:
+        """Cost of ``layer`` at ``groups``, from the cache when possible."""
+        cost = self._cached(layer, groups)
+        if cost is None:
+            sol = solve_layer(layer.scores, groups, layer.name, self.solver, self.time_limit, self.seed)
+            cost = self._store(layer, groups, sol)
+        return cost
+
     def precompute(self, space: SearchSpace, progress: bool = False) -> None:
-        """Evaluate every (layer, candidate) pair, in parallel, largest layers first."""
-        jobs = sorted(((L, g) for L in space.layers for g in L.candidates),
-                      key=lambda t: -t[0].scores.size)
+        """Evaluate every (layer, candidate) pair not cached yet, on the executor, largest layers first."""
+        todo = [(L, g) for L in space.layers for g in L.candidates if self._cached(L, g) is None]
+        todo.sort(key=lambda t: -t[0].scores.size)
         bar = None
-        if progress:
+        if progress and todo:
             from tqdm.auto import tqdm
-            bar = tqdm(total=len(jobs), desc=f"cost model ({self.solver})", unit="eval")
-        with ThreadPoolExecutor(self.workers) as pool:
-            for _ in pool.map(lambda job: self.evaluate(*job), jobs):
-                if bar:
-                    bar.update()
+            bar = tqdm(total=len(todo), desc=f"cost model ({self.solver})", unit="eval")
+        jobs = [(L.scores, g, L.name, self.solver, self.time_limit, self.seed) for L, g in todo]
+        for (L, g), sol in zip(todo, map_jobs(solve_layer, jobs, self.executor, self.n_jobs, bar)):
+            self._store(L, g, sol)
         if bar:
             bar.close()

@@ -76,6 +76,12 @@ def _tighten(problem: GroupingProblem, sol: Solution, method: str) -> Solution:
                                 info={**sol.info, "bound_time_s": b.time_s})
 
 
+def solve_layer(scores: Any, groups: int, name: str | None, solver: str, time_limit: float | None,
+                seed: int | None) -> Solution:
+    """One solve from plain arguments: a module-level function, so process pools and clusters can run it."""
+    return run(GroupingProblem(scores, groups, name=name), solver, time_limit=time_limit, seed=seed)
+
+
 def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Checked ``(row_groups, col_groups)`` from a solver name (run now), ``"random"``, a Solution, or a pair."""
     if isinstance(start, str):

@@ -1,0 +1,94 @@
+"""Optuna-backed configuration search: Optuna's samplers choose ``G`` per layer.
+
+* strategy ``optuna``: single objective (total pruned mass) with the budget as Optuna's
+  constraint (``Trial.set_constraint``, so infeasible trials inform the sampler); ``storage=``
+  (an RDB URL such as ``sqlite:///study.db``) lets several processes or machines share one
+  study, and ``study_name=`` resumes it. The paper's greedy is enqueued as the first trial.
+* :func:`pareto_front`: several objectives at once (pruned mass against params / MACs),
+  returning the non-dominated configurations; :func:`permopt.plot.plot_pareto` draws them.
+
+With ``seed`` and a private (in-memory) study the search is reproducible; a study shared by
+several processes depends on their timing. Optuna is imported only when used.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..limits import validate_count
+from .problem import ConfigProblem
+from .strategies import paper, register_strategy, repair
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as e:  # pragma: no cover - optuna is in the dev extra
+        raise ImportError("the 'optuna' strategy needs Optuna: pip install optuna") from e
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _choice(problem: ConfigProblem, params: dict) -> list[int]:
+    return [L.candidates.index(params[L.name]) for L in problem.space.layers]
+
+
+def _suggest(problem: ConfigProblem, trial: Any) -> list[int]:
+    return [L.candidates.index(trial.suggest_categorical(L.name, L.candidates)) for L in problem.space.layers]
+
+
+@register_strategy("optuna")
+def optuna_search(problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
+                  n_trials: int = 300, storage: str | None = None, study_name: str | None = None) -> list[int]:
+    """Optuna's TPE sampler over per-layer G (budget as a constraint); shareable, resumable studies."""
+    optuna = _optuna()
+    n_trials = validate_count("n_trials", n_trials, 1)
+    problem.evaluate_all()
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(direction="minimize", sampler=sampler, storage=storage, study_name=study_name,
+                                load_if_exists=study_name is not None)
+    start = repair(problem, paper(problem))
+    study.enqueue_trial({L.name: L.candidates[j] for L, j in zip(problem.space.layers, start)},
+                        skip_if_exists=True)
+
+    def objective(trial: Any) -> float:
+        obj, p, m = problem.totals(_suggest(problem, trial))
+        excess = problem.excess(p, m)
+        trial.set_user_attr("excess", (excess,))
+        trial.set_constraint("budget_excess", excess)  # <= 0 is feasible; TPE learns from infeasible trials
+        return obj
+
+    study.optimize(objective, n_trials=n_trials, timeout=time_limit)
+    feasible = [t for t in study.trials if t.value is not None and t.user_attrs.get("excess", (1,))[0] <= 0]
+    if not feasible:
+        return start
+    return _choice(problem, min(feasible, key=lambda t: (t.value, t.number)).params)
+
+
+def pareto_front(problem: ConfigProblem, *, resources: tuple[str, ...] = ("params",), n_trials: int = 300,
+                 seed: int | None = 0, storage: str | None = None, study_name: str | None = None) -> list[dict]:
+    """Non-dominated configurations of pruned mass against ``resources`` (``params``, ``macs``).
+
+    Each point: ``config`` (G per layer), ``objective``, ``params``, ``macs``, sorted by the
+    first resource. The budget of ``problem`` is not enforced here: the front shows the trade-off.
+    """
+    optuna = _optuna()
+    bad = set(resources) - {"params", "macs"}
+    if not resources or bad:
+        raise ValueError(f"resources must name params and/or macs, got {resources!r}")
+    n_trials = validate_count("n_trials", n_trials, 1)
+    problem.evaluate_all()
+    study = optuna.create_study(directions=["minimize"] * (1 + len(resources)), storage=storage,
+                                study_name=study_name, load_if_exists=study_name is not None,
+                                sampler=optuna.samplers.NSGAIISampler(seed=seed))
+
+    def objective(trial: Any) -> tuple[float, ...]:
+        obj, p, m = problem.totals(_suggest(problem, trial))
+        return (obj,) + tuple(p if r == "params" else m for r in resources)
+
+    study.optimize(objective, n_trials=n_trials)
+    points: list[dict[str, Any]] = []
+    for t in study.best_trials:
+        obj, p, m = problem.totals(_choice(problem, t.params))
+        points.append({"config": dict(t.params), "objective": obj, "params": int(p), "macs": int(m)})
+    unique = {tuple(sorted(pt["config"].items())): pt for pt in points}
+    return sorted(unique.values(), key=lambda pt: (pt[resources[0]], pt["objective"]))
