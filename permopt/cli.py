@@ -168,6 +168,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--layer-time-limit", type=float, default=None,
                    help="optional wall-clock cap per layer solve (breaks reproducibility when it bites)")
+    p.add_argument("--jobs", type=int, default=None, help="solve layers on this many local processes (same results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -188,7 +189,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                                        include_linear=args.include_linear)
         if save_space:
             space.save(save_space)
-    cost = SolverCostModel(args.solver, time_limit=args.layer_time_limit, seed=args.seed)
+    cost = SolverCostModel(args.solver, time_limit=args.layer_time_limit, seed=args.seed, n_jobs=args.jobs)
     cost.precompute(space, progress=not args.quiet)
     rows, results = [], {}
     for name in strategies:
@@ -215,7 +216,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     res = prune(model, x, groups=args.groups, budget=args.budget, strategy=args.strategy, solver=args.solver,
                 include_linear=args.include_linear, min_channels=args.min_channels, max_groups=args.max_groups,
                 layer_time_limit=args.layer_time_limit, search_time_limit=args.search_time_limit, seed=args.seed,
-                progress=not args.quiet)
+                progress=not args.quiet, n_jobs=args.jobs)
     out.mkdir(parents=True, exist_ok=True)
     res.plan.save(out / "plan.json")
     torch.save(res.model.state_dict(), out / "pruned_state_dict.pt")
