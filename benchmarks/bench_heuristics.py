@@ -86,10 +86,10 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=1, help="random matrices per size and distribution")
     ap.add_argument("--quick", action="store_true", help="only the 64x64 and 256x256 sizes")
-    ap.add_argument("--peers", default="kahip:FAST", help="comma-separated kahip:MODE columns "
+    ap.add_argument("--peers", default="kahip:FAST,kahip:STRONG", help="comma-separated kahip:MODE columns "
                     f"(modes {', '.join(KAHIP_MODES)}); empty for none")
-    ap.add_argument("--peer-max-entries", type=int, default=128 * 128,
-                    help="run peers only on matrices with at most this many scores (KaHIP takes ~10 s at 256x256)")
+    ap.add_argument("--peer-max-entries", type=int, default=512 * 512,
+                    help="run peers only on matrices with at most this many scores")
     ap.add_argument("--peer-repeats", type=int, default=1, help="timed runs of each peer (they are slow)")
     args = ap.parse_args(argv)
     solvers = args.solvers.split(",")
