@@ -283,7 +283,7 @@ def _add_model_parsers(sub: Any, names: str) -> None:
     p.add_argument("--save-space", default=None, help="save the model's layer list to this .npz")
     p.add_argument("--budget", required=True, help="e.g. params=0.5 or params=0.5,macs=0.4 (fractions or counts)")
     p.add_argument("--strategies", default="paper,exact", help=f"comma-separated; known: {strategies}")
-    p.add_argument("-s", "--solver", default="auto", help=f"permutation solver of the cost model (default auto)")
+    p.add_argument("-s", "--solver", default="auto", help="permutation solver of the cost model (default auto)")
     p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap per strategy")
     p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON")
     p.set_defaults(func=_cmd_search)

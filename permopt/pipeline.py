@@ -14,12 +14,11 @@ from .limits import within
 from .nn import ExportResult, apply_masks, count, export, inspect
 from .nn.count import Counts
 from .nn.inspect import ModelInfo, signature
+from .parallel import map_jobs
 from .plan import LayerPlan, Plan
-from .problem import GroupingProblem
 from .search import Budget, SearchResult, SearchSpace, SolverCostModel, get_strategy, search
 from .search.space import layer_scores
 from .solvers import get as get_solver
-from .parallel import map_jobs
 from .solvers.run import solve_layer
 
 

@@ -63,3 +63,27 @@ def test_option_validation():
         permopt.solve(S, groups=2, solver="grps", n_iter=0)
     with pytest.raises(TypeError):
         permopt.solve(S, groups=2, solver="grps", bogus_option=1)
+
+
+def test_a_clashing_user_name_never_breaks_the_registry():
+    before = available()
+    with pytest.raises(ValueError, match="already registered"):
+        register("local", lambda problem, *, time_limit=None, seed=None: None)
+    assert available() == before  # still complete, nothing lost
+
+    def mine(problem, *, time_limit=None, seed=None):
+        return permopt.solve(problem, solver="grps")
+    original = get("local")
+    register("local", mine, overwrite=True)
+    try:
+        assert available() == before and get("local").fn is mine
+    finally:
+        register("local", original.fn, overwrite=True)
+    assert get("local").fn is original.fn
+
+
+def test_criteria_share_the_registry_rules():
+    with pytest.raises(ValueError, match="already registered"):
+        permopt.register_criterion("l2", lambda w, grad=None: w)
+    with pytest.raises(ValueError, match="unknown criterion 'nope'.*l1"):
+        permopt.scores_from_weight(np.ones((2, 2)), "nope")

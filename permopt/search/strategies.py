@@ -31,9 +31,8 @@ class Strategy(ABC):
 
 
 STRATEGIES = Registry("strategy", Strategy, "search")
-_STRATEGIES = STRATEGIES
-register_strategy, unregister_strategy = _STRATEGIES.register, _STRATEGIES.unregister
-get_strategy, available_strategies = _STRATEGIES.get, _STRATEGIES.available
+register_strategy, unregister_strategy = STRATEGIES.register, STRATEGIES.unregister
+get_strategy, available_strategies = STRATEGIES.get, STRATEGIES.available
 StrategyEntry = Entry
 
 

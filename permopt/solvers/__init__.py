@@ -1,13 +1,19 @@
 """Permutation solvers: the paper's heuristics, better heuristics, exact solvers, and a registry.
 
-Importing this package registers every built-in solver, in one place (``BUILTIN_MODULES``).
+Importing this package registers every built-in solver, from one list (``BUILTIN_MODULES``),
+before any user code can register its own: a clashing user name is refused at once.
 """
+import importlib
+
 from .registry import SOLVERS, Solver, SolverEntry, available, get, register, unregister
 from .run import resolve_start, run, solve
-from . import paper, heuristics, enumerate, cpsat, mip, auto  # noqa: E402,F401  (register the built-ins)
-from .paper import mbm
 
+#: The modules whose import registers the built-in solvers.
 BUILTIN_MODULES = ("paper", "heuristics", "enumerate", "cpsat", "mip", "auto")
+for _name in BUILTIN_MODULES:
+    importlib.import_module(f".{_name}", __name__)
+
+from .paper import mbm  # noqa: E402
 
 __all__ = ["Solver", "SolverEntry", "SOLVERS", "available", "get", "register", "run", "solve", "unregister", "mbm",
-           "resolve_start"]
+           "resolve_start", "BUILTIN_MODULES"]

@@ -17,12 +17,6 @@ def log_partitions(n: int, G: int) -> float:
     return math.lgamma(n + 1) - G * math.lgamma(k + 1) - math.lgamma(G + 1)
 
 
-def count_partitions(n: int, G: int) -> float:
-    """The number of equal partitions (``inf`` where it exceeds the float range)."""
-    log = log_partitions(n, G)
-    return math.exp(log) if log < 709.0 else math.inf
-
-
 #: With no limit at all, exact solvers refuse instances whose smaller side has more equal
 #: partitions than this (about 1e9): they would not finish (16×16 G=4, with 2.6e6, runs for
 #: minutes in CP-SAT; 24×24 G=4 has 1e11).

@@ -9,7 +9,7 @@ numbers. The built-in solvers register when :mod:`permopt.solvers` is imported.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
