@@ -87,3 +87,17 @@ def test_criteria_share_the_registry_rules():
         permopt.register_criterion("l2", lambda w, grad=None: w)
     with pytest.raises(ValueError, match="unknown criterion 'nope'.*l1"):
         permopt.scores_from_weight(np.ones((2, 2)), "nope")
+
+
+def test_matrices_and_help_never_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, permopt, permopt.cli; S = np.ones((8, 8)); permopt.solve(S, 2); "
+            "permopt.compare(S, 2, 'grps'); import permopt.search; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    helped = subprocess.run([sys.executable, "-c", "import sys; from permopt.cli import main\n"
+                             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+                             "print('torch' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert helped.stdout.strip().endswith("False")
