@@ -6,7 +6,42 @@ depends on the machine and its load, so it breaks reproducibility (and says so).
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE: dict[str, Any] = {"users": 0, "limiter": None, "controller": None}
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the enclosed numerics with BLAS on one thread (process-wide, reference counted).
+
+    A multi-threaded BLAS may split a float sum differently with another thread count, and a
+    heuristic's comparisons then turn the last-bit difference into other labels (measured: 1 of
+    280 ResNet-50 solves changed between 1 and 2 threads). On one thread the same inputs give
+    the same labels on any machine, in any worker process, under any load; it also keeps
+    parallel executors from oversubscribing the cores. Cost measured: about 5% on 2 cores.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    with _BLAS_LOCK:
+        if _BLAS_STATE["users"] == 0:
+            if _BLAS_STATE["controller"] is None:  # created late: sees every BLAS loaded by then
+                _BLAS_STATE["controller"] = ThreadpoolController()
+            _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(limits=1, user_api="blas")
+        _BLAS_STATE["users"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["users"] -= 1
+            if _BLAS_STATE["users"] == 0:
+                _BLAS_STATE["limiter"].restore_original_limits()
 
 
 class OutOfTime(Exception):

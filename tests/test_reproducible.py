@@ -78,3 +78,15 @@ def test_best_effort_never_loses_quality():
     kept = [permopt.solve(S, 8, "best", seed=0, effort=e).kept for e in (0, 0.5, 1, 2)]
     assert all(b >= a for a, b in zip(kept, kept[1:]))
     assert kept[-1] >= permopt.solve(S, 8, "grps").kept
+
+
+def test_answers_do_not_depend_on_the_blas_thread_count():
+    from threadpoolctl import threadpool_limits
+
+    S = _matrix(512, 256, seed=3)
+    runs = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            runs.append([(s.kept, s.upper_bound, s.row_groups.tobytes()) for s in
+                         (permopt.solve(S, G, solver, seed=0) for solver in ("best", "soft") for G in (8, 32))])
+    assert runs[0] == runs[1]

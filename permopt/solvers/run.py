@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import validate_seed, validate_time_limit
+from ..limits import single_threaded_blas, validate_seed, validate_time_limit
 from ..problem import GroupingProblem
 from ..solution import Solution
 from ..status import Status
@@ -45,22 +45,27 @@ def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | N
     time_limit, seed = validate_time_limit(time_limit), validate_seed(seed)
     _check_options(solver, entry.fn, options)
     t0 = time.perf_counter()
-    out = entry.fn(problem, time_limit=time_limit, seed=seed, **options)
-    elapsed = time.perf_counter() - t0
-    if isinstance(out, Solution):
-        sol = Solution.from_groups(problem, out.row_groups, out.col_groups, solver=solver, status=out.status,
-                                   upper_bound=out.upper_bound, message=out.message, info=out.info)
-    else:
-        try:
-            r, c = out
-        except (TypeError, ValueError):
-            raise TypeError(f"solver {solver!r} must return a Solution or (row_groups, col_groups), "
-                            f"got {type(out).__name__}") from None
-        sol = Solution.from_groups(problem, r, c, solver=solver)
-    if bound is not None:
-        sol = _tighten(problem, sol, bound)
+    with single_threaded_blas():  # the same labels and numbers whatever the machine's core count or load
+        out = entry.fn(problem, time_limit=time_limit, seed=seed, **options)
+        elapsed = time.perf_counter() - t0
+        sol = _checked(problem, solver, out)
+        if bound is not None:
+            sol = _tighten(problem, sol, bound)
     sol.time_s = elapsed
     return sol
+
+
+def _checked(problem: GroupingProblem, solver: str, out: Any) -> Solution:
+    """A Solution rebuilt from what the solver returned: kept recomputed, bound re-certified."""
+    if isinstance(out, Solution):
+        return Solution.from_groups(problem, out.row_groups, out.col_groups, solver=solver, status=out.status,
+                                    upper_bound=out.upper_bound, message=out.message, info=out.info)
+    try:
+        r, c = out
+    except (TypeError, ValueError):
+        raise TypeError(f"solver {solver!r} must return a Solution or (row_groups, col_groups), "
+                        f"got {type(out).__name__}") from None
+    return Solution.from_groups(problem, r, c, solver=solver)
 
 
 def _tighten(problem: GroupingProblem, sol: Solution, method: str) -> Solution:
