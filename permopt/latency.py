@@ -62,6 +62,8 @@ def onnx_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callabl
     import onnxruntime as ort
 
     program = torch.onnx.export(model, (x,), dynamo=True, verbose=False)
+    if program is None:
+        raise RuntimeError("torch.onnx.export returned no program")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..solvers import get as get_solver
-from ..solvers.run import solve_layer
+from ..solvers.run import solve_groups, solve_layer
 from ..parallel import map_jobs, validate_parallel
 from ..status import Status
 from .space import LayerSpec, SearchSpace
@@ -109,15 +109,17 @@ class SolverCostModel:
         return cost
 
     def precompute(self, space: SearchSpace, progress: bool = False) -> None:
-        """Evaluate every (layer, candidate) pair not cached yet, on the executor, largest layers first."""
-        todo = [(L, g) for L in space.layers for g in L.candidates if self._cached(L, g) is None]
-        todo.sort(key=lambda t: -t[0].scores.size)
+        """Evaluate every (layer, candidate) pair not cached yet on the executor: one job per layer
+        (its scores are sent once), largest layers first."""
+        todo = [(L, [g for g in L.candidates if self._cached(L, g) is None]) for L in space.layers]
+        todo = sorted(((L, gs) for L, gs in todo if gs), key=lambda t: -t[0].scores.size)
         bar = None
         if progress and todo:
             from tqdm.auto import tqdm
-            bar = tqdm(total=len(todo), desc=f"cost model ({self.solver})", unit="eval")
-        jobs = [(L.scores, g, L.name, self.solver, self.time_limit, self.seed) for L, g in todo]
-        for (L, g), sol in zip(todo, map_jobs(solve_layer, jobs, self.executor, self.n_jobs, bar)):
-            self._store(L, g, sol)
+            bar = tqdm(total=len(todo), desc=f"cost model ({self.solver})", unit="layer")
+        jobs = [(L.scores, gs, L.name, self.solver, self.time_limit, self.seed) for L, gs in todo]
+        for (L, gs), sols in zip(todo, map_jobs(solve_groups, jobs, self.executor, self.n_jobs, bar)):
+            for g, sol in zip(gs, sols):
+                self._store(L, g, sol)
         if bar:
             bar.close()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,12 @@ def solve_layer(scores: Any, groups: int, name: str | None, solver: str, time_li
                 seed: int | None) -> Solution:
     """One solve from plain arguments: a module-level function, so process pools and clusters can run it."""
     return run(GroupingProblem(scores, groups, name=name), solver, time_limit=time_limit, seed=seed)
+
+
+def solve_groups(scores: Any, groups: Sequence[int], name: str | None, solver: str, time_limit: float | None,
+                 seed: int | None) -> list[Solution]:
+    """One layer at several ``G``: one job per layer, so its scores travel to a worker once."""
+    return [solve_layer(scores, g, name, solver, time_limit, seed) for g in groups]
 
 
 def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
