@@ -143,12 +143,7 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
     for problems of at most ``SDP_AUTO_MAX_SIZE`` rows + columns, the SDP bound).
     ``time_limit`` caps the SDP solve (it then breaks reproducibility).
     """
-    if isinstance(scores, GroupingProblem):
-        problem = scores
-    elif groups is None:
-        raise ValueError("groups is required when scores is a matrix")
-    else:
-        problem = GroupingProblem(scores, groups)
+    problem = GroupingProblem.coerce(scores, groups)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     t0 = time.perf_counter()

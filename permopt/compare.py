@@ -78,12 +78,7 @@ def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPA
     ``executor`` / ``n_jobs`` run the solvers side by side (results do not depend on it; timings
     then share the machine).
     """
-    if isinstance(scores, GroupingProblem):
-        problem = scores
-    elif groups is None:
-        raise ValueError("groups is required when scores is a matrix")
-    else:
-        problem = GroupingProblem(scores, groups)
+    problem = GroupingProblem.coerce(scores, groups)
     if isinstance(solvers, str):  # "grps,best" or one name
         solvers = [s.strip() for s in solvers.split(",") if s.strip()]
     solvers = list(solvers)

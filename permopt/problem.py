@@ -99,6 +99,17 @@ class GroupingProblem:
         self.name = name
 
     @classmethod
+    def coerce(cls, scores: Any, groups: int | None) -> "GroupingProblem":
+        """``scores`` if it is a problem (``groups`` must then be None or agree), else a new problem."""
+        if isinstance(scores, GroupingProblem):
+            if groups is not None and groups != scores.groups:
+                raise ValueError(f"groups={groups} differs from the problem's groups={scores.groups}")
+            return scores
+        if groups is None:
+            raise ValueError("groups is required when scores is a matrix")
+        return cls(scores, groups)
+
+    @classmethod
     def from_weight(cls, weight: Any, groups: int, criterion: str | Criterion = "l2", grad: Any = None,
                     name: str | None = None) -> "GroupingProblem":
         """Build from a weight tensor ``(F, C)`` or ``(F, C, kh, kw)`` and a criterion."""

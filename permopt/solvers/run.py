@@ -119,15 +119,7 @@ def solve(scores: Any, groups: int | None = None, solver: str = "auto", *, time_
     >>> sol.status
     <Status.OPTIMAL: 'optimal'>
     """
-    if isinstance(scores, GroupingProblem):
-        problem = scores
-        if groups is not None and groups != problem.groups:
-            raise ValueError(f"groups={groups} differs from the problem's groups={problem.groups}")
-    else:
-        if groups is None:
-            raise ValueError("groups is required when scores is a matrix")
-        problem = GroupingProblem(scores, groups)
-    return run(problem, solver, time_limit=time_limit, seed=seed, bound=bound, **options)
+    return run(GroupingProblem.coerce(scores, groups), solver, time_limit=time_limit, seed=seed, bound=bound, **options)
 
 
 __all__ = ["run", "solve", "resolve_start", "Status"]
