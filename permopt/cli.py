@@ -60,6 +60,9 @@ def _add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None,
                    help="optional wall-clock cap per solver in seconds (breaks reproducibility when it bites)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--bound", choices=("topk", "spectral", "sdp", "best"), default=None,
+                   help="a stronger certified bound to compute (sdp: the semidefinite relaxation; every "
+                        "solution already has the top-k and spectral bounds)")
     p.add_argument("--json", dest="json_out", default=None, help="write the result as JSON to this file")
 
 
@@ -75,10 +78,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
     json_out, plot = _output_file(args.json_out, "--json"), _output_file(args.plot, "--plot")
     problem = _problem(args)
-    sol = run(problem, args.solver, time_limit=args.time_limit, seed=args.seed)
+    sol = run(problem, args.solver, time_limit=args.time_limit, seed=args.seed, bound=args.bound)
     print(f"solver {sol.solver}: status {sol.status}, kept {sol.kept:.6g} of {sol.total:.6g} "
-          f"(ratio {sol.kept_ratio:.4f}), upper bound {sol.upper_bound:.6g}, gap {sol.gap:.4f}, "
-          f"{sol.time_s:.3f} s")
+          f"(ratio {sol.kept_ratio:.4f}), upper bound {sol.upper_bound:.6g} "
+          f"({sol.info.get('bound_method', '')}), gap {sol.gap:.4f}, {sol.time_s:.3f} s")
     if sol.message:
         print(sol.message)
     if json_out:
@@ -95,7 +98,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     json_out = _output_file(args.json_out, "--json")
     cmp = compare(_problem(args), solvers=_names(args.solvers, "--solvers"), time_limit=args.time_limit,
-                  seed=args.seed)
+                  seed=args.seed, bound=args.bound)
     print(cmp.table())
     if json_out:
         json_out.write_text(cmp.to_json(indent=1))

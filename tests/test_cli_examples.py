@@ -34,6 +34,12 @@ def test_cli_solve_compare_and_bench(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "s.npy"), "-g", "2", "--solvers", "grps,enumerate",
                  "--json", str(tmp_path / "c.json")]) == 0
     assert json.loads((tmp_path / "c.json").read_text())["reference_proven"] is True
+    assert main(["compare", str(tmp_path / "s.npy"), "-g", "2", "--solvers", "grps,best", "--bound", "sdp",
+                 "--json", str(tmp_path / "b.json")]) == 0
+    tight = json.loads((tmp_path / "b.json").read_text())
+    assert {r["certified_by"] for r in tight["rows"]} == {"sdp"}
+    plain = json.loads((tmp_path / "c.json").read_text())
+    assert plain["reference"] <= tight["best_bound"] <= plain["rows"][0]["upper_bound"]  # enumerate's optimum
     assert main(["bench", "--sizes", "16x16g4", "--solvers", "grps,best", "--repeats", "1"]) == 0
     assert "grps" in capsys.readouterr().out
 
