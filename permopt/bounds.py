@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -56,10 +56,27 @@ def topk_bound(problem: GroupingProblem) -> float:
     return float(min(rows, cols, problem.total))
 
 
-@lru_cache(maxsize=64)
-def _centred_spectrum(key: str, shape: tuple[int, int], data: bytes) -> np.ndarray:
-    """Singular values (descending, padded upwards) of ``P_F S P_C`` for ``S`` scaled to max 1."""
-    S = np.frombuffer(data, dtype=np.float64).reshape(shape)
+#: Spectra by content hash of the scores (they do not depend on G), most recent last.
+_SPECTRA: OrderedDict[str, np.ndarray] = OrderedDict()
+_SPECTRA_MAX = 64
+
+
+def _centred_spectrum(S: np.ndarray) -> np.ndarray:
+    """Singular values (descending, padded upwards) of ``P_F S P_C`` for ``S`` scaled to max 1,
+    cached by a hash of ``S`` (the key holds only the hash, never the matrix)."""
+    h = hashlib.sha1(np.ascontiguousarray(S).data)
+    h.update(str(S.shape).encode())
+    key = h.hexdigest()
+    if key in _SPECTRA:
+        _SPECTRA.move_to_end(key)
+        return _SPECTRA[key]
+    _SPECTRA[key] = sig = _compute_spectrum(S)
+    if len(_SPECTRA) > _SPECTRA_MAX:
+        _SPECTRA.popitem(last=False)
+    return sig
+
+
+def _compute_spectrum(S: np.ndarray) -> np.ndarray:
     S = S / S.max() if S.max() > 0 else S
     P = S - S.mean(axis=0, keepdims=True) - S.mean(axis=1, keepdims=True) + S.mean()
     A = P if P.shape[0] <= P.shape[1] else P.T
@@ -74,8 +91,7 @@ def spectral_bound(problem: GroupingProblem) -> float:
     S, G = problem.scores, problem.groups
     if G == 1 or problem.total == 0:
         return problem.total
-    data = np.ascontiguousarray(S).tobytes()
-    sig = _centred_spectrum(hashlib.sha1(data).hexdigest(), S.shape, data)
+    sig = _centred_spectrum(S)
     unit = float(S.max())
     value = problem.total / G + np.sqrt(problem.F * problem.C) / G * float(sig[:G - 1].sum()) * unit
     return float(min(value * (1 + 1e-12), problem.total))
