@@ -11,7 +11,7 @@ from .solution import Solution
 from .bounds import bound as compute_bound
 from .parallel import map_jobs
 from .solvers import get as get_solver
-from .solvers.run import solve_layer
+from .solvers.run import solve_layer, with_bound
 
 
 @dataclass
@@ -89,11 +89,6 @@ def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPA
     jobs = [(problem.scores, problem.groups, problem.name, name, time_limit, seed) for name in solvers]
     solutions = dict(zip(solvers, map_jobs(solve_layer, jobs, executor, n_jobs)))
     if bound is not None:
-        b = compute_bound(problem, method=bound)
-        solutions = {name: Solution.from_groups(problem, s.row_groups, s.col_groups, solver=s.solver,
-                                                status=s.status, upper_bound=min(s.upper_bound, b.value),
-                                                bound_by=b.method if b.value < s.upper_bound else
-                                                s.info.get("bound_method", ""), message=s.message,
-                                                info=s.info, time_s=s.time_s)
-                     for name, s in solutions.items()}
+        b = compute_bound(problem, method=bound)  # once, for every solution
+        solutions = {name: with_bound(problem, s, b) for name, s in solutions.items()}
     return Comparison(problem, solutions)

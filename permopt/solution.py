@@ -83,7 +83,7 @@ class Solution(GroupedChannels):
             ub = kept
         if status is not Status.OPTIMAL and ub - kept <= OPT_TOL * ub:
             status, message = Status.OPTIMAL, (message + "; " if message else "") + "kept meets the certified bound"
-        return cls(r, c, problem.groups, kept, problem.total, ub, status, solver, time_s, message, dict(info or {}))
+        return cls(r, c, problem.groups, kept, problem.total, ub, status, solver, time_s, message, info)
 
     @property
     def kept_ratio(self) -> float:

@@ -70,15 +70,19 @@ def _checked(problem: GroupingProblem, solver: str, out: Any) -> Solution:
 
 
 def _tighten(problem: GroupingProblem, sol: Solution, method: str) -> Solution:
-    """``sol`` with its certified bound tightened by :func:`permopt.bound` (and its time recorded)."""
     from ..bounds import bound as compute_bound
 
-    b = compute_bound(problem, method=method)
+    return with_bound(problem, sol, compute_bound(problem, method=method))
+
+
+def with_bound(problem: GroupingProblem, sol: Solution, b: Any) -> Solution:
+    """``sol`` with its certified bound tightened by the :class:`~permopt.bounds.Bound` ``b`` where
+    that is smaller (status re-derived, ``b``'s time recorded in ``info["bound_time_s"]``)."""
     if b.value >= sol.upper_bound:
         sol.info["bound_time_s"] = b.time_s
         return sol
     return Solution.from_groups(problem, sol.row_groups, sol.col_groups, solver=sol.solver, status=sol.status,
-                                upper_bound=b.value, message=sol.message, bound_by=b.method,
+                                upper_bound=b.value, message=sol.message, bound_by=b.method, time_s=sol.time_s,
                                 info={**sol.info, "bound_time_s": b.time_s})
 
 
