@@ -3,17 +3,20 @@
     python benchmarks/bench_latency.py                          # resnet56 and mobilenetv2, G = 2, 4, 8
     python benchmarks/bench_latency.py --models tv:resnet18 --size 224 --groups 4 --batches 1
 
-Per model, G, batch and backend (torch eager with 1 thread and with all threads, ONNX Runtime
-with 1 thread): median latency of the dense model, the exported model, and the exported model
-with its channel-index modules replaced by identities (wrong outputs, timing only: what the
-gathers cost); speed-up = dense / exported; ideal = dense MACs / exported MACs. Variants are
-timed interleaved in the same run. Writes benchmarks/results/latency.json.
+Per model, G, batch and backend (torch eager with 1 thread and with all threads, torch.compile
+and ONNX Runtime with 1 thread): median latency of the dense model, the exported model under
+each coupling mode (none, chain, full: how many gathers remain, and the mean kept ratio they
+cost), and the uncoupled export with its channel-index modules replaced by identities (wrong
+outputs, timing only: what the gathers cost); speed-up = dense / exported; ideal = dense MACs
+/ exported MACs. Variants are timed interleaved in the same run. Writes
+benchmarks/results/latency.json.
 """
 from __future__ import annotations
 
 import argparse
 import warnings
 
+import numpy as np
 import torch
 from common import print_table, write_json
 
@@ -22,12 +25,22 @@ from permopt import models
 from permopt.latency import interleaved_medians, onnx_session, without_index_modules
 
 
-def variants(model, exported, x, backend):
-    fast = without_index_modules(exported)
+def runner(model, x, backend):
+    """A no-argument callable running ``model`` on ``x`` with ``backend``."""
     if backend == "onnxruntime":
-        return {"dense": onnx_session(model, x), "exported": onnx_session(exported, x),
-                "no_index": onnx_session(fast, x)}
-    return {"dense": lambda: model(x), "exported": lambda: exported(x), "no_index": lambda: fast(x)}
+        return onnx_session(model, x)
+    if backend == "compile":
+        compiled = torch.compile(model)
+        return lambda: compiled(x)
+    return lambda: model(x)
+
+
+def variants(model, exported, x, backend):
+    """Dense, every coupling's export, and the uncoupled export without its gathers (timing only)."""
+    out = {"dense": runner(model, x, backend)}
+    out.update({f"exported_{c}": runner(m, x, backend) for c, m in exported.items()})
+    out["no_index"] = runner(without_index_modules(exported["none"]), x, backend)
+    return out
 
 
 def main(argv=None):
@@ -35,7 +48,9 @@ def main(argv=None):
     ap.add_argument("--models", default="resnet56,mobilenetv2")
     ap.add_argument("--groups", default="2,4,8")
     ap.add_argument("--batches", default="1,32")
-    ap.add_argument("--backends", default="torch-1,torch-all,onnxruntime")
+    ap.add_argument("--backends", default="torch-1,torch-all,compile,onnxruntime",
+                    help="torch-1 / torch-all (eager, 1 or all threads), compile (torch.compile, 1 thread), onnxruntime")
+    ap.add_argument("--couplings", default="none,chain,full", help="coupling modes to export (none is always timed)")
     ap.add_argument("--size", type=int, default=None, help="input height and width (default: the zoo model's)")
     ap.add_argument("--rounds", type=int, default=15)
     args = ap.parse_args(argv)
@@ -46,25 +61,32 @@ def main(argv=None):
         model = models.get(name).eval()
         shape = models.input_shape(name) if args.size is None else (3, args.size, args.size)
         for G in map(int, args.groups.split(",")):
-            res = permopt.prune(model, torch.randn(1, *shape), groups=G, solver="best", progress=False)
-            ideal = res.report.macs_before / res.report.macs_after
+            couplings = ["none"] + [c for c in args.couplings.split(",") if c != "none"]
+            res = {c: permopt.prune(model, torch.randn(1, *shape), groups=G, solver="best", coupling=c, progress=False)
+                   for c in couplings}
+            ideal = res["none"].report.macs_before / res["none"].report.macs_after
             for batch in map(int, args.batches.split(",")):
                 x = torch.randn(batch, *shape)
                 for backend in args.backends.split(","):
-                    threads = 1 if backend in ("torch-1", "onnxruntime") else torch.get_num_threads()
+                    threads = 1 if backend != "torch-all" else torch.get_num_threads()
                     try:
-                        t = interleaved_medians(variants(model, res.model, x, backend), args.rounds, threads=threads)
+                        t = interleaved_medians(variants(model, {c: r.model for c, r in res.items()}, x, backend),
+                                                args.rounds, threads=threads)
                     except Exception as e:  # a backend that cannot run this model is reported, not fatal
-                        print(f"{name} G={G} {backend}: {type(e).__name__}: {e}")
+                        print(f"{name} G={G} {backend}: {type(e).__name__}: {str(e)[:200]}")
                         continue
-                    rows.append({"model": name, "G": G, "batch": batch, "backend": backend,
-                                 "dense_ms": 1e3 * t["dense"], "exported_ms": 1e3 * t["exported"],
-                                 "speedup": t["dense"] / t["exported"], "speedup_no_index": t["dense"] / t["no_index"],
-                                 "ideal": ideal, "index_modules": res.report.index_modules})
-                    print(rows[-1], flush=True)
+                    for c, r in res.items():
+                        rows.append({"model": name, "G": G, "batch": batch, "backend": backend, "coupling": c,
+                                     "dense_ms": 1e3 * t["dense"], "exported_ms": 1e3 * t[f"exported_{c}"],
+                                     "speedup": t["dense"] / t[f"exported_{c}"],
+                                     "speedup_no_index": t["dense"] / t["no_index"] if c == "none" else None,
+                                     "ideal": ideal, "index_modules": r.report.index_modules,
+                                     "mean_kept_ratio": r.plan.meta.get("coupling", {}).get(
+                                         "mean_kept_ratio", float(np.mean([lp.kept_ratio for lp in r.plan.pruned().values()])))})
+                        print(rows[-1], flush=True)
     print()
-    print_table(rows, ["model", "G", "batch", "backend", "dense_ms", "exported_ms", "speedup", "speedup_no_index",
-                       "ideal", "index_modules"])
+    print_table(rows, ["model", "G", "batch", "backend", "coupling", "dense_ms", "exported_ms", "speedup",
+                       "speedup_no_index", "ideal", "index_modules", "mean_kept_ratio"])
     write_json("latency", {"rows": rows})
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .compare import DEFAULT_COMPARE
+from .coupling import COUPLING_MODES
 
 
 def _names(spec: str, what: str) -> list[str]:
@@ -211,15 +212,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _cmd_prune(args: argparse.Namespace) -> int:
     import torch
 
-    from .pipeline import _validate, prune
+    from .pipeline import check_arguments, prune
 
-    _validate(args.groups, args.budget, "export", args.solver, args.strategy)
+    check_arguments(args.groups, args.budget, "export", args.solver, args.strategy, args.coupling)
     out, plot = _output_dir(args.out_dir), _output_file(args.plot, "--plot")
     model, x = _load_model(args)
     res = prune(model, x, groups=args.groups, budget=args.budget, strategy=args.strategy, solver=args.solver,
                 include_linear=args.include_linear, min_channels=args.min_channels, max_groups=args.max_groups,
                 layer_time_limit=args.layer_time_limit, search_time_limit=args.search_time_limit, seed=args.seed,
-                progress=not args.quiet, n_jobs=args.jobs)
+                progress=not args.quiet, n_jobs=args.jobs, coupling=args.coupling)
     out.mkdir(parents=True, exist_ok=True)
     res.plan.save(out / "plan.json")
     torch.save(res.model.state_dict(), out / "pruned_state_dict.pt")
@@ -301,6 +302,9 @@ def _add_model_parsers(sub: Any, names: str) -> None:
     p.add_argument("--strategy", default="exact", help=f"search strategy for --budget (default exact); {strategies}")
     p.add_argument("-s", "--solver", default="auto", help=f"permutation solver (default auto); one of: {names}")
     p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap on the search")
+    p.add_argument("--coupling", default="none", choices=COUPLING_MODES,
+                   help="share one partition per channel space: none, chain (conv-BN-ReLU-conv) or full (residual "
+                        "streams too): fewer index modules (gathers), some kept mass (default none)")
     p.add_argument("-o", "--out-dir", default="permopt_out", help="output folder (default permopt_out)")
     p.add_argument("--plot", default=None, help="draw G per layer and params before/after to this image")
     p.set_defaults(func=_cmd_prune)

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from .coupling import assign_spaces, couple, validate_coupling
 from .limits import within
 from .nn import ExportResult, apply_masks, count, export, inspect
 from .nn.count import Counts
 from .nn.inspect import ModelInfo, signature
+from .nn.spaces import channel_spaces
 from .parallel import map_jobs
 from .plan import LayerPlan, Plan
 from .search import Budget, SearchResult, SearchSpace, SolverCostModel, get_strategy, search
@@ -65,8 +67,11 @@ class PruneResult:
     solutions: dict = field(default_factory=dict)
 
 
-def _validate(groups: Any, budget: Any, mode: str, solver: str, strategy: str) -> "Budget | None":
-    """Every argument that can be checked without the model, before any tracing or solving."""
+def check_arguments(groups: Any, budget: Any, mode: str, solver: str, strategy: str,
+                    coupling: str = "none") -> "Budget | None":
+    """Every argument of :func:`prune` that can be checked without the model, before any tracing or
+    solving; returns the parsed budget (None for uniform ``groups``)."""
+    validate_coupling(coupling)
     if (groups is None) == (budget is None):
         raise ValueError("give exactly one of groups= (uniform G) or budget= (searched G per layer)")
     if groups is not None and (isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1):
@@ -111,13 +116,13 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
                layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
                max_groups: int | None = 64, layer_time_limit: float | None = None,
                search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
-               executor: Executor | None = None, n_jobs: int | None = None, info: ModelInfo | None = None,
-               counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
+               executor: Executor | None = None, n_jobs: int | None = None, coupling: str = "none",
+               info: ModelInfo | None = None, counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
     """Choose G per layer (uniform ``groups`` or a ``budget`` search) and solve each layer.
 
     Returns ``(plan, search_result or None, solutions)``; see :func:`prune` for the arguments.
     """
-    budget = _validate(groups, budget, "export", solver, strategy)
+    budget = check_arguments(groups, budget, "export", solver, strategy, coupling)
     info = info or inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
     names = info.select(layers, ignored_layers)
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": solver,
@@ -144,11 +149,27 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
         plan.meta.update(budget=str(budget), strategy=strategy, objective=result.objective)
     solutions.update(_solve_layers(model, config, solutions, solver, criterion, grads, layer_time_limit, seed,
                                    progress, executor, n_jobs))
+    if coupling != "none":
+        solutions = _couple(model, example_inputs, config, solutions, coupling, criterion, grads, plan)
     for n in names:
         L = info[n]
         plan.layers[n] = (LayerPlan.from_solution(n, solutions[n]) if n in config
                           else LayerPlan.dense(n, L.out_channels, L.in_channels))
     return plan, result, solutions
+
+
+def _couple(model: nn.Module, example_inputs: Any, config: dict, solutions: dict, coupling: str, criterion: Any,
+            grads: dict | None, plan: Plan) -> dict:
+    """Re-solve the configured layers jointly per channel space; records the kept-ratio cost in ``plan.meta``."""
+    spaces = channel_spaces(model, example_inputs)
+    if spaces is None:
+        return solutions
+    sides = assign_spaces(spaces, config, coupling)
+    mine = {n: solutions[n] for n in config}
+    coupled = couple(mine, {n: layer_scores(model, n, criterion, grads) for n in config}, sides)
+    plan.meta["coupling"] = {"mode": coupling, "mean_kept_ratio": float(np.mean([s.kept_ratio for s in coupled.values()])),
+                             "mean_kept_ratio_uncoupled": float(np.mean([s.kept_ratio for s in mine.values()]))}
+    return {**solutions, **coupled}
 
 
 def _solve_layers(model: nn.Module, config: dict, known: dict, solver: str, criterion: Any, grads: dict | None,
@@ -207,7 +228,7 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
           layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
           max_groups: int | None = 64, mode: str = "export", layer_time_limit: float | None = None,
           search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
-          executor: Executor | None = None, n_jobs: int | None = None) -> PruneResult:
+          executor: Executor | None = None, n_jobs: int | None = None, coupling: str = "none") -> PruneResult:
     """Prune ``model`` into group convolutions in one call; ``model`` itself is never changed.
 
     Parameters
@@ -230,8 +251,12 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
     executor, n_jobs : where layer solves run: any ``concurrent.futures.Executor`` (a process
         pool, ``distributed.Client(...).get_executor()`` for a Dask cluster) or ``n_jobs`` local
         processes; serial by default. The plan does not depend on it.
+    coupling : ``"none"`` (each layer alone), ``"chain"`` (layers joined by BN/activations
+        only share a partition) or ``"full"`` (every channel space shares one, residual streams
+        included): coupled layers need no index modules (gathers) between them, at some kept
+        mass, recorded in ``plan.meta["coupling"]`` (see :mod:`permopt.coupling`).
     """
-    _validate(groups, budget, mode, solver, strategy)
+    check_arguments(groups, budget, mode, solver, strategy, coupling)
     info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
     before = count(model, example_inputs)
     plan, result, solutions = build_plan(
@@ -239,7 +264,7 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         grads=grads, layers=layers, ignored_layers=ignored_layers, include_linear=include_linear,
         min_channels=min_channels, max_groups=max_groups, layer_time_limit=layer_time_limit,
         search_time_limit=search_time_limit, seed=seed, progress=progress, executor=executor, n_jobs=n_jobs,
-        info=info, counts=before)
+        coupling=coupling, info=info, counts=before)
     out, exported = apply_plan(model, plan, example_inputs, mode)
     report = make_report(model, plan, example_inputs, exported, before)
     return PruneResult(out, plan, report, result, exported, solutions)

@@ -1,59 +1,37 @@
 """Export: replace pruned layers by real grouped layers and fold the permutations away.
 
-A grouped layer built from a plan reads its input channels in ``col_perm`` order and
-writes its outputs in ``row_perm`` order. Channel order only matters where channels mix,
-so tensors joined by channel-wise operations (BatchNorm, activations, pooling, residual
-adds, a flatten of 1×1 maps) form one *channel space* that shares one order ``π``.
-For each space the export picks the ``π`` that needs the fewest index modules:
+A grouped layer built from a plan reads its input channels group by group (group 0's
+channels first) and writes its outputs the same way; within a group any order will do, since
+the block's weights follow it. Channel order only matters where channels mix, so tensors
+joined by channel-wise operations form one *channel space* (:mod:`permopt.nn.spaces`) that
+shares one order ``π``. For each space the export picks the ``π`` that needs the fewest
+index modules:
 
 * a dense producer (conv/linear) or consumer adapts for free (permute its weight rows or
   columns, its bias), and so do BatchNorm and depthwise convs inside the space;
-* a pruned producer fits only if ``π`` is its ``row_perm``, a pruned consumer only if ``π``
-  is its ``col_perm``; model inputs, outputs, concatenations and unknown operations need
-  ``π`` = identity; every mismatch gets an explicit :class:`ChannelIndex` module.
+* a pruned producer or consumer fits when ``π`` lists its groups in contiguous blocks, in
+  group order (:func:`fits`) — layers whose partitions were solved jointly
+  (:mod:`permopt.coupling`) all fit one ``π``; model inputs, outputs, concatenations and
+  unknown operations need ``π`` = identity; every mismatch gets an explicit
+  :class:`ChannelIndex` module.
 
 The result computes exactly what the masked dense model computes.
 """
 from __future__ import annotations
 
 import copy
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as Fn
 from torch import fx, nn
 
 from ..plan import LayerPlan, Plan
 from .inspect import layer_kind, trace_or_none
+from .spaces import Space, analyse
 from .mask import remove_masks
 from .modules import ChannelIndex, GroupedLinear
-
-_NORM_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d,
-                 nn.InstanceNorm3d, nn.SyncBatchNorm)
-_CHANNELWISE_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.SiLU, nn.GELU, nn.Sigmoid, nn.Tanh,
-    nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Mish, nn.Softplus, nn.Dropout, nn.Dropout2d, nn.AlphaDropout,
-    nn.Identity, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-#: Functions and tensor methods that act on each channel alone (elementwise, spatial pooling).
-_CHANNELWISE_FUNCS = {
-    Fn.relu, Fn.relu6, Fn.relu_, torch.relu, torch.relu_, torch.sigmoid, torch.tanh, Fn.gelu, Fn.silu, Fn.mish,
-    Fn.hardswish, Fn.hardsigmoid, Fn.hardtanh, Fn.leaky_relu, Fn.elu, Fn.selu, Fn.celu, Fn.softplus, Fn.sigmoid,
-    Fn.tanh, torch.clamp, torch.clip, Fn.dropout, Fn.dropout2d, Fn.alpha_dropout, Fn.avg_pool2d, Fn.max_pool2d,
-    Fn.adaptive_avg_pool2d, Fn.adaptive_max_pool2d, operator.add, operator.iadd, torch.add, operator.mul,
-    operator.imul, torch.mul, operator.sub, torch.sub, operator.truediv, torch.div, operator.neg, torch.neg,
-    torch.exp, torch.abs, operator.pow, torch.pow}
-_CHANNELWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "add", "add_", "mul", "mul_",
-                        "sub", "sub_", "div", "div_", "contiguous", "clone", "float", "half", "to", "type_as",
-                        "neg", "clamp", "clamp_", "clamp_min", "clamp_max", "exp", "abs", "pow", "detach"}
-#: Functional norms whose per-channel tensors (weight, bias, running statistics) follow the order.
-_NORM_FUNCS = {Fn.batch_norm, Fn.instance_norm, torch.batch_norm, torch.instance_norm}
-#: Reductions that keep the channel dimension when they reduce only spatial dims.
-_REDUCTIONS = {"mean", "sum", "amax", "amin", torch.mean, torch.sum, torch.amax, torch.amin}
-_RESHAPES = {torch.flatten, "flatten", "view", "reshape"}
-_ORDER_FREE_METHODS = {"size", "dim", "numel"}
 
 
 @dataclass
@@ -68,14 +46,26 @@ class ExportResult:
         return f"{len(self.folded)} permutations folded, {len(self.index_modules)} index modules"
 
 
-def grouped_module(m: Any, lp: LayerPlan) -> nn.Module:
-    """A real grouped layer holding the kept blocks of ``m`` (input ``col_perm``, output ``row_perm`` order)."""
+def fits(labels: np.ndarray, order: np.ndarray, groups: int) -> bool:
+    """Whether channels listed in ``order`` run through the groups ``0, 1, …`` in contiguous blocks
+    (a grouped layer can read or write that order with its weights permuted within blocks)."""
+    return bool(np.array_equal(labels[order], np.repeat(np.arange(groups), labels.size // groups)))
+
+
+def grouped_module(m: Any, lp: LayerPlan, row_order: np.ndarray | None = None,
+                   col_order: np.ndarray | None = None) -> nn.Module:
+    """A real grouped layer holding the kept blocks of ``m``: it reads its input channels in
+    ``col_order`` and writes its outputs in ``row_order`` (default: the plan's ``col_perm`` and
+    ``row_perm``; any order that :func:`fits` the plan's groups will do)."""
     G = lp.groups
-    rows = [np.flatnonzero(lp.row_groups == g) for g in range(G)]
-    cols = [np.flatnonzero(lp.col_groups == g) for g in range(G)]
+    row_order = lp.row_perm if row_order is None else np.asarray(row_order)
+    col_order = lp.col_perm if col_order is None else np.asarray(col_order)
+    if not (fits(lp.row_groups, row_order, G) and fits(lp.col_groups, col_order, G)):
+        raise ValueError(f"layer {lp.name!r}: the channel orders do not list the plan's groups in contiguous blocks")
+    rows, cols = np.split(row_order, G), np.split(col_order, G)
     W = m.weight.detach()
     blocks = [W[torch.as_tensor(r)][:, torch.as_tensor(c)] for r, c in zip(rows, cols)]
-    bias = m.bias.detach()[torch.as_tensor(lp.row_perm)] if m.bias is not None else None
+    bias = m.bias.detach()[torch.as_tensor(row_order)] if m.bias is not None else None
     new: Any
     if isinstance(m, nn.Conv2d):
         new = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,  # type: ignore[arg-type]
@@ -110,164 +100,17 @@ def check_plan(model: nn.Module, plan: Plan) -> None:
             raise ValueError(f"layer {name!r}: groups={lp.groups} does not divide out={F} and in={C} channels")
 
 
-def _shape(node):
-    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
-    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
-
-
-class _UnionFind:
-    def __init__(self):
-        self.parent = {}
-
-    def find(self, a):
-        self.parent.setdefault(a, a)
-        while self.parent[a] is not a:
-            self.parent[a] = self.parent[self.parent[a]]
-            a = self.parent[a]
-        return a
-
-    def union(self, a, b):
-        ra, rb = self.find(a), self.find(b)
-        if ra is not rb:
-            self.parent[rb] = ra
-
-
-@dataclass
-class _Space:
-    channels: int
-    producers: list = field(default_factory=list)   # layer nodes writing into the space
-    consumers: list = field(default_factory=list)   # layer nodes reading from it
-    fixed_sources: list = field(default_factory=list)
-    fixed_sinks: list = field(default_factory=list)  # (tensor node, user node)
-    params: list = field(default_factory=list)       # channel-wise modules with per-channel parameters
-
-
-def _chan(node: object) -> int | None:
-    """Channel count of a ``(N, C, ...)`` tensor node, else None."""
-    shape = _shape(node)
-    return shape[1] if shape is not None and len(shape) >= 2 else None
-
-
-def _reduces_only_spatial(node: fx.Node) -> bool:
-    dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
-    ndim = len(_shape(node.args[0]) or ())
-    dims = (dims,) if isinstance(dims, int) else dims
-    return isinstance(dims, (tuple, list)) and bool(dims) and all(isinstance(d, int) and d % ndim >= 2 for d in dims)
-
-
-def _group_norm_is_channelwise(groups: int, channels: int | None) -> bool:
-    """A group norm over one group (all channels) or one channel per group commutes with a channel order."""
-    return groups in (1, channels)
-
-
-def _module_role(m: nn.Module, node: fx.Node) -> str:
-    kind = layer_kind(m)
-    in_shape = _shape(node.args[0]) if node.args else None
-    if kind == "conv" and m.groups == 1 or kind == "linear" and in_shape is not None and len(in_shape) == 2:
-        return "layer"
-    if kind == "conv" and m.groups == m.in_channels == m.out_channels:
-        return "channelwise_params"  # depthwise: one filter per channel
-    if isinstance(m, _NORM_MODULES) and len(in_shape or ()) >= 2:
-        return "channelwise_params"
-    if isinstance(m, nn.GroupNorm):
-        return "channelwise_params" if _group_norm_is_channelwise(m.num_groups, _chan(node)) else "unknown"
-    if isinstance(m, _CHANNELWISE_MODULES):
-        return "channelwise"
-    if isinstance(m, nn.Flatten) and m.start_dim == 1:
-        return "reshape"
-    return "unknown"
-
-
-def _function_role(node: fx.Node) -> str:
-    t = node.target
-    if t in _NORM_FUNCS:
-        return "channelwise_params"
-    if t is Fn.group_norm:
-        groups = node.kwargs.get("num_groups", node.args[1] if len(node.args) > 1 else None)
-        ok = isinstance(groups, int) and _group_norm_is_channelwise(groups, _chan(node))
-        return "channelwise_params" if ok else "unknown"
-    if t in _CHANNELWISE_FUNCS or t in _CHANNELWISE_METHODS:
-        return "channelwise"
-    if t in _REDUCTIONS:
-        return "channelwise" if _reduces_only_spatial(node) else "unknown"
-    if t in _RESHAPES:
-        return "reshape"
-    if t in _ORDER_FREE_METHODS or t is getattr:  # sizes, ndim, dtype …: metadata, not channel values
-        return "order_free"
-    return "unknown"
-
-
-def _role(node: fx.Node, modules: dict) -> str:
-    """What a node does to channel order: layer, channelwise(_params), order_free, source, sink or unknown."""
-    if node.op in ("placeholder", "get_attr"):
-        return "source"
-    if node.op == "output":
-        return "sink"
-    role = _module_role(modules[node.target], node) if node.op == "call_module" else _function_role(node)
-    if role == "reshape":  # (N, C, 1, 1) -> (N, C) keeps channel order; anything else mixes
-        s_in, s_out = (_shape(node.args[0]) if node.args else None), _shape(node)
-        ok = s_in is not None and s_out is not None and len(s_out) == 2 and s_out[1] == s_in[1] \
-            and int(np.prod(s_in[2:] or (1,))) == 1
-        role = "channelwise" if ok else "unknown"
-    return role
-
-
-def _channel_spaces(gm: fx.GraphModule) -> tuple[_UnionFind, dict, dict]:
-    """Union channel tensors joined by channel-wise ops; classify every node's role."""
-    modules = dict(gm.named_modules())
-    uf, roles = _UnionFind(), {}
-    for node in gm.graph.nodes:
-        role, c = _role(node, modules), _chan(node)
-        if role in ("channelwise", "channelwise_params") and c is not None:
-            same = [a for a in node.all_input_nodes if _chan(a) == c]
-            if not same:
-                role = "unknown"
-            for a in same:
-                uf.union(a, node)
-        roles[node] = role
-    return uf, _collect_spaces(uf, roles), modules
-
-
-def _collect_spaces(uf: _UnionFind, roles: dict) -> dict:
-    """Per channel space: its producers, consumers, fixed ends and per-channel parameter holders."""
-    spaces: dict = {}
-
-    def space(n):
-        root = uf.find(n)
-        if root not in spaces:
-            spaces[root] = _Space(_chan(n))
-        return spaces[root]
-
-    for node, role in roles.items():
-        c = _chan(node)
-        if role == "layer":
-            space(node.args[0]).consumers.append(node)
-            space(node).producers.append(node)
-        elif role in ("source", "unknown") and c is not None:
-            space(node).fixed_sources.append(node)
-        elif role == "channelwise_params":
-            space(node).params.append(node)
-        if role in ("sink", "unknown"):
-            for a in node.all_input_nodes:
-                if _chan(a) is not None:
-                    space(a).fixed_sinks.append((a, node))
-        elif role == "channelwise":
-            for a in node.all_input_nodes:  # tensors broadcast into the op, not joined (e.g. 1 channel)
-                if _chan(a) is not None and _chan(a) != c:
-                    space(a).fixed_sinks.append((a, node))
-    return spaces
-
-
-def _choose_order(sp: _Space, plans: dict) -> tuple[np.ndarray, int]:
+def _choose_order(sp: Space, plans: dict) -> tuple[np.ndarray, int]:
+    """The space's order needing the fewest index modules (identity, or a pruned layer's order)."""
     ident = np.arange(sp.channels)
-    cands = [ident] + [plans[n.target].row_perm for n in sp.producers if n.target in plans] \
-        + [plans[n.target].col_perm for n in sp.consumers if n.target in plans]
+    writers = [plans[n.target] for n in sp.producers if n.target in plans]
+    readers = [plans[n.target] for n in sp.consumers if n.target in plans]
+    cands = [ident] + [lp.row_perm for lp in writers] + [lp.col_perm for lp in readers]
 
     def cost(pi):
-        is_id = np.array_equal(pi, ident)
-        return (sum(not np.array_equal(plans[n.target].row_perm, pi) for n in sp.producers if n.target in plans)
-                + sum(not np.array_equal(plans[n.target].col_perm, pi) for n in sp.consumers if n.target in plans)
-                + (0 if is_id else len(sp.fixed_sources) + len(sp.fixed_sinks)))
+        return (sum(not fits(lp.row_groups, pi, lp.groups) for lp in writers)
+                + sum(not fits(lp.col_groups, pi, lp.groups) for lp in readers)
+                + (0 if np.array_equal(pi, ident) else len(sp.fixed_sources) + len(sp.fixed_sinks)))
     costs = [cost(p) for p in cands]
     k = int(np.argmin(costs))
     return cands[k], costs[k]
@@ -343,11 +186,13 @@ def _rebuild_layers(gm: fx.GraphModule, layer_nodes: list, modules: dict, plans:
         pi_out, pi_in = order_of(n), order_of(n.args[0])
         if n.target in plans:
             lp = plans[n.target]
+            row_in_place, col_in_place = fits(lp.row_groups, pi_out, lp.groups), fits(lp.col_groups, pi_in, lp.groups)
             parent, _, attr = n.target.rpartition(".")
-            setattr(gm.get_submodule(parent) if parent else gm, attr, grouped_module(m, lp))
-            if np.array_equal(pi_in, lp.col_perm):
+            setattr(gm.get_submodule(parent) if parent else gm, attr,
+                    grouped_module(m, lp, pi_out if row_in_place else None, pi_in if col_in_place else None))
+            if col_in_place:
                 result.folded.append(f"{n.target}: input permutation folded upstream")
-            if np.array_equal(pi_out, lp.row_perm):
+            if row_in_place:
                 result.folded.append(f"{n.target}: output permutation folded downstream")
             continue
         with torch.no_grad():
@@ -362,11 +207,13 @@ def _insert_index_modules(inserter: _IndexInserter, spaces: dict, orders: dict, 
         pi = orders[root]
         inv = np.argsort(pi)
         for n in sp.producers:
-            if n.target in plans and not np.array_equal(plans[n.target].row_perm, pi):
-                inserter.after(n, np.argsort(plans[n.target].row_perm)[pi], f"after {n.target} (output order)")
+            lp = plans.get(n.target)
+            if lp is not None and not fits(lp.row_groups, pi, lp.groups):
+                inserter.after(n, np.argsort(lp.row_perm)[pi], f"after {n.target} (output order)")
         for n in sp.consumers:
-            if n.target in plans and not np.array_equal(plans[n.target].col_perm, pi):
-                inserter.before(n.args[0], n, inv[plans[n.target].col_perm], f"before {n.target} (input order)")
+            lp = plans.get(n.target)
+            if lp is not None and not fits(lp.col_groups, pi, lp.groups):
+                inserter.before(n.args[0], n, inv[lp.col_perm], f"before {n.target} (input order)")
         if not np.array_equal(pi, np.arange(sp.channels)):
             for s in sp.fixed_sources:
                 inserter.after(s, pi, f"after {s.name} (fixed source)")
@@ -387,7 +234,7 @@ def export(model: nn.Module, plan: Plan, example_inputs: Any) -> ExportResult:
     gm = trace_or_none(work, example_inputs, "each grouped layer is wrapped in channel-index modules instead")
     if gm is None:
         return _export_untraced(work, plans)
-    uf, spaces, modules = _channel_spaces(gm)
+    uf, spaces, modules = analyse(gm)
     result = ExportResult(gm)
     orders = {root: _choose_order(sp, plans)[0] for root, sp in spaces.items()}
     order_of = lambda n: orders[uf.find(n)]  # noqa: E731
