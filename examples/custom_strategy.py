@@ -26,8 +26,8 @@ def uniform_largest_fit(problem, *, time_limit=None, seed=None):
     problem.evaluate_all()
     for G in sorted({g for L in problem.space.layers for g in L.candidates}):
         choice = [max(j for j, g in enumerate(L.candidates) if g <= G) for L in problem.space.layers]
-        _, p, m = problem.totals(choice)
-        if problem.feasible(p, m):
+        _, use = problem.totals(choice)  # objective, [params, MACs, latency]
+        if problem.feasible(use):
             return choice
     return problem.cheapest()
 

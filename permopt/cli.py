@@ -220,7 +220,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     res = prune(model, x, groups=args.groups, budget=args.budget, strategy=args.strategy, solver=args.solver,
                 include_linear=args.include_linear, min_channels=args.min_channels, max_groups=args.max_groups,
                 layer_time_limit=args.layer_time_limit, search_time_limit=args.search_time_limit, seed=args.seed,
-                progress=not args.quiet, n_jobs=args.jobs, coupling=args.coupling)
+                progress=not args.quiet, n_jobs=args.jobs, coupling=args.coupling,
+                latency=_latency_setup(args) if args.budget and "latency" in args.budget else None)
     out.mkdir(parents=True, exist_ok=True)
     res.plan.save(out / "plan.json")
     torch.save(res.model.state_dict(), out / "pruned_state_dict.pt")
@@ -236,10 +237,66 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latency_setup(args: argparse.Namespace) -> Any:
+    """The --latency-* options as a LatencySetup (no disk cache unless --latency-cache)."""
+    from .latency import LatencySetup
+
+    return LatencySetup(batch=args.latency_batch, threads=args.latency_threads, rounds=args.latency_rounds,
+                        memory_format=args.memory_format, cache_dir=args.latency_cache)
+
+
+def _add_latency_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--latency-batch", type=int, default=32, help="batch size for latency measurements (default 32)")
+    p.add_argument("--latency-threads", type=int, default=1, help="torch threads when timing (default 1)")
+    p.add_argument("--latency-rounds", type=int, default=15, help="interleaved timing rounds (medians; default 15)")
+    p.add_argument("--memory-format", default="channels_last", choices=("channels_last", "contiguous"),
+                   help="memory format models are timed (and, under a latency budget, delivered) in")
+    p.add_argument("--latency-cache", default=None, help="folder caching measured layer tables (default: none)")
+
+
+def _bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
+    """Dense vs exported latency for each G and coupling, timed side by side."""
+    from .bench import format_table
+    from .latency import LatencyTable
+    from .pipeline import prune
+
+    setup = _latency_setup(args)
+    model, x = _load_model(args)
+    exported, info = {}, {}
+    for G in _ints(args.groups_list, "--groups-list"):
+        for coupling in _names(args.couplings, "--couplings"):
+            r = prune(model, x, groups=G, coupling=coupling, solver=args.solver, seed=args.seed, progress=False,
+                      min_channels=args.min_channels, include_linear=args.include_linear)
+            exported[f"G={G} {coupling}"] = r.model
+            info[f"G={G} {coupling}"] = (r.report.macs_before / r.report.macs_after, r.report.index_modules)
+    t = LatencyTable(setup).models({"dense": model, **exported}, x)
+    rows = [{"model": "dense", "ms": 1e3 * t["dense"], "speedup": 1.0, "ideal": 1.0, "index_modules": 0}]
+    rows += [{"model": k, "ms": 1e3 * t[k], "speedup": t["dense"] / t[k], "ideal": info[k][0],
+              "index_modules": info[k][1]} for k in exported]
+    print(f"batch {setup.batch or 2}, {setup.threads} thread(s), {setup.memory_format}, medians of "
+          f"{setup.rounds} interleaved rounds")
+    print(format_table(rows, ["model", "ms", "speedup", "ideal", "index_modules"]))
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in _names(text, what)]
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise ValueError(f"{what} must be positive, got {text!r}")
+    return values
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_table, parse_sizes, random_scores, solver_table
 
     json_out = _output_file(args.json_out, "--json")
+    if args.latency:
+        return _bench_latency(args, json_out)
     solvers = _names(args.solvers, "--solvers")
     cases = [(args.dist, random_scores(args.dist, (F, C), args.seed), G) for F, C, G in parse_sizes(args.sizes)]
     rows = solver_table(cases, solvers, args.repeats, args.seed)
@@ -255,7 +312,9 @@ _EPILOG = """Examples:
   permopt search --model resnet56 --budget params=0.5 --strategies paper,exact,descent
   permopt prune --model resnet20 --budget params=0.5 --out-dir out
   permopt prune --model tv:resnet50 --groups 4 --out-dir out
+  permopt prune --model resnet56 --budget latency=0.8 --coupling full --latency-batch 32
   permopt bench --sizes 64x64g4,512x512g16 --solvers grps,best
+  permopt bench --latency --model resnet56 --groups-list 2,4 --couplings none,full
 
 The default solver everywhere is auto: exact branch and bound where it is cheap and bounded,
 else the best heuristic. Same inputs and --seed give the same result unless a time limit bites."""
@@ -298,10 +357,12 @@ def _add_model_parsers(sub: Any, names: str) -> None:
                                    "prints the report.")
     _add_model_args(p)
     p.add_argument("-g", "--groups", type=int, default=None, help="uniform G for every layer it divides")
-    p.add_argument("--budget", default=None, help="e.g. params=0.5 (G per layer chosen by --strategy)")
+    p.add_argument("--budget", default=None, help="e.g. params=0.5, macs=0.4 or latency=0.7 (a fraction of the dense "
+                                                  "model's latency measured here); G per layer chosen by --strategy")
     p.add_argument("--strategy", default="exact", help=f"search strategy for --budget (default exact); {strategies}")
     p.add_argument("-s", "--solver", default="auto", help=f"permutation solver (default auto); one of: {names}")
     p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap on the search")
+    _add_latency_args(p)
     p.add_argument("--coupling", default="none", choices=COUPLING_MODES,
                    help="share one partition per channel space: none, chain (conv-BN-ReLU-conv) or full (residual "
                         "streams too): fewer index modules (gathers), some kept mass (default none)")
@@ -323,13 +384,20 @@ def build_parser() -> argparse.ArgumentParser:
     names = ", ".join(available())
     _add_solve_parsers(sub, names)
     _add_model_parsers(sub, names)
-    p = sub.add_parser("bench", help="time solvers on random matrices",
-                       description="Kept ratio and median time of solvers on random score matrices.")
+    p = sub.add_parser("bench", help="time solvers on random matrices, or a pruned model's latency",
+                       description="Kept ratio and median time of solvers on random score matrices; with "
+                                   "--latency, a model's dense vs exported latency for each G and coupling, "
+                                   "timed side by side.")
     p.add_argument("--sizes", default="64x64g4,256x256g8,512x512g16", help="comma-separated FxCgG")
     p.add_argument("--solvers", default="same,sort,grps,best", help=f"comma-separated; known: {names}")
+    p.add_argument("--latency", action="store_true", help="time a model instead: dense vs exported (needs --model)")
+    p.add_argument("--groups-list", default="2,4", help="with --latency: G values to export (default 2,4)")
+    p.add_argument("--couplings", default="none,full", help="with --latency: coupling modes (default none,full)")
+    p.add_argument("--solver", default="best", help="with --latency: permutation solver (default best)")
+    _add_model_args(p)
+    _add_latency_args(p)
     p.add_argument("--dist", default="normal", help="normal (|N(0,1)|), uniform or lognormal")
     p.add_argument("--repeats", type=int, default=3, help="runs per timing (median)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", dest="json_out", default=None, help="write the rows as JSON")
     p.set_defaults(func=_cmd_bench)
     return parser

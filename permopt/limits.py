@@ -112,6 +112,6 @@ def validate_count(name: str, value: object, minimum: int = 0) -> int:
 BUDGET_RTOL = 1e-9
 
 
-def within(value: float, limit: float) -> bool:
-    """``value <= limit`` up to :data:`BUDGET_RTOL` relative."""
+def within(value: Any, limit: Any) -> Any:
+    """``value <= limit`` up to :data:`BUDGET_RTOL` relative (numbers, or numpy arrays elementwise)."""
     return value <= limit * (1 + BUDGET_RTOL)

@@ -20,6 +20,7 @@ from .parallel import map_jobs
 from .plan import LayerPlan, Plan
 from .search import Budget, SearchResult, SearchSpace, SolverCostModel, get_strategy, search
 from .search.space import layer_scores
+from .latency import LatencySetup, LatencyTable
 from .solvers import get as get_solver
 from .solvers.run import solve_layer
 
@@ -34,6 +35,8 @@ class Report:
     macs_before: int
     macs_after: int
     index_modules: int = 0
+    latency_before: float | None = None  # measured seconds per batch (latency budgets / latency=)
+    latency_after: float | None = None
 
     def table(self) -> str:
         """A plain-text table, one row per conv/linear layer plus totals."""
@@ -48,11 +51,15 @@ class Report:
                      f"{self.macs_before:>12} {self.macs_after:>12}")
         lines.append(f"params x{self.params_after / self.params_before:.3f}, MACs x{self.macs_after / self.macs_before:.3f}, "
                      f"{self.index_modules} channel-index modules")
+        if self.latency_before and self.latency_after:
+            lines.append(f"latency x{self.latency_after / self.latency_before:.3f} (measured: "
+                         f"{1e3 * self.latency_before:.3g} ms dense -> {1e3 * self.latency_after:.3g} ms)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         return {"layers": self.layers, "params_before": self.params_before, "params_after": self.params_after,
-                "macs_before": self.macs_before, "macs_after": self.macs_after, "index_modules": self.index_modules}
+                "macs_before": self.macs_before, "macs_after": self.macs_after, "index_modules": self.index_modules,
+                "latency_before": self.latency_before, "latency_after": self.latency_after}
 
 
 @dataclass
@@ -100,15 +107,17 @@ def _budget_hints(info: ModelInfo, include_linear: bool, max_groups: int | None,
 
 def _check_budget(budget: Budget, space: SearchSpace, info: ModelInfo, include_linear: bool,
                   max_groups: int | None) -> None:
-    max_p, max_m = budget.limits(space.dense_params, space.dense_macs)
-    min_p, min_m = space.smallest
-    if within(min_p, max_p) and within(min_m, max_m):
+    limits = budget.limits(space.dense_params, space.dense_macs, space.dense_latency)
+    smallest = space.smallest
+    if all(within(v, lim) for v, lim in zip(smallest, limits)):
         return
     hints = _budget_hints(info, include_linear, max_groups, space)
-    raise ValueError(f"budget {budget} cannot be met: the largest G on every searched layer reaches "
-                     f"{min_p} params ({min_p / space.dense_params:.3f} of dense) and {min_m} MACs "
-                     f"({min_m / space.dense_macs:.3f} of dense)"
-                     + (f"; to reach further try {'; '.join(hints)}" if hints else ""))
+    reach = [f"{smallest[0]:.0f} params ({smallest[0] / space.dense_params:.3f} of dense)",
+             f"{smallest[1]:.0f} MACs ({smallest[1] / space.dense_macs:.3f} of dense)"]
+    if space.dense_latency is not None:
+        reach.append(f"{1e3 * smallest[2]:.3g} ms ({smallest[2] / space.dense_latency:.3f} of dense, measured)")
+    raise ValueError(f"budget {budget} cannot be met: the cheapest G on every searched layer reaches "
+                     f"{', '.join(reach)}" + (f"; to reach further try {'; '.join(hints)}" if hints else ""))
 
 
 def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = None, budget: Any = None,
@@ -117,7 +126,8 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
                max_groups: int | None = 64, layer_time_limit: float | None = None,
                search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
                executor: Executor | None = None, n_jobs: int | None = None, coupling: str = "none",
-               info: ModelInfo | None = None, counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
+               latency: Any = None, info: ModelInfo | None = None,
+               counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
     """Choose G per layer (uniform ``groups`` or a ``budget`` search) and solve each layer.
 
     Returns ``(plan, search_result or None, solutions)``; see :func:`prune` for the arguments.
@@ -136,8 +146,10 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
             raise ValueError(f"groups={groups} divides no selected layer's channels (with >= {min_channels} "
                              f"per group); candidates: { {n: info[n].candidates for n in names} }")
     else:
+        timed = latency if latency is not None else (LatencySetup() if budget.latency is not None else None)
         space = SearchSpace.from_model(model, example_inputs, criterion=criterion, grads=grads,
-                                       max_groups=max_groups, layers=names, info=info, counts=counts)
+                                       max_groups=max_groups, layers=names, info=info, counts=counts,
+                                       latency=timed, progress=progress)
         _check_budget(budget, space, info, include_linear, max_groups)
         cost = SolverCostModel(solver, time_limit=layer_time_limit, seed=seed, executor=executor, n_jobs=n_jobs)
         cost.precompute(space, progress=progress)
@@ -147,6 +159,8 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
         config = {n: g for n, g in result.config.items() if g > 1}
         solutions = {n: cost.solutions[(n, g)] for n, g in config.items() if (n, g) in cost.solutions}
         plan.meta.update(budget=str(budget), strategy=strategy, objective=result.objective)
+        if result.latency is not None and space.dense_latency:
+            plan.meta["estimated_latency_ratio"] = result.latency / space.dense_latency
     solutions.update(_solve_layers(model, config, solutions, solver, criterion, grads, layer_time_limit, seed,
                                    progress, executor, n_jobs))
     if coupling != "none":
@@ -228,7 +242,8 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
           layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
           max_groups: int | None = 64, mode: str = "export", layer_time_limit: float | None = None,
           search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
-          executor: Executor | None = None, n_jobs: int | None = None, coupling: str = "none") -> PruneResult:
+          executor: Executor | None = None, n_jobs: int | None = None, coupling: str = "none",
+          latency: Any = None) -> PruneResult:
     """Prune ``model`` into group convolutions in one call; ``model`` itself is never changed.
 
     Parameters
@@ -255,8 +270,16 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         only share a partition) or ``"full"`` (every channel space shares one, residual streams
         included): coupled layers need no index modules (gathers) between them, at some kept
         mass, recorded in ``plan.meta["coupling"]`` (see :mod:`permopt.coupling`).
+    latency : how latency is measured (:class:`permopt.latency.LatencySetup` or a dict:
+        ``batch`` (default: the example inputs'), ``threads`` (1), ``rounds``, ``cache_dir``),
+        for a ``budget`` with ``latency`` (a fraction of the dense model's measured latency:
+        per-layer times at every G, cached on disk) and for the report: when given or when the
+        budget limits latency, the dense and the pruned model are timed side by side, and the
+        pruned model is returned in the setup's ``memory_format`` (default channels-last, measured
+        faster on CPU for dense and grouped convolutions alike).
     """
-    check_arguments(groups, budget, mode, solver, strategy, coupling)
+    parsed = check_arguments(groups, budget, mode, solver, strategy, coupling)
+    setup = LatencySetup.parse(latency) if latency is not None or parsed and parsed.latency is not None else None
     info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
     before = count(model, example_inputs)
     plan, result, solutions = build_plan(
@@ -264,7 +287,11 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         grads=grads, layers=layers, ignored_layers=ignored_layers, include_linear=include_linear,
         min_channels=min_channels, max_groups=max_groups, layer_time_limit=layer_time_limit,
         search_time_limit=search_time_limit, seed=seed, progress=progress, executor=executor, n_jobs=n_jobs,
-        coupling=coupling, info=info, counts=before)
+        coupling=coupling, latency=setup, info=info, counts=before)
     out, exported = apply_plan(model, plan, example_inputs, mode)
     report = make_report(model, plan, example_inputs, exported, before)
+    if setup is not None:
+        setup.apply(out)  # delivered in the memory format it was measured in
+        t = LatencyTable(setup).models({"dense": model, "pruned": out}, example_inputs)
+        report.latency_before, report.latency_after = t["dense"], t["pruned"]
     return PruneResult(out, plan, report, result, exported, solutions)

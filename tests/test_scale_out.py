@@ -97,7 +97,7 @@ def test_pareto_front_is_non_dominated_and_drawn(tmp_path):
     assert len(front) >= 3
     for p in front:
         choice = [L.candidates.index(p["config"][L.name]) for L in sp.layers]
-        obj, params, _ = problem.totals(choice)
+        obj, (params, _, _) = problem.totals(choice)
         assert p["objective"] == pytest.approx(obj) and p["params"] == int(params)
         assert not any(q["objective"] <= p["objective"] and q["params"] <= p["params"]
                        and (q["objective"], q["params"]) != (p["objective"], p["params"]) for q in front)

@@ -36,7 +36,7 @@ class TableCost:
 
 
 def brute(space, cost, budget):
-    maxp, maxm = Budget.parse(budget).limits(space.dense_params, space.dense_macs)
+    maxp, maxm, _ = Budget.parse(budget).limits(space.dense_params, space.dense_macs)
     best = np.inf
     for combo in itertools.product(*[L.candidates for L in space.layers]):
         cs = [cost.evaluate(L, g) for L, g in zip(space.layers, combo)]
@@ -67,7 +67,7 @@ def test_exact_matches_brute_force_and_bounds_every_strategy(seed, frac, kind):
         r = search(space, budget, s, cost_model=cost, seed=seed)
         assert r.feasible, s  # the largest G everywhere fits when anything does, and every strategy can reach it
         assert r.objective >= ref - 1e-5, s
-        maxp, maxm = Budget.parse(budget).limits(space.dense_params, space.dense_macs)
+        maxp, maxm, _ = Budget.parse(budget).limits(space.dense_params, space.dense_macs)
         assert r.params <= maxp * (1 + 1e-9) and r.macs <= maxm * (1 + 1e-9)
         assert set(r.config) == {L.name for L in space.layers}
         assert all(g in L.candidates for L, g in zip(space.layers, r.config.values()))
@@ -117,7 +117,7 @@ def test_user_strategy_function_and_class_plug_in():
 
 def test_budget_parsing_and_errors():
     assert Budget.parse("params=0.5,macs=1e6") == Budget(0.5, 1e6)
-    assert Budget(0.5).limits(1000, 10) == (500.0, float("inf"))
+    assert Budget(0.5).limits(1000, 10) == (500.0, float("inf"), float("inf"))
     assert Budget(params=300).limits(1000, 10)[0] == 300.0
     with pytest.raises(ValueError):
         Budget()
@@ -137,3 +137,47 @@ def test_space_save_load_round_trip(tmp_path):
     assert all(np.array_equal(a.scores, b.scores) and a.candidates == b.candidates
                for a, b in zip(space.layers, back.layers))
     assert back.dense_params == space.dense_params and back.dense_macs == space.dense_macs
+
+
+def latency_space(seed, n=5):
+    """A space with a measured-latency table per layer: not monotone in G (G=8 slower than G=4
+    on some layers, as grouped kernels are on real CPUs)."""
+    base = make_space(seed, n)
+    rng = np.random.default_rng(seed + 1)
+    layers = [LayerSpec(L.name, L.scores, L.candidates, L.weight_params, L.macs, L.other_params,
+                        {g: float(rng.uniform(0.2, 1.2)) * 1e-3 / (g if rng.random() < 0.7 else 1) for g in L.candidates})
+              for L in base.layers]
+    return SearchSpace(layers, base.fixed_params, base.fixed_macs, fixed_latency=2e-4)
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 10_000), frac=st.sampled_from([0.4, 0.6, 0.8]), with_params=st.booleans())
+def test_latency_budget_matches_brute_force(seed, frac, with_params):
+    space, cost = latency_space(seed), TableCost(seed)
+    budget = {"latency": frac, **({"params": 0.6} if with_params else {})}
+    limits = Budget.parse(budget).limits(space.dense_params, space.dense_macs, space.dense_latency)
+    best = np.inf
+    for combo in itertools.product(*[L.candidates for L in space.layers]):
+        lat = space.fixed_latency + sum(L.latency[g] for L, g in zip(space.layers, combo))
+        params = space.fixed_params + sum(L.params_at(g) for L, g in zip(space.layers, combo))
+        if lat <= limits[2] * (1 + 1e-9) and params <= limits[0] * (1 + 1e-9):
+            best = min(best, sum(cost.evaluate(L, g).pruned for L, g in zip(space.layers, combo)))
+    ex = search(space, budget, "exact", cost_model=cost)
+    if not np.isfinite(best):
+        assert ex.status == "infeasible"
+        return
+    assert ex.status == "optimal" and ex.objective == pytest.approx(best, abs=1e-5)
+    assert ex.latency <= limits[2] * (1 + 1e-9)
+    assert ex.latency == pytest.approx(space.fixed_latency + sum(L.latency[ex.config[L.name]] for L in space.layers))
+    for s in STRATEGIES:
+        r = search(space, budget, s, cost_model=cost, seed=seed)
+        assert r.objective >= best - 1e-5, s
+        if r.feasible:
+            assert r.latency <= limits[2] * (1 + 1e-9), s
+
+
+def test_latency_budget_needs_measurements():
+    with pytest.raises(ValueError, match="latency budget needs measured latencies"):
+        search(make_space(0), {"latency": 0.5}, "paper", cost_model=TableCost(0))
+    with pytest.raises(ValueError, match=r"fraction of the dense model's latency in \(0, 1\]"):
+        Budget(latency=2.0)

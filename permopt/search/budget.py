@@ -1,4 +1,4 @@
-"""Budgets on parameters and MACs, absolute or as a fraction of the dense model."""
+"""Budgets on parameters, MACs and measured latency, absolute or as a fraction of the dense model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,19 +7,27 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Budget:
-    """Upper limits on parameters and/or MACs. A value in (0, 1] is a fraction of the dense
-    model's total; a value above 1 is an absolute count. ``None`` means no limit."""
+    """Upper limits on parameters, MACs and/or latency. For params and MACs a value in (0, 1] is a
+    fraction of the dense model's total and a value above 1 an absolute count; ``latency`` is a
+    fraction in (0, 1] of the dense model's latency measured on this machine (see
+    :mod:`permopt.latency`). ``None`` means no limit."""
 
     params: float | None = None
     macs: float | None = None
+    latency: float | None = None
+
+    #: The resources, in the order :meth:`limits` returns them.
+    RESOURCES = ("params", "macs", "latency")
 
     def __post_init__(self):
-        if self.params is None and self.macs is None:
-            raise ValueError("a budget needs params= and/or macs=")
-        for what in ("params", "macs"):
+        if self.params is None and self.macs is None and self.latency is None:
+            raise ValueError("a budget needs params=, macs= and/or latency=")
+        for what in self.RESOURCES:
             v = getattr(self, what)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
                 raise ValueError(f"budget {what} must be a positive number (fraction <= 1 or absolute), got {v!r}")
+        if self.latency is not None and self.latency > 1:
+            raise ValueError(f"budget latency is a fraction of the dense model's latency in (0, 1], got {self.latency!r}")
 
     @classmethod
     def parse(cls, spec: Any) -> "Budget":
@@ -27,9 +35,9 @@ class Budget:
         if isinstance(spec, Budget):
             return spec
         if isinstance(spec, dict):
-            unknown = set(spec) - {"params", "macs"}
+            unknown = set(spec) - set(cls.RESOURCES)
             if unknown:
-                raise ValueError(f"unknown budget keys {sorted(unknown)}; use params and/or macs")
+                raise ValueError(f"unknown budget keys {sorted(unknown)}; use {', '.join(cls.RESOURCES)}")
             return cls(**spec)
         if isinstance(spec, str):
             parts = {}
@@ -45,8 +53,13 @@ class Budget:
             return cls.parse(parts)
         raise TypeError(f"budget must be a Budget, dict or 'params=0.5' string, got {type(spec).__name__}")
 
-    def limits(self, dense_params: int, dense_macs: int) -> tuple[float, float]:
-        """Absolute (params, MACs) limits; ``inf`` where unlimited."""
+    def limits(self, dense_params: int, dense_macs: int, dense_latency: float | None = None) -> tuple[float, ...]:
+        """Absolute (params, MACs, latency in seconds) limits; ``inf`` where unlimited."""
+        if self.latency is not None and dense_latency is None:
+            raise ValueError("a latency budget needs measured latencies: build the search space with "
+                             "SearchSpace.from_model(..., latency=LatencySetup(...)) (prune does this)")
+
         def resolve(v, dense):
             return float("inf") if v is None else (v * dense if v <= 1 else float(v))
-        return resolve(self.params, dense_params), resolve(self.macs, dense_macs)
+        return (resolve(self.params, dense_params), resolve(self.macs, dense_macs),
+                resolve(self.latency, dense_latency or 0.0))

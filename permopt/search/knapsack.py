@@ -56,8 +56,10 @@ class Exact(Strategy):
         for i in range(n):
             model.add_exactly_one(x[i])
         for arr, limit, fixed in _resources(problem):
-            model.add(sum(int(arr[i, j]) * x[i][j] for i in range(n) for j in range(ks[i]))
-                      <= int(math.floor(limit * (1 + BUDGET_RTOL))) - int(fixed))
+            scale = 1.0 if np.all(arr[np.isfinite(arr)] == np.rint(arr[np.isfinite(arr)])) else _TIME_SCALE
+            # costs rounded up, the limit down: every CP-SAT-feasible choice is feasible in floats
+            model.add(sum(int(math.ceil(arr[i, j] * scale)) * x[i][j] for i in range(n) for j in range(ks[i]))
+                      <= int(math.floor((limit * (1 + BUDGET_RTOL) - fixed) * scale)))
         model.minimize(sum(int(coef[i, j]) * x[i][j] for i in range(n) for j in range(ks[i])))
         solver = cp.CpSolver()
         configure(solver, time_limit=time_limit, seed=seed, threads=threads)
@@ -91,9 +93,12 @@ class Exact(Strategy):
         return choice, Status.OPTIMAL if optimal else Status.TIME_LIMIT, bound, 0.0
 
 
-def _resources(problem: ConfigProblem) -> Iterator[tuple[np.ndarray, float, int]]:
-    """``(cost array, limit, fixed part)`` for each limited resource (params, MACs)."""
-    for arr, limit, fixed in ((problem.params, problem.max_params, problem.space.fixed_params),
-                              (problem.macs, problem.max_macs, problem.space.fixed_macs)):
+#: CP-SAT needs integers: measured latencies (seconds) count in units of 10 ns.
+_TIME_SCALE = 1e8
+
+
+def _resources(problem: ConfigProblem) -> Iterator[tuple[np.ndarray, float, float]]:
+    """``(cost array, limit, fixed part)`` for each limited resource (params, MACs, latency)."""
+    for arr, limit, fixed in zip(problem.use, problem.limits, problem.fixed):
         if math.isfinite(limit):
-            yield arr, limit, fixed
+            yield arr, float(limit), float(fixed)

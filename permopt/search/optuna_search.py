@@ -51,8 +51,8 @@ def optuna_search(problem: ConfigProblem, *, time_limit: float | None = None, se
                         skip_if_exists=True)
 
     def objective(trial: Any) -> float:
-        obj, p, m = problem.totals(_suggest(problem, trial))
-        excess = problem.excess(p, m)
+        obj, use = problem.totals(_suggest(problem, trial))
+        excess = problem.excess(use)
         trial.set_user_attr("excess", (excess,))
         trial.set_constraint("budget_excess", excess)  # <= 0 is feasible; TPE learns from infeasible trials
         return obj
@@ -66,15 +66,18 @@ def optuna_search(problem: ConfigProblem, *, time_limit: float | None = None, se
 
 def pareto_front(problem: ConfigProblem, *, resources: tuple[str, ...] = ("params",), n_trials: int = 300,
                  seed: int | None = 0, storage: str | None = None, study_name: str | None = None) -> list[dict]:
-    """Non-dominated configurations of pruned mass against ``resources`` (``params``, ``macs``).
+    """Non-dominated configurations of pruned mass against ``resources`` (``params``, ``macs``,
+    ``latency`` when the space has measured latencies).
 
-    Each point: ``config`` (G per layer), ``objective``, ``params``, ``macs``, sorted by the
-    first resource. The budget of ``problem`` is not enforced here: the front shows the trade-off.
+    Each point: ``config`` (G per layer), ``objective`` and each resource, sorted by the first
+    resource. The budget of ``problem`` is not enforced here: the front shows the trade-off.
     """
     optuna = _optuna()
-    bad = set(resources) - {"params", "macs"}
+    known = problem.RESOURCES if problem.space.fixed_latency is not None else problem.RESOURCES[:2]
+    bad = set(resources) - set(known)
     if not resources or bad:
-        raise ValueError(f"resources must name params and/or macs, got {resources!r}")
+        raise ValueError(f"resources must name some of {', '.join(known)}, got {resources!r}")
+    index = [problem.RESOURCES.index(r) for r in resources]
     n_trials = validate_count("n_trials", n_trials, 1)
     problem.evaluate_all()
     study = optuna.create_study(directions=["minimize"] * (1 + len(resources)), storage=storage,
@@ -82,13 +85,15 @@ def pareto_front(problem: ConfigProblem, *, resources: tuple[str, ...] = ("param
                                 sampler=optuna.samplers.NSGAIISampler(seed=seed))
 
     def objective(trial: Any) -> tuple[float, ...]:
-        obj, p, m = problem.totals(_suggest(problem, trial))
-        return (obj,) + tuple(p if r == "params" else m for r in resources)
+        obj, use = problem.totals(_suggest(problem, trial))
+        return (obj,) + tuple(float(use[k]) for k in index)
 
     study.optimize(objective, n_trials=n_trials)
     points: list[dict[str, Any]] = []
     for t in study.best_trials:
-        obj, p, m = problem.totals(_choice(problem, t.params))
-        points.append({"config": dict(t.params), "objective": obj, "params": int(p), "macs": int(m)})
+        obj, use = problem.totals(_choice(problem, t.params))
+        point: dict[str, Any] = {"config": dict(t.params), "objective": obj}
+        point.update({r: int(u) if r != "latency" else float(u) for r, u in zip(problem.RESOURCES, use) if r in known})
+        points.append(point)
     unique = {tuple(sorted(pt["config"].items())): pt for pt in points}
     return sorted(unique.values(), key=lambda pt: (pt[resources[0]], pt["objective"]))

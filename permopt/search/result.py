@@ -23,6 +23,7 @@ class SearchResult:
     history: list = field(default_factory=list)  # (seconds, best objective so far)
     gap: float | None = None  # certified relative gap, for exact strategies
     message: str = ""
+    latency: float | None = None  # estimated seconds (layer table + rest of the model), when measured
 
     @property
     def feasible(self) -> bool:

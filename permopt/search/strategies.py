@@ -3,8 +3,8 @@
 A strategy is a function ``fn(problem, *, time_limit=None, seed=None, **options)`` or a
 :class:`Strategy` subclass; it returns a choice (one candidate index per layer) or a
 :class:`SearchResult`. ``problem`` is a :class:`ConfigProblem`; its arrays ``obj``,
-``params``, ``macs`` (after ``evaluate_all()``) and ``totals``/``feasible`` are all a
-strategy needs.
+``use`` (params, MACs, latency per layer and candidate; after ``evaluate_all()``) and
+``totals``/``feasible`` are all a strategy needs.
 """
 from __future__ import annotations
 
@@ -36,28 +36,22 @@ get_strategy, available_strategies = STRATEGIES.get, STRATEGIES.available
 StrategyEntry = Entry
 
 
-def _weights(problem: ConfigProblem) -> np.ndarray:
-    wp, wm = problem.saving_weights()
-    return wp * np.nan_to_num(problem.params, posinf=0) + wm * np.nan_to_num(problem.macs, posinf=0)
-
-
 def repair(problem: ConfigProblem, choice: Any) -> list[int]:
     """Step ``G`` up where it costs the least objective per resource saved until the budget holds."""
     choice = list(choice)
-    res = _weights(problem)
+    res = problem.combined_use()
     while True:
-        _, p, m = problem.totals(choice)
-        if problem.feasible(p, m):
+        _, use = problem.totals(choice)
+        if problem.feasible(use):
             return choice
         best, best_ratio = None, np.inf
         for i, j in enumerate(choice):
-            if j + 1 < problem.n_choices[i]:
-                saved = res[i, j] - res[i, j + 1]
-                ratio = (problem.obj[i, j + 1] - problem.obj[i, j]) / max(saved, 1e-30)
+            if j + 1 < problem.n_choices[i] and res[i, j] > res[i, j + 1]:  # only steps that save
+                ratio = (problem.obj[i, j + 1] - problem.obj[i, j]) / (res[i, j] - res[i, j + 1])
                 if ratio < best_ratio:
                     best, best_ratio = i, ratio
         if best is None:
-            return choice  # even the largest G everywhere does not fit
+            return choice  # no step saves anything more: the budget cannot be met from here
         choice[best] += 1
 
 
@@ -65,34 +59,34 @@ def fill(problem: ConfigProblem, choice: Any) -> list[int]:
     """From a feasible choice, step one layer's ``G`` down at a time (largest objective gain per
     resource added) while the budget holds."""
     choice = list(choice)
-    _, p, m = problem.totals(choice)
-    if not problem.feasible(p, m):
+    _, use = problem.totals(choice)
+    if not problem.feasible(use):
         return choice
-    wp, wm = problem.saving_weights()
+    w = problem.weights()
     while True:
         best, best_ratio = None, 0.0
         for i, j in enumerate(choice):
             if j == 0:
                 continue
             gain = problem.obj[i, j] - problem.obj[i, j - 1]
-            dp, dm = problem.params[i, j - 1] - problem.params[i, j], problem.macs[i, j - 1] - problem.macs[i, j]
-            if gain <= 0 or not problem.feasible(p + dp, m + dm):
+            d = problem.use[:, i, j - 1] - problem.use[:, i, j]
+            if gain <= 0 or not problem.feasible(use + d):
                 continue
-            ratio = gain / max(wp * dp + wm * dm, 1e-30)
+            ratio = gain / max(float(w @ d), 1e-30)
             if ratio > best_ratio:
                 best, best_ratio = i, ratio
         if best is None:
             return choice
         j = choice[best]
-        p += problem.params[best, j - 1] - problem.params[best, j]
-        m += problem.macs[best, j - 1] - problem.macs[best, j]
+        use = use + problem.use[:, best, j - 1] - problem.use[:, best, j]
         choice[best] = j - 1
 
 
 @register_strategy("paper")
 def paper(problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None) -> list[int]:
-    """The paper's greedy: start at the largest G, step one layer down at a time (best gain per
-    resource added) while the budget holds; infeasible if the largest G everywhere does not fit."""
+    """The paper's greedy: start at the largest G (the cheapest, see ``ConfigProblem.cheapest``), step
+    one layer down at a time (best gain per resource added) while the budget holds; infeasible if
+    the cheapest choice does not fit."""
     problem.evaluate_all()
     return fill(problem, problem.cheapest())
 
@@ -102,24 +96,24 @@ def _descend(problem: ConfigProblem, choice: list[int]) -> list[int]:
     choice = list(choice)
     n = len(choice)
     idx = np.arange(n)
+    limits = problem.limits[:, None]
     while True:
         ch = np.asarray(choice)
-        obj, p, m = problem.totals(choice)
+        _, use = problem.totals(choice)
         up_ok = ch + 1 < problem.n_choices
         dn_ok = ch > 0
         up = np.where(up_ok, ch + 1, ch)
         dn = np.where(dn_ok, ch - 1, ch)
         d_obj_up = np.where(up_ok, problem.obj[idx, up] - problem.obj[idx, ch], np.inf)
         d_obj_dn = np.where(dn_ok, problem.obj[idx, dn] - problem.obj[idx, ch], np.inf)
-        d_p_up, d_p_dn = problem.params[idx, up] - problem.params[idx, ch], problem.params[idx, dn] - problem.params[idx, ch]
-        d_m_up, d_m_dn = problem.macs[idx, up] - problem.macs[idx, ch], problem.macs[idx, dn] - problem.macs[idx, ch]
+        d_up = problem.use[:, idx, up] - problem.use[:, idx, ch]  # (resources, layers)
+        d_dn = problem.use[:, idx, dn] - problem.use[:, idx, ch]
         # single step down (more params, less pruned)
-        feas_dn = within(p + d_p_dn, problem.max_params) & within(m + d_m_dn, problem.max_macs)
+        feas_dn = np.all(within(use[:, None] + d_dn, limits), axis=0)
         single = np.where(feas_dn, d_obj_dn, np.inf)
         # pairs: layer a up, layer b down
         pair = d_obj_up[:, None] + d_obj_dn[None, :]
-        feas = (within(p + d_p_up[:, None] + d_p_dn[None, :], problem.max_params)
-                & within(m + d_m_up[:, None] + d_m_dn[None, :], problem.max_macs))
+        feas = np.all(within(use[:, None, None] + d_up[:, :, None] + d_dn[:, None, :], limits[:, :, None]), axis=0)
         pair = np.where(feas, pair, np.inf)
         np.fill_diagonal(pair, np.inf)
         k_single, k_pair = int(np.argmin(single)), int(np.argmin(pair))
@@ -148,8 +142,8 @@ def descent(problem: ConfigProblem, *, time_limit: float | None = None, seed: in
         cand = [int(min(k - 1, max(0, j + rng.integers(-1, 2)))) if rng.random() < kick else j
                 for j, k in zip(best, problem.n_choices)]
         cand = _descend(problem, repair(problem, cand))
-        o, p, m = problem.totals(cand)
-        if problem.feasible(p, m) and o < best_obj:
+        o, use = problem.totals(cand)
+        if problem.feasible(use) and o < best_obj:
             best, best_obj = cand, o
     return best
 
@@ -163,9 +157,9 @@ def annealing(problem: ConfigProblem, *, time_limit: float | None = None, seed: 
     problem.evaluate_all()
     deadline = Deadline(time_limit)
     cur = repair(problem, paper(problem))
-    obj, p, m = problem.totals(cur)
-    score = obj + penalty * len(cur) * problem.excess(p, m)
-    best, best_obj = list(cur), (obj if problem.feasible(p, m) else np.inf)
+    obj, use = problem.totals(cur)
+    score = obj + penalty * len(cur) * problem.excess(use)
+    best, best_obj = list(cur), (obj if problem.feasible(use) else np.inf)
     temps = t0 * (t1 / t0) ** (np.arange(steps) / max(1, steps - 1)) * max(1.0, problem.obj[np.isfinite(problem.obj)].mean() * len(cur))
     layers, dirs, u = rng.integers(0, len(cur), steps), rng.choice([-1, 1], steps), rng.random(steps)
     for t in range(steps):
@@ -175,12 +169,11 @@ def annealing(problem: ConfigProblem, *, time_limit: float | None = None, seed: 
         if not 0 <= j < problem.n_choices[i]:
             continue
         o2 = obj + problem.obj[i, j] - problem.obj[i, cur[i]]
-        p2 = p + problem.params[i, j] - problem.params[i, cur[i]]
-        m2 = m + problem.macs[i, j] - problem.macs[i, cur[i]]
-        s2 = o2 + penalty * len(cur) * problem.excess(p2, m2)
+        use2 = use + problem.use[:, i, j] - problem.use[:, i, cur[i]]
+        s2 = o2 + penalty * len(cur) * problem.excess(use2)
         if s2 <= score or u[t] < np.exp((score - s2) / temps[t]):
-            cur[i], obj, p, m, score = j, o2, p2, m2, s2
-            if obj < best_obj and problem.feasible(p, m):
+            cur[i], obj, use, score = j, o2, use2, s2
+            if obj < best_obj and problem.feasible(use):
                 best, best_obj = list(cur), obj
     return _descend(problem, repair(problem, best))
 
@@ -199,8 +192,8 @@ def genetic(problem: ConfigProblem, *, time_limit: float | None = None, seed: in
     pop = [seedling] + [repair(problem, list(rng.integers(0, ks))) for _ in range(population - 1)]
 
     def fitness(c):
-        o, p, m = problem.totals(c)
-        return o + 1e3 * problem.excess(p, m)
+        o, use = problem.totals(c)
+        return o + 1e3 * problem.excess(use)
 
     fit = np.array([fitness(c) for c in pop])
     for _ in range(generations):
@@ -233,7 +226,7 @@ def random_search(problem: ConfigProblem, *, time_limit: float | None = None, se
         if best and deadline.passed():
             break
         c = fill(problem, repair(problem, list(rng.integers(0, problem.n_choices))))
-        o, p, m = problem.totals(c)
-        if problem.feasible(p, m) and o < best_obj or not best:
+        o, use = problem.totals(c)
+        if problem.feasible(use) and o < best_obj or not best:
             best, best_obj = c, o
     return best

@@ -1,0 +1,146 @@
+"""Latency budgets: measured layer tables, their cache, the estimate, and the report.
+
+No wall-clock asserts: timings are checked for structure and consistency (positive, cached,
+estimate = the table's own arithmetic), never against a threshold.
+"""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import permopt
+from permopt.latency import LatencySetup, LatencyTable, layer_inputs
+from permopt.search import SearchSpace, SolverCostModel, search
+
+from nn_helpers import Chain, randomize_bn
+
+
+@pytest.fixture(scope="module")
+def chain():
+    torch.manual_seed(0)
+    return randomize_bn(Chain(c=16)), torch.randn(2, 3, 16, 16)
+
+
+def test_setup_is_validated():
+    with pytest.raises(ValueError, match="memory_format"):
+        LatencySetup(memory_format="nhwc")
+    with pytest.raises(ValueError, match="threads"):
+        LatencySetup(threads=0)
+    with pytest.raises(ValueError, match="unknown latency options"):
+        LatencySetup.parse({"batches": 4})
+    assert LatencySetup.parse({"batch": 4}).batch == 4
+
+
+def test_layer_inputs_records_each_layers_input_shape(chain):
+    model, x = chain
+    shapes = layer_inputs(model, x, ["conv1", "conv2", "fc"])
+    assert shapes == {"conv1": (2, 16, 16, 16), "conv2": (2, 32, 16, 16), "fc": (2, 16)}
+    assert not model.training and not any(m._forward_pre_hooks for m in model.modules())
+
+
+def test_table_measures_once_and_caches_on_disk(chain, tmp_path):
+    model, x = chain
+    setup = LatencySetup(batch=4, rounds=3, cache_dir=tmp_path)
+    cands = {"conv1": [1, 2, 4], "conv2": [1, 2, 4, 8]}
+    table = LatencyTable(setup)
+    times, dense = table.layers(model, x, cands)
+    assert table.measured == 1 and dense > 0
+    assert {n: sorted(t) for n, t in times.items()} == cands and all(v > 0 for t in times.values() for v in t.values())
+    again = LatencyTable(setup)  # a new table reads the file: same numbers, nothing measured
+    assert again.layers(model, x, cands) == (times, dense) and again.measured == 0
+    assert len(json.loads((tmp_path / LatencyTable.FILE).read_text())) == 1
+    other = LatencyTable(LatencySetup(batch=8, rounds=3, cache_dir=tmp_path))  # another batch is another entry
+    other.layers(model, x, cands)
+    assert other.measured == 1
+
+
+def test_unreadable_cache_is_named(tmp_path):
+    (tmp_path / LatencyTable.FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="latency cache .* unreadable"):
+        LatencyTable(LatencySetup(cache_dir=tmp_path))
+
+
+@pytest.fixture
+def fake_timing(monkeypatch):
+    """Deterministic layer tables (the measuring itself is tested above): G = 8 is slower than
+    dense, as small grouped kernels are on real CPUs; the rest of the model takes 1 ms."""
+    def layers(self, model, example_inputs, candidates, progress=False):
+        times = {n: {g: 1e-3 * (2.0 if g == 8 else 1.0 / g + 0.1) for g in gs} for n, gs in candidates.items()}
+        return times, 1e-3 + sum(t[1] for t in times.values())
+    monkeypatch.setattr(LatencyTable, "layers", layers)
+
+
+def test_space_with_latency_keeps_only_faster_groups_and_adds_up(chain, tmp_path, fake_timing):
+    model, x = chain
+    setup = LatencySetup(batch=4, rounds=3, cache_dir=tmp_path)
+    space = SearchSpace.from_model(model, x, latency=setup)
+    assert all(8 not in L.candidates for L in space.layers) and any(L.candidates[-1] == 4 for L in space.layers)
+    assert space.fixed_latency == pytest.approx(1e-3)
+    for L in space.layers:
+        assert L.candidates[0] == 1 and all(L.latency[g] < L.latency[1] for g in L.candidates[1:])
+    assert space.dense_latency == pytest.approx(space.fixed_latency + sum(L.latency[1] for L in space.layers))
+    path = tmp_path / "space.npz"
+    space.save(path)
+    back = SearchSpace.load(path)
+    assert back.fixed_latency == space.fixed_latency and [L.latency for L in back.layers] == [L.latency for L in space.layers]
+
+
+def test_latency_budget_search_meets_its_estimate(chain, tmp_path, fake_timing):
+    model, x = chain
+    space = SearchSpace.from_model(model, x, latency=LatencySetup(batch=4, rounds=3, cache_dir=tmp_path))
+    fastest = space.smallest[2] / space.dense_latency
+    frac = float(np.clip((1 + fastest) / 2, fastest, 1.0))  # halfway between dense and the fastest reachable
+    r = search(space, {"latency": frac}, "exact", cost_model=SolverCostModel("grps"))
+    assert r.status == "optimal"
+    assert r.latency == pytest.approx(space.fixed_latency + sum(L.latency[r.config[L.name]] for L in space.layers))
+    assert r.latency <= frac * space.dense_latency * (1 + 1e-9)
+
+
+def test_prune_with_latency_budget_reports_measured_latency(chain, tmp_path, fake_timing):
+    model, x = chain
+    setup = {"batch": 4, "rounds": 3, "cache_dir": str(tmp_path)}
+    space = SearchSpace.from_model(model, x, latency=setup)
+    frac = (1 + space.smallest[2] / space.dense_latency) / 2
+    r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, coupling="full", progress=False)
+    assert r.report.latency_before > 0 and r.report.latency_after > 0
+    assert "latency x" in r.report.table() and r.report.to_dict()["latency_after"] == r.report.latency_after
+    assert r.plan.meta["estimated_latency_ratio"] <= frac * (1 + 1e-9)
+    assert r.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)  # delivered as measured
+    masked = permopt.nn.apply_masks(__import__("copy").deepcopy(model), r.plan).eval()
+    with torch.no_grad():
+        assert torch.allclose(masked(x), r.model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_unreachable_latency_budget_names_the_measured_floor(chain, tmp_path, fake_timing):
+    model, x = chain
+    with pytest.raises(ValueError, match=r"ms \(.* of dense, measured\)"):
+        permopt.prune(model, x, budget={"latency": 0.01}, latency={"rounds": 2, "cache_dir": str(tmp_path)},
+                      progress=False)
+
+
+def test_no_faster_group_is_an_error_not_a_slower_model(chain, monkeypatch):
+    def slower(self, model, example_inputs, candidates, progress=False):
+        return {n: {g: 1e-3 * g for g in gs} for n, gs in candidates.items()}, 1.0
+    monkeypatch.setattr(LatencyTable, "layers", slower)
+    model, x = chain
+    with pytest.raises(ValueError, match="no layer runs faster grouped than dense"):
+        permopt.prune(model, x, budget={"latency": 0.9}, latency={"cache_dir": None}, progress=False)
+
+
+def test_cli_bench_latency_prints_and_writes_rows(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "lat.json"
+    p = subprocess.run([sys.executable, "-m", "permopt.cli", "bench", "--latency", "--model", "resnet20",
+                        "--groups-list", "4", "--couplings", "none,full", "--latency-batch", "2",
+                        "--latency-rounds", "2", "--json", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(out.read_text())
+    assert [r["model"] for r in rows] == ["dense", "G=4 none", "G=4 full"]
+    assert rows[2]["index_modules"] == 0 < rows[1]["index_modules"] and rows[1]["ideal"] > 3
+    assert all(r["ms"] > 0 for r in rows) and "speedup" in p.stdout
+    bad = subprocess.run([sys.executable, "-m", "permopt.cli", "bench", "--latency", "--model", "resnet20",
+                          "--groups-list", "four"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--groups-list" in bad.stderr
