@@ -44,7 +44,7 @@ class Bound:
     value: float
     method: str
     time_s: float
-    info: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict, repr=False)
 
 
 def topk_bound(problem: GroupingProblem) -> float:
@@ -124,7 +124,8 @@ def sdp_bound(problem: GroupingProblem, *, max_iters: int = 20_000, eps: float =
     if any(d is None for d in duals):
         return problem.total, {"sdp_status": prob.status}
     value = min(_dual_bound(Sn, G, duals, sign) for sign in (1.0, -1.0))
-    return float(min(value * unit, problem.total)), {"sdp_status": prob.status, "sdp_primal": prob.value * unit}
+    return float(min(value * unit, problem.total)), {"sdp_status": prob.status, "sdp_primal": prob.value * unit,
+                                                     "sdp_matrix": Q.value}
 
 
 def _dual_bound(Sn: np.ndarray, G: int, duals: list, sign: float) -> float:

@@ -249,8 +249,9 @@ def _add_latency_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-batch", type=int, default=32, help="batch size for latency measurements (default 32)")
     p.add_argument("--latency-threads", type=int, default=1, help="torch threads when timing (default 1)")
     p.add_argument("--latency-rounds", type=int, default=15, help="interleaved timing rounds (medians; default 15)")
-    p.add_argument("--memory-format", default="channels_last", choices=("channels_last", "contiguous"),
-                   help="memory format models are timed (and, under a latency budget, delivered) in")
+    p.add_argument("--memory-format", default="auto", choices=("auto", "channels_last", "contiguous"),
+                   help="memory format models are timed (and, under a latency budget, delivered) in; auto: the "
+                        "faster for the dense model, measured (default)")
     p.add_argument("--latency-cache", default=None, help="folder caching measured layer tables (default: none)")
 
 
@@ -260,8 +261,8 @@ def _bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
     from .latency import LatencyTable
     from .pipeline import prune
 
-    setup = _latency_setup(args)
     model, x = _load_model(args)
+    setup = _latency_setup(args).resolve(model, x)
     exported, info = {}, {}
     for G in _ints(args.groups_list, "--groups-list"):
         for coupling in _names(args.couplings, "--couplings"):

@@ -23,7 +23,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -96,9 +96,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("PERMOPT_CACHE", Path.home() / ".cache" / "permopt"))
 
 
-#: Memory formats a model can run in; channels-last is the default for timing and for models
-#: pruned under a latency budget: measured faster for dense and grouped convs alike on CPU
-#: (resnet56 batch 32: dense 65.6 vs 68.2 ms, G=4 49.0 vs 58.1 ms; mobilenetv2 dense 78.6 vs 152 ms).
+#: Memory formats a model can run in. ``auto`` (the default) times the dense model in both and
+#: keeps the faster: channels-last measured faster on this CPU for dense and grouped convs alike
+#: (batch 32, 1 thread: resnet56 dense 46 vs 56 ms; mobilenetv2 dense 78 vs 175 ms).
 MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
 
@@ -106,13 +106,13 @@ MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.cont
 class LatencySetup:
     """How latencies are measured: ``batch`` (default: the example inputs' batch), torch
     ``threads``, timing ``rounds`` (medians over them), ``memory_format`` of weights and inputs
-    (``channels_last`` or ``contiguous``), and ``cache_dir`` for the layer table (``None``: no
-    disk cache)."""
+    (``channels_last``, ``contiguous``, or ``auto``: whichever runs the dense model faster,
+    measured by :meth:`resolve`), and ``cache_dir`` for the layer table (``None``: no disk cache)."""
 
     batch: int | None = None
     threads: int = 1
     rounds: int = 15
-    memory_format: str = "channels_last"
+    memory_format: str = "auto"
     cache_dir: str | Path | None = default_cache_dir()
 
     def __post_init__(self) -> None:
@@ -120,16 +120,32 @@ class LatencySetup:
             validate_count("batch", self.batch, 1)
         validate_count("threads", self.threads, 1)
         validate_count("rounds", self.rounds, 1)
-        if self.memory_format not in MEMORY_FORMATS:
-            raise ValueError(f"memory_format must be one of {sorted(MEMORY_FORMATS)}, got {self.memory_format!r}")
+        if self.memory_format not in (*MEMORY_FORMATS, "auto"):
+            raise ValueError(f"memory_format must be 'auto' or one of {sorted(MEMORY_FORMATS)}, "
+                             f"got {self.memory_format!r}")
+
+    def resolve(self, model: nn.Module, example_inputs: Any) -> "LatencySetup":
+        """This setup with ``memory_format="auto"`` replaced by the format that runs the dense
+        ``model`` faster (both timed side by side); unchanged otherwise."""
+        if self.memory_format != "auto":
+            return self
+        trials = {fmt: replace(self, memory_format=fmt) for fmt in MEMORY_FORMATS}
+        times = {}
+        for fmt, setup in trials.items():  # one format at a time: each needs its own input layout
+            times[fmt] = LatencyTable(replace(setup, cache_dir=None)).models({"dense": model}, example_inputs)["dense"]
+        return trials[min(times, key=lambda f: times[f])]
 
     def apply(self, model: nn.Module) -> nn.Module:
         """``model`` with its 4-D weights in this setup's memory format (in place; returned)."""
+        if self.memory_format == "auto":
+            raise ValueError("resolve() the 'auto' memory format against a model first")
         return model.to(memory_format=MEMORY_FORMATS[self.memory_format])  # type: ignore[call-overload]
 
     def inputs(self, example_inputs: Any) -> Any:
         """``example_inputs`` resized to the batch (random values) in this memory format."""
         x = batch_inputs(example_inputs, self.batch)
+        if self.memory_format == "auto":
+            raise ValueError("resolve() the 'auto' memory format against a model first")
         fmt = MEMORY_FORMATS[self.memory_format]
         if isinstance(x, tuple):
             return tuple(t.contiguous(memory_format=fmt) if t.dim() == 4 else t for t in x)

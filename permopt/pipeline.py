@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import warnings
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -161,6 +161,7 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
         plan.meta.update(budget=str(budget), strategy=strategy, objective=result.objective)
         if result.latency is not None and space.dense_latency:
             plan.meta["estimated_latency_ratio"] = result.latency / space.dense_latency
+            plan.meta["memory_format"] = space.meta["memory_format"]
     solutions.update(_solve_layers(model, config, solutions, solver, criterion, grads, layer_time_limit, seed,
                                    progress, executor, n_jobs))
     if coupling != "none":
@@ -275,8 +276,8 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         for a ``budget`` with ``latency`` (a fraction of the dense model's measured latency:
         per-layer times at every G, cached on disk) and for the report: when given or when the
         budget limits latency, the dense and the pruned model are timed side by side, and the
-        pruned model is returned in the setup's ``memory_format`` (default channels-last, measured
-        faster on CPU for dense and grouped convolutions alike).
+        pruned model is returned in the setup's ``memory_format`` (default ``auto``: the format
+        that runs the dense model faster, timed here; channels-last on this CPU).
     """
     parsed = check_arguments(groups, budget, mode, solver, strategy, coupling)
     setup = LatencySetup.parse(latency) if latency is not None or parsed and parsed.latency is not None else None
@@ -291,6 +292,8 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
     out, exported = apply_plan(model, plan, example_inputs, mode)
     report = make_report(model, plan, example_inputs, exported, before)
     if setup is not None:
+        setup = replace(setup, memory_format=plan.meta.get("memory_format", setup.memory_format))
+        setup = setup.resolve(model, example_inputs)
         setup.apply(out)  # delivered in the memory format it was measured in
         t = LatencyTable(setup).models({"dense": model, "pruned": out}, example_inputs)
         report.latency_before, report.latency_after = t["dense"], t["pruned"]

@@ -1,6 +1,7 @@
 """Heuristics past the paper: never below GRPS, never above a proven optimum, often optimal."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import permopt
 
@@ -52,3 +53,34 @@ def test_starts_and_seeds():
         permopt.solve(S, 4, "alternating", start="magic")
     with pytest.raises(ValueError, match="effort"):
         permopt.solve(S, 4, "best", effort=-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), n_per=st.integers(1, 12), G=st.integers(2, 9),
+       scale=st.sampled_from([1e-12, 1.0, 1e12]), ties=st.booleans())
+def test_warm_transport_is_exact_from_any_balanced_start(seed, n_per, G, scale, ties):
+    """Cycle cancelling from a random balanced start reaches the assignment optimum (scipy, floats)."""
+    from scipy.optimize import linear_sum_assignment
+
+    from permopt.solvers.transport import assign_balanced
+
+    rng = np.random.default_rng(seed)
+    n = n_per * G
+    A = (rng.integers(0, 3, (n, G)).astype(float) if ties else rng.random((n, G))) * scale
+    rows, cols = linear_sum_assignment(np.repeat(A, n_per, axis=1), maximize=True)
+    optimum = A[rows, cols // n_per].sum()
+    start = rng.permutation(np.arange(n) % G)
+    labels, value = assign_balanced(A, start=start, max_cycles=10**6)
+    assert np.bincount(labels, minlength=G).tolist() == [n_per] * G
+    assert value == pytest.approx(A[np.arange(n), labels].sum(), rel=1e-12)
+    assert value >= optimum * (1 - 1e-9) - 1e-300
+
+
+def test_warm_transport_falls_back_when_the_start_is_far():
+    from permopt.solvers.transport import assign_balanced
+
+    rng = np.random.default_rng(0)
+    A = rng.random((256, 8))
+    cold, best = assign_balanced(A)
+    labels, value = assign_balanced(A, start=np.arange(256) % 8, max_cycles=1)  # one cycle cannot fix it
+    assert value == pytest.approx(best, rel=1e-12)

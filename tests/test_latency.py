@@ -22,6 +22,17 @@ def chain():
     return randomize_bn(Chain(c=16)), torch.randn(2, 3, 16, 16)
 
 
+def test_auto_memory_format_is_resolved_by_measurement(chain):
+    model, x = chain
+    setup = LatencySetup(batch=2, rounds=2, cache_dir=None)
+    assert setup.memory_format == "auto"
+    with pytest.raises(ValueError, match="resolve"):
+        setup.inputs(x)
+    resolved = setup.resolve(model, x)
+    assert resolved.memory_format in ("channels_last", "contiguous") and resolved.batch == 2
+    assert resolved.resolve(model, x) is resolved
+
+
 def test_setup_is_validated():
     with pytest.raises(ValueError, match="memory_format"):
         LatencySetup(memory_format="nhwc")
@@ -41,7 +52,7 @@ def test_layer_inputs_records_each_layers_input_shape(chain):
 
 def test_table_measures_once_and_caches_on_disk(chain, tmp_path):
     model, x = chain
-    setup = LatencySetup(batch=4, rounds=3, cache_dir=tmp_path)
+    setup = LatencySetup(batch=4, rounds=3, memory_format="contiguous", cache_dir=tmp_path)
     cands = {"conv1": [1, 2, 4], "conv2": [1, 2, 4, 8]}
     table = LatencyTable(setup)
     times, dense = table.layers(model, x, cands)
@@ -50,7 +61,7 @@ def test_table_measures_once_and_caches_on_disk(chain, tmp_path):
     again = LatencyTable(setup)  # a new table reads the file: same numbers, nothing measured
     assert again.layers(model, x, cands) == (times, dense) and again.measured == 0
     assert len(json.loads((tmp_path / LatencyTable.FILE).read_text())) == 1
-    other = LatencyTable(LatencySetup(batch=8, rounds=3, cache_dir=tmp_path))  # another batch is another entry
+    other = LatencyTable(LatencySetup(batch=8, rounds=3, memory_format="contiguous", cache_dir=tmp_path))  # new batch
     other.layers(model, x, cands)
     assert other.measured == 1
 
@@ -99,7 +110,7 @@ def test_latency_budget_search_meets_its_estimate(chain, tmp_path, fake_timing):
 
 def test_prune_with_latency_budget_reports_measured_latency(chain, tmp_path, fake_timing):
     model, x = chain
-    setup = {"batch": 4, "rounds": 3, "cache_dir": str(tmp_path)}
+    setup = {"batch": 4, "rounds": 3, "cache_dir": str(tmp_path), "memory_format": "channels_last"}
     space = SearchSpace.from_model(model, x, latency=setup)
     frac = (1 + space.smallest[2] / space.dense_latency) / 2
     r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, coupling="full", progress=False)

@@ -141,14 +141,13 @@ class SearchSpace:
         if not specs:
             raise ValueError(f"no selected layer has a G > 1 (with >= {min_channels} channels per group and "
                              f"G <= {max_groups}); groupable layers: {list(info.layers)}")
-        fixed_latency = None
+        fixed_latency, meta = None, {"criterion": criterion if isinstance(criterion, str) else "custom"}
         if latency is not None:
-            specs, fixed_latency = _measure(model, example_inputs, specs, latency, progress)
+            specs, fixed_latency, meta["memory_format"] = _measure(model, example_inputs, specs, latency, progress)
         counts = counts or count(model, example_inputs)
         searched_params = sum(s.params_at(1) for s in specs)
         searched_macs = sum(s.macs_at(1) for s in specs)
-        return cls(specs, counts.params - searched_params, counts.macs - searched_macs,
-                   {"criterion": criterion if isinstance(criterion, str) else "custom"}, fixed_latency)
+        return cls(specs, counts.params - searched_params, counts.macs - searched_macs, meta, fixed_latency)
 
     def save(self, path: str | Path) -> None:
         """Save as ``.npz`` (scores) with the rest as JSON inside."""
@@ -175,12 +174,12 @@ class SearchSpace:
 
 
 def _measure(model: Any, example_inputs: Any, specs: list[LayerSpec], setup: Any,
-             progress: bool) -> tuple[list[LayerSpec], float]:
+             progress: bool) -> tuple[list[LayerSpec], float, str]:
     """Specs with measured latencies (``G`` no faster than dense dropped; layers left with G = 1
-    only leave the search) and the seconds of the rest of the dense model."""
+    only leave the search), the seconds of the rest of the dense model, and the memory format."""
     from ..latency import LatencySetup, LatencyTable
 
-    setup = LatencySetup.parse(setup)
+    setup = LatencySetup.parse(setup).resolve(model, example_inputs)
     table = LatencyTable(setup)
     times, dense = table.layers(model, example_inputs, {L.name: L.candidates for L in specs}, progress)
     out = []
@@ -194,4 +193,4 @@ def _measure(model: Any, example_inputs: Any, specs: list[LayerSpec], setup: Any
         raise ValueError("no layer runs faster grouped than dense on this machine (measured), so a latency "
                          "budget cannot be met by grouping")
     # may come out slightly negative through timing noise; the totals stay consistent
-    return kept, dense - sum(L.latency_at(1) for L in kept)
+    return kept, dense - sum(L.latency_at(1) for L in kept), setup.memory_format

@@ -43,16 +43,17 @@ def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray | None = No
     """Alternating transportation from rows ``r``: at most ``max_iter`` sweeps, until no gain; (r, c, kept).
 
     A sweep computes the best columns for the rows, then the best rows for those columns
-    (each transport also returns the kept mass, so nothing is recounted). The result keeps
+    (each transport also returns the kept mass, so nothing is recounted, and starts warm from
+    the previous groups: exact cycle cancelling, see :mod:`permopt.solvers.transport`). The result keeps
     at least as much as ``(r, c)`` for any ``c``; ``c`` only sets the baseline of the first sweep.
     """
     S, G = problem.scores, problem.groups
     kept = -np.inf if c is None else problem.kept(r, c)
     if c is None:
-        c = best_col_groups(S, r, G)[0]  # only returned if max_iter is 0
+        c = best_col_groups(S, r, G)[0]  # cold once; then each transport starts from the last groups
     for _ in range(max_iter):
-        c2, _ = best_col_groups(S, r, G)
-        r2, new = best_row_groups(S, c2, G)
+        c2, _ = best_col_groups(S, r, G, start=c)
+        r2, new = best_row_groups(S, c2, G, start=r)
         if new <= kept + _GAIN_RTOL * problem.total:
             break
         r, c, kept = r2, c2, new
