@@ -3,9 +3,9 @@
     python benchmarks/bench_latency.py                          # resnet56 and mobilenetv2, G = 2, 4, 8
     python benchmarks/bench_latency.py --models tv:resnet18 --size 224 --groups 4 --batches 1
 
-Per model, G, batch and backend (torch eager with 1 thread and with all threads, torch.compile
-and ONNX Runtime with 1 thread): median latency of the dense model, the exported model under
-each coupling mode (none, chain, full: how many gathers remain, and the mean kept ratio they
+Per model, G, batch, backend (torch eager with 1 thread and with all threads, torch.compile
+and ONNX Runtime with 1 thread) and memory format (contiguous, channels-last): median latency
+of the dense model, the exported model under each coupling mode (none, chain, full: how many gathers remain, and the mean kept ratio they
 cost), and the uncoupled export with its channel-index modules replaced by identities (wrong
 outputs, timing only: what the gathers cost); speed-up = dense / exported; ideal = dense MACs
 / exported MACs. Variants are timed interleaved in the same run. Writes
@@ -14,32 +14,39 @@ benchmarks/results/latency.json.
 from __future__ import annotations
 
 import argparse
+import copy
+import itertools
+import os
 import warnings
 
-import numpy as np
-import torch
-from common import print_table, write_json
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")  # no compile worker pool timing alongside
 
-import permopt
-from permopt import models
-from permopt.latency import interleaved_medians, onnx_session, without_index_modules
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from common import print_table, write_json  # noqa: E402
+
+import permopt  # noqa: E402
+from permopt import models  # noqa: E402
+from permopt.latency import MEMORY_FORMATS, interleaved_medians, onnx_session, without_index_modules  # noqa: E402
 
 
-def runner(model, x, backend):
-    """A no-argument callable running ``model`` on ``x`` with ``backend``."""
+def runner(model, x, backend, fmt):
+    """A no-argument callable running a copy of ``model`` in memory format ``fmt`` on ``x`` with ``backend``."""
     if backend == "onnxruntime":
         return onnx_session(model, x)
+    model = copy.deepcopy(model).to(memory_format=MEMORY_FORMATS[fmt])
+    x = x.contiguous(memory_format=MEMORY_FORMATS[fmt])
     if backend == "compile":
         compiled = torch.compile(model)
         return lambda: compiled(x)
     return lambda: model(x)
 
 
-def variants(model, exported, x, backend):
+def variants(model, exported, x, backend, fmt):
     """Dense, every coupling's export, and the uncoupled export without its gathers (timing only)."""
-    out = {"dense": runner(model, x, backend)}
-    out.update({f"exported_{c}": runner(m, x, backend) for c, m in exported.items()})
-    out["no_index"] = runner(without_index_modules(exported["none"]), x, backend)
+    out = {"dense": runner(model, x, backend, fmt)}
+    out.update({f"exported_{c}": runner(m, x, backend, fmt) for c, m in exported.items()})
+    out["no_index"] = runner(without_index_modules(exported["none"]), x, backend, fmt)
     return out
 
 
@@ -51,6 +58,8 @@ def main(argv=None):
     ap.add_argument("--backends", default="torch-1,torch-all,compile,onnxruntime",
                     help="torch-1 / torch-all (eager, 1 or all threads), compile (torch.compile, 1 thread), onnxruntime")
     ap.add_argument("--couplings", default="none,chain,full", help="coupling modes to export (none is always timed)")
+    ap.add_argument("--formats", default="contiguous,channels_last",
+                    help="memory formats of weights and inputs (ONNX Runtime runs contiguous only)")
     ap.add_argument("--size", type=int, default=None, help="input height and width (default: the zoo model's)")
     ap.add_argument("--rounds", type=int, default=15)
     args = ap.parse_args(argv)
@@ -67,16 +76,19 @@ def main(argv=None):
             ideal = res["none"].report.macs_before / res["none"].report.macs_after
             for batch in map(int, args.batches.split(",")):
                 x = torch.randn(batch, *shape)
-                for backend in args.backends.split(","):
+                for backend, fmt in itertools.product(args.backends.split(","), args.formats.split(",")):
+                    if backend == "onnxruntime" and fmt != "contiguous":
+                        continue
                     threads = 1 if backend != "torch-all" else torch.get_num_threads()
                     try:
-                        t = interleaved_medians(variants(model, {c: r.model for c, r in res.items()}, x, backend),
+                        t = interleaved_medians(variants(model, {c: r.model for c, r in res.items()}, x, backend, fmt),
                                                 args.rounds, threads=threads)
                     except Exception as e:  # a backend that cannot run this model is reported, not fatal
                         print(f"{name} G={G} {backend}: {type(e).__name__}: {str(e)[:200]}")
                         continue
                     for c, r in res.items():
-                        rows.append({"model": name, "G": G, "batch": batch, "backend": backend, "coupling": c,
+                        rows.append({"model": name, "G": G, "batch": batch, "backend": backend, "format": fmt,
+                                     "coupling": c,
                                      "dense_ms": 1e3 * t["dense"], "exported_ms": 1e3 * t[f"exported_{c}"],
                                      "speedup": t["dense"] / t[f"exported_{c}"],
                                      "speedup_no_index": t["dense"] / t["no_index"] if c == "none" else None,
@@ -85,7 +97,7 @@ def main(argv=None):
                                          "mean_kept_ratio", float(np.mean([lp.kept_ratio for lp in r.plan.pruned().values()])))})
                         print(rows[-1], flush=True)
     print()
-    print_table(rows, ["model", "G", "batch", "backend", "coupling", "dense_ms", "exported_ms", "speedup",
+    print_table(rows, ["model", "G", "batch", "backend", "format", "coupling", "dense_ms", "exported_ms", "speedup",
                        "speedup_no_index", "ideal", "index_modules", "mean_kept_ratio"])
     write_json("latency", {"rows": rows})
 
