@@ -364,9 +364,10 @@ def _add_model_parsers(sub: Any, names: str) -> None:
     p.add_argument("-s", "--solver", default="auto", help=f"permutation solver (default auto); one of: {names}")
     p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap on the search")
     _add_latency_args(p)
-    p.add_argument("--coupling", default="none", choices=COUPLING_MODES,
+    p.add_argument("--coupling", default=None, choices=COUPLING_MODES,
                    help="share one partition per channel space: none, chain (conv-BN-ReLU-conv) or full (residual "
-                        "streams too): fewer index modules (gathers), some kept mass (default none)")
+                        "streams too): fewer index modules (gathers), some kept mass (default: full under a "
+                        "latency budget, else none)")
     p.add_argument("-o", "--out-dir", default="permopt_out", help="output folder (default permopt_out)")
     p.add_argument("--plot", default=None, help="draw G per layer and params before/after to this image")
     p.set_defaults(func=_cmd_prune)

@@ -20,6 +20,7 @@ included).
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -55,9 +56,11 @@ def validate_coupling(coupling: Any) -> str:
 def assign_spaces(spaces: Any, config: dict[str, int], mode: str) -> dict[str, tuple[int, int]]:
     """Space ids ``(out, in)`` for every configured layer under ``mode``.
 
-    ``spaces`` is a :class:`permopt.nn.spaces.ChannelSpaces`. A layer side is *shared* when its
-    space is coupled under ``mode`` and the layer's ``G`` divides the space's largest ``G``;
-    otherwise it gets a private id of its own (solved as before).
+    ``spaces`` is a :class:`permopt.nn.spaces.ChannelSpaces`. A space coupled under ``mode`` is
+    partitioned into ``G_s`` = the least common multiple of its layers' ``G`` (when that divides
+    its channels; else their largest ``G``), and each layer whose ``G`` divides ``G_s`` shares
+    it, merging ``G_s / G`` consecutive groups (G = 2 and 3 share a 6-group partition). Other
+    layer sides get a private id of their own (solved as before).
     """
     validate_coupling(mode)
     sides: dict[str, list[int]] = {n: [-1, -1] for n in config}
@@ -66,7 +69,9 @@ def assign_spaces(spaces: Any, config: dict[str, int], mode: str) -> dict[str, t
         coupled = mode == "full" or mode == "chain" and len(spaces.producers[s]) == 1 == len(spaces.consumers[s])
         if not coupled or len(members) < 2:
             continue
-        top = max(config[n] for n, _ in members)
+        top = math.lcm(*(config[n] for n, _ in members))
+        if spaces.channels[s] % top:
+            top = max(config[n] for n, _ in members)
         for n, side in members:
             if top % config[n] == 0:
                 sides[n][side] = s
@@ -90,11 +95,11 @@ class _Coupled:
             for s, n in ((L.out_space, L.scores.shape[0]), (L.in_space, L.scores.shape[1])):
                 if self.size.setdefault(s, n) != n:
                     raise ValueError(f"layer {L.name!r}: space {s} has {self.size[s]} channels, the layer {n}")
-                self.groups[s] = max(self.groups.get(s, 1), L.groups)
-        for L in layers:
-            for s in (L.out_space, L.in_space):
-                if self.groups[s] % L.groups:
-                    raise ValueError(f"layer {L.name!r}: G={L.groups} does not divide space {s}'s G={self.groups[s]}")
+                self.groups[s] = math.lcm(self.groups.get(s, 1), L.groups)
+        for s, G in self.groups.items():
+            if self.size[s] % G:
+                raise ValueError(f"space {s}: its layers' groups (least common multiple {G}) do not divide its "
+                                 f"{self.size[s]} channels")
         self.labels: dict[int, np.ndarray] = {}
 
     def layer_labels(self, k: int, s: int) -> np.ndarray:

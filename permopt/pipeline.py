@@ -74,11 +74,20 @@ class PruneResult:
     solutions: dict = field(default_factory=dict)
 
 
+def default_coupling(coupling: str | None, budget: "Budget | None") -> str:
+    """``coupling`` if given; else ``"full"`` under a latency budget (gathers would make the
+    measured layer table lie: they cost up to half the time in channels-last), ``"none"`` otherwise."""
+    if coupling is not None:
+        return coupling
+    return "full" if budget is not None and budget.latency is not None else "none"
+
+
 def check_arguments(groups: Any, budget: Any, mode: str, solver: str, strategy: str,
-                    coupling: str = "none") -> "Budget | None":
+                    coupling: str | None = None) -> "Budget | None":
     """Every argument of :func:`prune` that can be checked without the model, before any tracing or
     solving; returns the parsed budget (None for uniform ``groups``)."""
-    validate_coupling(coupling)
+    if coupling is not None:
+        validate_coupling(coupling)
     if (groups is None) == (budget is None):
         raise ValueError("give exactly one of groups= (uniform G) or budget= (searched G per layer)")
     if groups is not None and (isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1):
@@ -125,7 +134,7 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
                layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
                max_groups: int | None = 64, layer_time_limit: float | None = None,
                search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
-               executor: Executor | None = None, n_jobs: int | None = None, coupling: str = "none",
+               executor: Executor | None = None, n_jobs: int | None = None, coupling: str | None = None,
                latency: Any = None, info: ModelInfo | None = None,
                counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
     """Choose G per layer (uniform ``groups`` or a ``budget`` search) and solve each layer.
@@ -133,6 +142,7 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
     Returns ``(plan, search_result or None, solutions)``; see :func:`prune` for the arguments.
     """
     budget = check_arguments(groups, budget, "export", solver, strategy, coupling)
+    coupling = default_coupling(coupling, budget)
     info = info or inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
     names = info.select(layers, ignored_layers)
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": solver,
@@ -243,7 +253,7 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
           layers: Any = None, ignored_layers: Any = (), include_linear: bool = False, min_channels: int = 4,
           max_groups: int | None = 64, mode: str = "export", layer_time_limit: float | None = None,
           search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
-          executor: Executor | None = None, n_jobs: int | None = None, coupling: str = "none",
+          executor: Executor | None = None, n_jobs: int | None = None, coupling: str | None = None,
           latency: Any = None) -> PruneResult:
     """Prune ``model`` into group convolutions in one call; ``model`` itself is never changed.
 
@@ -270,7 +280,8 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
     coupling : ``"none"`` (each layer alone), ``"chain"`` (layers joined by BN/activations
         only share a partition) or ``"full"`` (every channel space shares one, residual streams
         included): coupled layers need no index modules (gathers) between them, at some kept
-        mass, recorded in ``plan.meta["coupling"]`` (see :mod:`permopt.coupling`).
+        mass, recorded in ``plan.meta["coupling"]`` (see :mod:`permopt.coupling`). Default:
+        ``"full"`` under a latency budget, else ``"none"`` (it costs accuracy before fine-tuning).
     latency : how latency is measured (:class:`permopt.latency.LatencySetup` or a dict:
         ``batch`` (default: the example inputs'), ``threads`` (1), ``rounds``, ``cache_dir``),
         for a ``budget`` with ``latency`` (a fraction of the dense model's measured latency:

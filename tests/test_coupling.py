@@ -161,3 +161,15 @@ def test_bad_coupling_is_named():
     out = subprocess.run([sys.executable, "-m", "permopt.cli", "prune", "--model", "resnet20", "-g", "4",
                           "--coupling", "partial"], capture_output=True, text=True)
     assert out.returncode == 2 and "--coupling" in out.stderr
+
+
+def test_groups_that_do_not_nest_share_their_least_common_multiple():
+    """G = 2 and G = 3 on one 12-channel space: a 6-group partition both merge, so one order fits both."""
+    from permopt.nn.export import fits
+
+    rng = np.random.default_rng(0)
+    layers = [CoupledLayer("A", rng.random((12, 8)), 2, 1, 0), CoupledLayer("B", rng.random((9, 12)), 3, 2, 1)]
+    (rA, cA), (rB, cB) = solve_coupled(layers, _starts(layers, 0))
+    order = np.argsort(rA * 10 + cB, kind="stable")
+    assert fits(rA, order, 2) and fits(cB, order, 3)
+    assert np.bincount(rA).tolist() == [6, 6] and np.bincount(cB).tolist() == [4, 4, 4]

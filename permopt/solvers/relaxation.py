@@ -64,6 +64,7 @@ def sdp(problem: GroupingProblem, *, time_limit: float | None = None, seed: int 
     the SDP's certified dual bound. Seconds at 128×128; meant for layers up to a few hundred channels."""
     value, info = sdp_bound(problem, time_limit=time_limit)
     Q = info.pop("sdp_matrix", None)
+    info["sdp_bound"] = value
     r, c = best(problem, seed=seed)
     kept = problem.kept(r, c)
     if Q is not None:
