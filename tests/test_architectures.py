@@ -108,3 +108,42 @@ def test_the_users_model_is_never_changed():
         permopt.prune(model, X, progress=False, solver="grps", **kw)
     assert {n: m.training for n, m in model.named_modules()} == modes
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+COUPLED = ["tv:resnet50", "tv:mobilenet_v3_small", "timm:efficientnet_lite0", "timm:resnet26d"]
+
+
+@pytest.fixture(scope="module")
+def coupled():
+    """name -> (dense model, uncoupled and fully coupled PruneResults at G=4)."""
+    out = {}
+    for name in COUPLED:
+        model = build(name)
+        out[name] = model, {c: permopt.prune(model, X, groups=4, coupling=c, progress=False) for c in ("none", "full")}
+    return out
+
+
+@pytest.mark.parametrize("name", COUPLED)
+def test_full_coupling_removes_gathers_on_real_architectures(coupled, name):
+    model, res = coupled[name]
+    none, full = res["none"], res["full"]
+    assert full.report.index_modules < none.report.index_modules
+    assert full.report.index_modules <= 0.15 * len(full.plan.pruned())  # only fixed ends (inputs, cats) remain
+    masked, _ = permopt.apply_plan(model, full.plan, X, mode="mask")
+    assert rel_diff(outputs(full.model), outputs(masked)) < 1e-5
+    meta = full.plan.meta["coupling"]
+    assert meta["mean_kept_ratio"] <= meta["mean_kept_ratio_uncoupled"] + 1e-12
+
+
+def test_coupled_channels_last_export_runs_in_torch_export_and_onnx_runtime(coupled):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    _, res = coupled["tv:mobilenet_v3_small"]
+    model = res["full"].model.to(memory_format=torch.channels_last)
+    want = outputs(res["full"].model)
+    ep = torch.export.export(model, (X,))
+    assert rel_diff(outputs(ep.module()), want) < 1e-5
+    program = torch.onnx.export(model, (X,), dynamo=True, verbose=False)
+    sess = ort.InferenceSession(program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: X.numpy()})[0]
+    assert rel_diff(torch.from_numpy(got), want) < 1e-5
