@@ -84,3 +84,18 @@ def test_warm_transport_falls_back_when_the_start_is_far():
     cold, best = assign_balanced(A)
     labels, value = assign_balanced(A, start=np.arange(256) % 8, max_cycles=1)  # one cycle cannot fix it
     assert value == pytest.approx(best, rel=1e-12)
+
+
+@pytest.mark.parametrize("shift", [-1e6, -1.0, 0.0, 1e-9])
+def test_flow_transport_accepts_profits_of_any_sign(shift):
+    """The min-cost-flow path (above 96 items) once scaled by the largest profit, which broke on
+    negative profits (balanced k-means uses negative distances)."""
+    from scipy.optimize import linear_sum_assignment
+
+    from permopt.solvers.transport import assign_balanced
+
+    A = np.random.default_rng(0).random((128, 4)) + shift
+    labels, value = assign_balanced(A)
+    rows, cols = linear_sum_assignment(np.repeat(A, 32, axis=1), maximize=True)
+    assert value == pytest.approx(A[rows, cols // 32].sum(), rel=1e-9, abs=1e-6)
+    assert np.bincount(labels).tolist() == [32] * 4

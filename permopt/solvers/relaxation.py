@@ -67,7 +67,7 @@ def sdp(problem: GroupingProblem, *, time_limit: float | None = None, seed: int 
     info["sdp_bound"] = value
     r, c = best(problem, seed=seed)
     kept = problem.kept(r, c)
-    if Q is not None:
+    if Q is not None and np.all(np.isfinite(Q)):
         r2, c2, k2 = round_sdp(problem, np.asarray(Q))
         r2, c2, k2 = kick_search(problem, r2, c2, k2, ROUNDING_KICKS, 0.05, np.random.default_rng(seed))
         if k2 > kept:

@@ -33,7 +33,10 @@ def _assign_by_flow(profit: np.ndarray) -> np.ndarray:
     from ortools.graph.python import min_cost_flow
 
     n, G = profit.shape
-    cost = -np.rint(profit * (_FLOW_SCALE / max(float(profit.max()), 1e-300))).astype(np.int64)
+    # each item takes exactly one group, so shifting an item's profits by a constant changes nothing:
+    # shift to >= 0, then scale the largest to 2^40 (any sign and scale of the input is fine)
+    shifted = profit - profit.min(axis=1, keepdims=True)
+    cost = -np.rint(shifted * (_FLOW_SCALE / max(float(shifted.max()), 1e-300))).astype(np.int64)
     flow = min_cost_flow.SimpleMinCostFlow()
     arcs = flow.add_arcs_with_capacity_and_unit_cost(
         np.repeat(np.arange(n), G), n + np.tile(np.arange(G), n), np.ones(n * G, dtype=np.int64), cost.ravel())
