@@ -23,7 +23,7 @@ os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")  # no compile worker
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from common import print_table, write_json  # noqa: E402
+from common import print_table, seeded_models, write_json  # noqa: E402
 
 import permopt  # noqa: E402
 from permopt import models  # noqa: E402
@@ -65,9 +65,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     rows = []
-    for name in args.models.split(","):
-        torch.manual_seed(0)
-        model = models.get(name).eval()
+    for name, model in seeded_models(args.models):
         shape = models.input_shape(name) if args.size is None else (3, args.size, args.size)
         for G in map(int, args.groups.split(",")):
             couplings = ["none"] + [c for c in args.couplings.split(",") if c != "none"]

@@ -19,7 +19,7 @@ import time
 import warnings
 
 import torch
-from common import print_table, write_json
+from common import print_table, seeded_models, write_json
 
 import permopt
 from permopt import models
@@ -48,9 +48,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     rows = []
-    for name in args.models.split(","):
-        torch.manual_seed(0)
-        model = models.get(name).eval()
+    for name, model in seeded_models(args.models):
         for budget in map(float, args.budgets.split(",")):
             runs = [one_run(model, models.input_shape(name), budget, args.coupling, args.batch, tempfile.mkdtemp())
                     for _ in range(args.repeats)]

@@ -26,3 +26,15 @@ def write_json(name: str, payload: dict) -> Path:
     path.write_text(json.dumps(payload, indent=1))
     print(f"wrote {path}")
     return path
+
+
+def seeded_models(names: str):
+    """``(name, model)`` for comma-separated zoo / ``tv:`` / ``timm:`` names, each built in eval
+    mode right after ``torch.manual_seed(0)`` (the same random weights in every script)."""
+    import torch
+
+    from permopt import models
+
+    for name in names.split(","):
+        torch.manual_seed(0)
+        yield name, models.get(name).eval()
