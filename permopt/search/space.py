@@ -125,8 +125,9 @@ class SearchSpace:
         ``info`` and ``counts`` (from :func:`permopt.nn.inspect` / :func:`permopt.nn.count`)
         may be passed to avoid tracing the model again. ``latency`` (a
         :class:`permopt.latency.LatencySetup` or a dict of its fields) measures every layer at
-        every candidate ``G`` and the dense model, for latency budgets; a ``G`` that does not
-        run faster than the dense layer is dropped from the candidates.
+        every candidate ``G`` and the dense model, for latency budgets; only powers of two are
+        kept (they nest, so coupled layers need no gathers) and a ``G`` that does not run
+        faster than the dense layer is dropped.
         """
         from ..nn import count, inspect
 
@@ -175,12 +176,17 @@ class SearchSpace:
 
 def _measure(model: Any, example_inputs: Any, specs: list[LayerSpec], setup: Any,
              progress: bool) -> tuple[list[LayerSpec], float, str]:
-    """Specs with measured latencies (``G`` no faster than dense dropped; layers left with G = 1
-    only leave the search), the seconds of the rest of the dense model, and the memory format."""
+    """Specs with measured latencies (powers of two only; ``G`` no faster than dense dropped;
+    layers left with G = 1 only leave the search), the seconds of the rest of the dense model,
+    and the memory format."""
     from ..latency import LatencySetup, LatencyTable
 
     setup = LatencySetup.parse(setup).resolve(model, example_inputs)
     table = LatencyTable(setup)
+    # powers of two only: they nest, so coupled spaces always fold and no gather (uncounted in the
+    # table, and up to half the time in channels-last) sneaks into the measured estimate
+    specs = [LayerSpec(L.name, L.scores, [g for g in L.candidates if g & (g - 1) == 0], L.weight_params, L.macs,
+                       L.other_params) for L in specs]
     times, dense = table.layers(model, example_inputs, {L.name: L.candidates for L in specs}, progress)
     out = []
     for L in specs:
