@@ -365,9 +365,9 @@ def _add_model_parsers(sub: Any, names: str) -> None:
     p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap on the search")
     _add_latency_args(p)
     p.add_argument("--coupling", default=None, choices=COUPLING_MODES,
-                   help="share one partition per channel space: none, chain (conv-BN-ReLU-conv) or full (residual "
-                        "streams too): fewer index modules (gathers), some kept mass (default: full under a "
-                        "latency budget, else none)")
+                   help="share one partition per channel space: none, chain (conv-BN-ReLU-conv), full (residual "
+                        "streams too) or strict (full, and concatenations pinned): fewer index modules (gathers), "
+                        "some kept mass (default: full under a latency budget, else none)")
     p.add_argument("-o", "--out-dir", default="permopt_out", help="output folder (default permopt_out)")
     p.add_argument("--plot", default=None, help="draw G per layer and params before/after to this image")
     p.set_defaults(func=_cmd_prune)

@@ -16,7 +16,9 @@ propagated from the heaviest layer outwards. Work is counted in sweeps: determin
 
 Modes: ``"none"`` (every layer alone), ``"chain"`` (couple only spaces with one producer
 and one consumer, e.g. conv → BN → ReLU → conv), ``"full"`` (every space, residual streams
-included).
+included), ``"strict"`` (``full``, and spaces that must keep their original order — model
+inputs and outputs, concatenations, operations the export does not know — are *pinned* to
+contiguous groups, so they need no gathers either, at more kept mass: DenseNet, RegNet).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from .problem import GroupingProblem, one_hot
 from .solution import Solution
 from .solvers.transport import assign_balanced
 
-COUPLING_MODES = ("none", "chain", "full")
+COUPLING_MODES = ("none", "chain", "full", "strict")
 
 
 @dataclass
@@ -53,21 +55,24 @@ def validate_coupling(coupling: Any) -> str:
     return str(coupling)
 
 
-def assign_spaces(spaces: Any, config: dict[str, int], mode: str) -> dict[str, tuple[int, int]]:
-    """Space ids ``(out, in)`` for every configured layer under ``mode``.
+def assign_spaces(spaces: Any, config: dict[str, int], mode: str) -> tuple[dict[str, tuple[int, int]], set[int]]:
+    """Space ids ``(out, in)`` for every configured layer under ``mode``, and the pinned spaces.
 
     ``spaces`` is a :class:`permopt.nn.spaces.ChannelSpaces`. A space coupled under ``mode`` is
     partitioned into ``G_s`` = the least common multiple of its layers' ``G`` (when that divides
     its channels; else their largest ``G``), and each layer whose ``G`` divides ``G_s`` shares
-    it, merging ``G_s / G`` consecutive groups (G = 2 and 3 share a 6-group partition). Other
+    it, merging ``G_s / G`` consecutive groups (G = 2 and 3 share a 6-group partition). Under
+    ``strict`` a space with fixed ends is pinned (contiguous groups, even for one layer). Other
     layer sides get a private id of their own (solved as before).
     """
     validate_coupling(mode)
     sides: dict[str, list[int]] = {n: [-1, -1] for n in config}
+    pinned: set[int] = set()
     for s in range(len(spaces.channels)):
         members = [(n, 0) for n in spaces.producers[s] if n in config] + [(n, 1) for n in spaces.consumers[s] if n in config]
-        coupled = mode == "full" or mode == "chain" and len(spaces.producers[s]) == 1 == len(spaces.consumers[s])
-        if not coupled or len(members) < 2:
+        pin = mode == "strict" and spaces.fixed_ends[s] > 0
+        coupled = mode in ("full", "strict") or mode == "chain" and len(spaces.producers[s]) == 1 == len(spaces.consumers[s])
+        if not members or not coupled or len(members) < 2 and not pin:
             continue
         top = math.lcm(*(config[n] for n, _ in members))
         if spaces.channels[s] % top:
@@ -75,19 +80,21 @@ def assign_spaces(spaces: Any, config: dict[str, int], mode: str) -> dict[str, t
         for n, side in members:
             if top % config[n] == 0:
                 sides[n][side] = s
+        if pin:
+            pinned.add(s)
     fresh = len(spaces.channels)
     for n in config:
         for side in (0, 1):
             if sides[n][side] < 0:
                 sides[n][side], fresh = fresh, fresh + 1
-    return {n: (o, i) for n, (o, i) in sides.items()}
+    return {n: (o, i) for n, (o, i) in sides.items()}, pinned
 
 
 class _Coupled:
     """Labels per space (``G_s`` groups each) and the layers' view of them."""
 
-    def __init__(self, layers: list[CoupledLayer]):
-        self.layers = layers
+    def __init__(self, layers: list[CoupledLayer], pinned: set[int] = frozenset()):  # type: ignore[assignment]
+        self.layers, self.pinned = layers, set(pinned)
         self.norm = [L.scores / max(float(L.scores.sum()), np.finfo(float).tiny) for L in layers]
         self.size: dict[int, int] = {}
         self.groups: dict[int, int] = {}
@@ -101,6 +108,12 @@ class _Coupled:
                 raise ValueError(f"space {s}: its layers' groups (least common multiple {G}) do not divide its "
                                  f"{self.size[s]} channels")
         self.labels: dict[int, np.ndarray] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every label but the pinned spaces' contiguous groups (identity channel order)."""
+        self.labels = {s: np.arange(self.size[s]) // (self.size[s] // self.groups[s]) for s in self.pinned
+                       if s in self.size}
 
     def layer_labels(self, k: int, s: int) -> np.ndarray:
         """Layer ``k``'s group of each channel of space ``s``: the space's group, merged."""
@@ -127,7 +140,8 @@ class _Coupled:
         return out
 
     def improve(self, s: int) -> None:
-        self.labels[s] = assign_balanced(self.profit(s))[0]
+        if s not in self.pinned:
+            self.labels[s] = assign_balanced(self.profit(s))[0]
 
 
 def _refine(labels: np.ndarray, factor: int) -> np.ndarray:
@@ -147,18 +161,25 @@ def _start(state: _Coupled, starts: list[tuple[np.ndarray, np.ndarray]], order: 
     for L in state.layers:
         neighbours.setdefault(L.out_space, []).append(L.in_space)
         neighbours.setdefault(L.in_space, []).append(L.out_space)
+    for s in list(state.labels):  # pinned spaces are labelled already: propagate from them first
+        _propagate(state, neighbours, s)
     for k, side in order:
         L = state.layers[k]
         seed = (L.out_space, L.in_space)[side]
         if seed in state.labels:
             continue
         state.labels[seed] = _refine(starts[k][side], state.groups[seed] // L.groups)
-        queue = deque(neighbours[seed])
-        while queue:
-            s = queue.popleft()
-            if s not in state.labels:
-                state.improve(s)
-                queue.extend(neighbours[s])
+        _propagate(state, neighbours, seed)
+
+
+def _propagate(state: _Coupled, neighbours: dict[int, list[int]], seed: int) -> None:
+    """Label every unlabelled space reachable from ``seed``, each given its labelled neighbours."""
+    queue = deque(neighbours[seed])
+    while queue:
+        s = queue.popleft()
+        if s not in state.labels:
+            state.improve(s)
+            queue.extend(neighbours[s])
 
 
 def _sweep(state: _Coupled, max_sweeps: int) -> float:
@@ -180,19 +201,21 @@ def _sweep(state: _Coupled, max_sweeps: int) -> float:
 
 
 def solve_coupled(layers: list[CoupledLayer], starts: list[tuple[np.ndarray, np.ndarray]],
-                  max_sweeps: int = 20, restarts: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
+                  max_sweeps: int = 20, restarts: int = 4,
+                  pinned: set[int] = frozenset()) -> list[tuple[np.ndarray, np.ndarray]]:  # type: ignore[assignment]
     """Coupled groups ``(row_groups, col_groups)`` for every layer, from uncoupled ``starts``.
 
     Up to ``restarts`` starts, each propagated from one side of one of the heaviest layers (rows
     of the heaviest, its columns, rows of the next, …); from each,
     alternating transportation over the spaces (ascending id) for at most ``max_sweeps``
     sweeps. Returns the best labelling (the summed kept ratio; ties to the earlier start).
+    ``pinned`` spaces keep contiguous groups throughout.
     """
     weight = sorted(range(len(layers)), key=lambda k: (-float(layers[k].scores.sum()), k))
     sides = [(k, side) for k in weight for side in (0, 1)]
-    best_value, best_labels, state = -np.inf, {}, _Coupled(layers)
+    best_value, best_labels, state = -np.inf, {}, _Coupled(layers, pinned)
     for first in sides[:max(1, restarts)]:
-        state.labels = {}
+        state.reset()
         _start(state, starts, [first] + sides)
         value = _sweep(state, max_sweeps)
         if value > best_value:
@@ -202,20 +225,23 @@ def solve_coupled(layers: list[CoupledLayer], starts: list[tuple[np.ndarray, np.
 
 
 def couple(solutions: dict[str, Solution], scores: dict[str, np.ndarray], sides: dict[str, tuple[int, int]],
-           max_sweeps: int = 20) -> dict[str, Solution]:
-    """Coupled solutions for the layers that share a space (the others are returned as given).
+           pinned: set[int] = frozenset(), max_sweeps: int = 20) -> dict[str, Solution]:  # type: ignore[assignment]
+    """Coupled solutions for the layers that share a space or touch a pinned one (the others are
+    returned as given).
 
-    ``sides`` maps each layer to its ``(out, in)`` space ids (:func:`assign_spaces`). Each coupled
-    solution keeps its uncoupled solution's certified bound (coupling only restricts a layer),
-    so its gap stays honest; ``info["uncoupled_kept_ratio"]`` records what coupling cost.
+    ``sides`` maps each layer to its ``(out, in)`` space ids and ``pinned`` names the spaces kept in
+    contiguous groups (:func:`assign_spaces`). Each coupled solution keeps its uncoupled solution's
+    certified bound (coupling only restricts a layer), so its gap stays honest;
+    ``info["uncoupled_kept_ratio"]`` records what coupling cost.
     """
     use = {s for n in solutions for s in sides[n]}
-    shared = {s for s in use if sum(s in sides[n] for n in solutions) > 1}
+    shared = {s for s in use if sum(s in sides[n] for n in solutions) > 1} | (set(pinned) & use)
     names = [n for n in solutions if shared & set(sides[n])]
     if not names:
         return dict(solutions)
     layers = [CoupledLayer(n, scores[n], solutions[n].groups, *sides[n]) for n in names]
-    groups = solve_coupled(layers, [(solutions[n].row_groups, solutions[n].col_groups) for n in names], max_sweeps)
+    groups = solve_coupled(layers, [(solutions[n].row_groups, solutions[n].col_groups) for n in names], max_sweeps,
+                           pinned=set(pinned) & use)
     out = dict(solutions)
     for n, (r, c) in zip(names, groups):
         sol = solutions[n]

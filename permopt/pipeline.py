@@ -189,9 +189,9 @@ def _couple(model: nn.Module, example_inputs: Any, config: dict, solutions: dict
     spaces = channel_spaces(model, example_inputs)
     if spaces is None:
         return solutions
-    sides = assign_spaces(spaces, config, coupling)
+    sides, pinned = assign_spaces(spaces, config, coupling)
     mine = {n: solutions[n] for n in config}
-    coupled = couple(mine, {n: layer_scores(model, n, criterion, grads) for n in config}, sides)
+    coupled = couple(mine, {n: layer_scores(model, n, criterion, grads) for n in config}, sides, pinned)
     plan.meta["coupling"] = {"mode": coupling, "mean_kept_ratio": float(np.mean([s.kept_ratio for s in coupled.values()])),
                              "mean_kept_ratio_uncoupled": float(np.mean([s.kept_ratio for s in mine.values()]))}
     return {**solutions, **coupled}
@@ -282,6 +282,8 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         included): coupled layers need no index modules (gathers) between them, at some kept
         mass, recorded in ``plan.meta["coupling"]`` (see :mod:`permopt.coupling`). Default:
         ``"full"`` under a latency budget, else ``"none"`` (it costs accuracy before fine-tuning).
+        ``"strict"`` also pins spaces that must keep their order (concatenations, model
+        inputs/outputs, unknown operations) to contiguous groups: fewer gathers still, more mass lost.
     latency : how latency is measured (:class:`permopt.latency.LatencySetup` or a dict:
         ``batch`` (default: the example inputs'), ``threads`` (1), ``rounds``, ``cache_dir``),
         for a ``budget`` with ``latency`` (a fraction of the dense model's measured latency:

@@ -147,7 +147,8 @@ def test_channel_spaces_and_assignment(resnet20):
     out2, in2 = spaces.sides("layer1.0.conv2")
     assert out1 == in2 and in1 == out2  # block: stream → inner → stream
     config = {"layer1.0.conv1": 4, "layer1.0.conv2": 4, "layer1.1.conv1": 4}
-    full, chain = assign_spaces(spaces, config, "full"), assign_spaces(spaces, config, "chain")
+    (full, pinned), (chain, _) = assign_spaces(spaces, config, "full"), assign_spaces(spaces, config, "chain")
+    assert pinned == set()  # only strict pins
     assert full["layer1.0.conv2"][0] == full["layer1.1.conv1"][1]  # the residual stream is shared
     assert chain["layer1.0.conv2"][0] != chain["layer1.1.conv1"][1]  # but not under chain
     assert chain["layer1.0.conv1"][0] == chain["layer1.0.conv2"][1]
@@ -173,3 +174,25 @@ def test_groups_that_do_not_nest_share_their_least_common_multiple():
     order = np.argsort(rA * 10 + cB, kind="stable")
     assert fits(rA, order, 2) and fits(cB, order, 3)
     assert np.bincount(rA).tolist() == [6, 6] and np.bincount(cB).tolist() == [4, 4, 4]
+
+
+def test_strict_coupling_pins_concatenations_and_removes_every_gather():
+    """DenseNet concatenates every layer's output: under ``full`` those spaces keep their gathers,
+    under ``strict`` they are pinned to contiguous groups (identity order) and need none."""
+    torch.manual_seed(0)
+    model, x = randomize_bn(models.get("densenet40")), torch.randn(2, 3, 32, 32)
+    res = {c: permopt.prune(model, x, groups=4, coupling=c, progress=False) for c in ("none", "full", "strict")}
+    assert res["strict"].report.index_modules == 0 < res["full"].report.index_modules
+    with torch.no_grad():
+        assert rel_err(masked_copy(model, res["strict"].plan)(x), res["strict"].model(x)) < 1e-5
+    spaces = channel_spaces(model, x)
+    config = {n: lp.groups for n, lp in res["strict"].plan.pruned().items()}
+    _, pinned = assign_spaces(spaces, config, "strict")
+    assert pinned and all(spaces.fixed_ends[s] > 0 for s in pinned)
+    for n, lp in res["strict"].plan.pruned().items():
+        out_space, in_space = spaces.sides(n)
+        for labels, space in ((lp.row_groups, out_space), (lp.col_groups, in_space)):
+            if space in pinned:  # contiguous: the identity order fits
+                assert np.array_equal(labels, np.arange(labels.size) // (labels.size // lp.groups))
+    strict, full = res["strict"].plan.meta["coupling"], res["full"].plan.meta["coupling"]
+    assert strict["mean_kept_ratio"] <= full["mean_kept_ratio"] + 1e-12
