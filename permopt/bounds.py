@@ -35,6 +35,8 @@ METHODS = ("topk", "spectral", "sdp", "best")
 SDP_AUTO_MAX_SIZE = 96
 #: Relative padding for float error in eigenvalues.
 _EIG_PAD = 1e-12
+#: The SDP solver's input grid (scores scaled to max 1): scale-independent input bits.
+_GRID = 2.0 ** 40
 
 
 @dataclass
@@ -108,7 +110,11 @@ def sdp_bound(problem: GroupingProblem, *, max_iters: int = 20_000, eps: float =
     if G == 1 or problem.total == 0:
         return problem.total, {}
     unit = float(problem.scores.max())
-    Sn = problem.scores / unit
+    # the solver sees scores on a fixed 2^-40 grid, so a matrix scaled by any factor gives it the
+    # same input bits (and the same iterations); the rounding is paid back into the bound below
+    exact = problem.scores / unit
+    Sn = np.round(exact * _GRID) / _GRID
+    rounding = float(np.abs(exact - Sn).sum())
     n = F + C
     Q = cp.Variable((n, n), symmetric=True)
     ones = np.ones((n, n))
@@ -123,7 +129,7 @@ def sdp_bound(problem: GroupingProblem, *, max_iters: int = 20_000, eps: float =
     duals = [c.dual_value for c in cons[1:]]
     if any(d is None for d in duals):
         return problem.total, {"sdp_status": prob.status}
-    value = min(_dual_bound(Sn, G, duals, sign) for sign in (1.0, -1.0))
+    value = min(_dual_bound(Sn, G, duals, sign) for sign in (1.0, -1.0)) + rounding
     return float(min(value * unit, problem.total)), {"sdp_status": prob.status, "sdp_primal": prob.value * unit,
                                                      "sdp_matrix": Q.value}
 
