@@ -25,10 +25,11 @@ from .solvers import available as available_solvers
 from .solvers import mbm, register as register_solver, solve
 from .status import Status
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: Names served from torch-dependent modules, imported on first access.
-_LAZY = {"prune": "pipeline", "apply_plan": "pipeline", "PruneResult": "pipeline", "Report": "pipeline"}
+_LAZY = {"prune": "pipeline", "apply_plan": "pipeline", "PruneResult": "pipeline", "Report": "pipeline",
+         "LatencySetup": "latency"}
 
 
 def __getattr__(name: str) -> Any:
@@ -39,4 +40,4 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["prune", "apply_plan", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison",
            "GroupingProblem", "Solution", "Status", "solve", "mbm", "available_solvers", "register_solver",
-           "register_criterion", "available_criteria", "scores_from_weight", "bound", "Bound"]
+           "register_criterion", "available_criteria", "scores_from_weight", "bound", "Bound", "LatencySetup"]
