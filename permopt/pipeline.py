@@ -135,11 +135,12 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
                max_groups: int | None = 64, layer_time_limit: float | None = None,
                search_time_limit: float | None = None, seed: int | None = 0, progress: bool = True,
                executor: Executor | None = None, n_jobs: int | None = None, coupling: str | None = None,
-               latency: Any = None, info: ModelInfo | None = None,
+               latency: Any = None, cost_model: SolverCostModel | None = None, info: ModelInfo | None = None,
                counts: Counts | None = None) -> tuple[Plan, SearchResult | None, dict]:
     """Choose G per layer (uniform ``groups`` or a ``budget`` search) and solve each layer.
 
     Returns ``(plan, search_result or None, solutions)``; see :func:`prune` for the arguments.
+    ``cost_model`` (for ``budget``) may be passed to reuse its cached solves across calls.
     """
     budget = check_arguments(groups, budget, "export", solver, strategy, coupling)
     coupling = default_coupling(coupling, budget)
@@ -161,7 +162,8 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
                                        max_groups=max_groups, layers=names, info=info, counts=counts,
                                        latency=timed, progress=progress)
         _check_budget(budget, space, info, include_linear, max_groups)
-        cost = SolverCostModel(solver, time_limit=layer_time_limit, seed=seed, executor=executor, n_jobs=n_jobs)
+        cost = cost_model or SolverCostModel(solver, time_limit=layer_time_limit, seed=seed, executor=executor,
+                                             n_jobs=n_jobs)
         cost.precompute(space, progress=progress)
         result = search(space, budget, strategy, cost_model=cost, seed=seed, time_limit=search_time_limit)
         if not result.feasible:
@@ -232,6 +234,31 @@ def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any,
     raise ValueError(f"mode must be 'export' or 'mask', got {mode!r}")
 
 
+#: Under a latency budget, a model measured above ``budget · (1 + LATENCY_SLACK)`` is searched again
+#: with the budget lowered by the estimate's measured error, at most ``LATENCY_RETRIES`` times.
+LATENCY_SLACK, LATENCY_RETRIES = 0.01, 2
+
+
+def _measure_latency(model: nn.Module, out: nn.Module, example_inputs: Any, setup: LatencySetup, plan: Plan,
+                     report: Report) -> None:
+    """Time the dense and the pruned model side by side into ``report``; ``out`` is converted to the
+    memory format it was measured in (the one the search used, or the setup's, resolved)."""
+    setup = replace(setup, memory_format=plan.meta.get("memory_format", setup.memory_format))
+    setup = setup.resolve(model, example_inputs)
+    setup.apply(out)
+    t = LatencyTable(setup).models({"dense": model, "pruned": out}, example_inputs)
+    report.latency_before, report.latency_after = t["dense"], t["pruned"]
+
+
+def _latency_choice(runs: list[tuple], budget: Budget | None) -> tuple:
+    """The first run measured within a latency budget, else the fastest measured (or the only run)."""
+    if budget is None or budget.latency is None or len(runs) == 1:
+        return runs[0]
+    ratio = [r[5].latency_after / r[5].latency_before for r in runs]
+    ok = [k for k, v in enumerate(ratio) if within(v, budget.latency * (1 + LATENCY_SLACK))]
+    return runs[ok[0] if ok else int(np.argmin(ratio))]
+
+
 def make_report(model: nn.Module, plan: Plan, example_inputs: Any, exported: ExportResult | None = None,
                 before: Counts | None = None) -> Report:
     """Counts before (``model``) and after (its export under ``plan``), per layer and total."""
@@ -288,7 +315,9 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         ``batch`` (default: the example inputs'), ``threads`` (1), ``rounds``, ``cache_dir``),
         for a ``budget`` with ``latency`` (a fraction of the dense model's measured latency:
         per-layer times at every G, cached on disk) and for the report: when given or when the
-        budget limits latency, the dense and the pruned model are timed side by side, and the
+        budget limits latency, the dense and the pruned model are timed side by side (a model
+        measured over the latency budget is searched again with the budget lowered by the
+        estimate's error, at most twice; ``plan.meta["latency_runs"]``), and the
         pruned model is returned in the setup's ``memory_format`` (default ``auto``: the format
         that runs the dense model faster, timed here; channels-last on this CPU).
     """
@@ -296,18 +325,38 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
     setup = LatencySetup.parse(latency) if latency is not None or parsed and parsed.latency is not None else None
     info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
     before = count(model, example_inputs)
-    plan, result, solutions = build_plan(
-        model, example_inputs, groups=groups, budget=budget, strategy=strategy, solver=solver, criterion=criterion,
-        grads=grads, layers=layers, ignored_layers=ignored_layers, include_linear=include_linear,
-        min_channels=min_channels, max_groups=max_groups, layer_time_limit=layer_time_limit,
-        search_time_limit=search_time_limit, seed=seed, progress=progress, executor=executor, n_jobs=n_jobs,
-        coupling=coupling, latency=setup, info=info, counts=before)
-    out, exported = apply_plan(model, plan, example_inputs, mode)
-    report = make_report(model, plan, example_inputs, exported, before)
-    if setup is not None:
-        setup = replace(setup, memory_format=plan.meta.get("memory_format", setup.memory_format))
-        setup = setup.resolve(model, example_inputs)
-        setup.apply(out)  # delivered in the memory format it was measured in
-        t = LatencyTable(setup).models({"dense": model, "pruned": out}, example_inputs)
-        report.latency_before, report.latency_after = t["dense"], t["pruned"]
+    cost = SolverCostModel(solver, time_limit=layer_time_limit, seed=seed, executor=executor, n_jobs=n_jobs)
+    runs: list[tuple] = []
+    spec = parsed
+    for attempt in range(1 + (LATENCY_RETRIES if parsed is not None and parsed.latency is not None else 0)):
+        try:
+            plan, result, solutions = build_plan(
+                model, example_inputs, groups=groups, budget=spec, strategy=strategy, solver=solver,
+                criterion=criterion, grads=grads, layers=layers, ignored_layers=ignored_layers,
+                include_linear=include_linear, min_channels=min_channels, max_groups=max_groups,
+                layer_time_limit=layer_time_limit, search_time_limit=search_time_limit, seed=seed, progress=progress,
+                executor=executor, n_jobs=n_jobs, coupling=coupling, latency=setup, cost_model=cost, info=info,
+                counts=before)
+        except ValueError:
+            if not runs:
+                raise
+            break  # a tighter latency budget than the measured floor: keep what was measured
+        out, exported = apply_plan(model, plan, example_inputs, mode)
+        report = make_report(model, plan, example_inputs, exported, before)
+        if setup is not None:
+            _measure_latency(model, out, example_inputs, setup, plan, report)
+        runs.append((plan, result, solutions, out, exported, report))
+        if spec is None or spec.latency is None or parsed is None or parsed.latency is None:
+            break
+        measured = report.latency_after / report.latency_before  # type: ignore[operator]
+        if within(measured, parsed.latency * (1 + LATENCY_SLACK)):
+            break
+        spec = replace(spec, latency=spec.latency * parsed.latency / measured)  # aim lower by the estimate's error
+    plan, result, solutions, out, exported, report = _latency_choice(runs, parsed)
+    if parsed is not None:
+        plan.meta["budget"] = str(parsed)  # the caller's, not a lowered internal one
+    if len(runs) > 1:
+        plan.meta["latency_runs"] = [{"internal_budget": r[0].meta.get("budget"),
+                                      "estimated": r[0].meta.get("estimated_latency_ratio"),
+                                      "measured": r[5].latency_after / r[5].latency_before} for r in runs]
     return PruneResult(out, plan, report, result, exported, solutions)

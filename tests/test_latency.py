@@ -155,3 +155,32 @@ def test_cli_bench_latency_prints_and_writes_rows(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "permopt.cli", "bench", "--latency", "--model", "resnet20",
                           "--groups-list", "four"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--groups-list" in bad.stderr
+
+
+def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, fake_timing, monkeypatch):
+    """The estimate can be optimistic; the measured model decides. First measurement 20% over the
+    estimate, then on target: two runs, the second with a lower internal budget, the caller's kept."""
+    measured = iter([1.2, 1.0])
+
+    def models(self, models, example_inputs):
+        return {"dense": 1.0, "pruned": next(measured) * state["estimate"]}
+    state = {"estimate": 1.0}
+    import permopt.pipeline as pipeline
+
+    orig = pipeline.build_plan
+
+    def build_plan(*a, **k):
+        plan, result, sols = orig(*a, **k)
+        state["estimate"] = plan.meta["estimated_latency_ratio"]
+        return plan, result, sols
+    monkeypatch.setattr(LatencyTable, "models", models)
+    monkeypatch.setattr(pipeline, "build_plan", build_plan)
+    model, x = chain
+    setup = {"batch": 4, "rounds": 2, "cache_dir": str(tmp_path), "memory_format": "contiguous"}
+    space = SearchSpace.from_model(model, x, latency=setup)
+    frac = (1 + space.smallest[2] / space.dense_latency) / 2
+    r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, progress=False)
+    runs = r.plan.meta["latency_runs"]
+    assert len(runs) == 2 and runs[1]["measured"] <= frac * 1.01 < runs[0]["measured"]
+    assert r.plan.meta["budget"] == str(permopt.search.Budget(latency=frac))
+    assert r.report.latency_after / r.report.latency_before == pytest.approx(runs[1]["measured"])
