@@ -38,7 +38,9 @@ def test_sdp_bound_is_certified(seed, shape, dist, scale):
     opt = brute_force(S, shape[2])
     value, info = sdp_bound(GroupingProblem(S, shape[2]))
     assert value >= opt * (1 - 1e-12)
-    assert value <= topk_bound(GroupingProblem(S, shape[2])) * (1 + 1e-9)
+    # never looser than top-k beyond the solver's accuracy (SCS eps 1e-6 of the largest score; the
+    # dual repair only loosens; measured up to 3e-6 relative on lognormal 8x4 G=4)
+    assert value <= topk_bound(GroupingProblem(S, shape[2])) * (1 + 1e-4)
 
 
 def test_sdp_is_tight_on_small_layers_and_tighter_than_the_cheap_bounds():
@@ -89,3 +91,24 @@ def test_sdp_solver_rounds_the_relaxation_into_better_certified_solutions():
     P, mask = planted(24, 3, 0, noise=0.3)
     sol = permopt.solve(P, 3, "sdp")
     assert sol.status == "optimal" and np.array_equal(sol.mask(), mask)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6), shape=st.sampled_from([(6, 6, 2), (6, 6, 3), (8, 4, 2), (8, 8, 2)]),
+       scale=st.sampled_from([1e-12, 1.0, 1e12]))
+def test_triangle_cuts_keep_the_sdp_bound_certified(seed, shape, scale):
+    F, C, G = shape
+    S = np.random.default_rng(seed).lognormal(0.0, 1.0, (F, C)) * scale
+    value, info = sdp_bound(GroupingProblem(S, G), cut_rounds=2, cuts_per_round=50)
+    assert value >= brute_force(S, G) * (1 - 1e-9)
+
+
+def test_triangle_cuts_tighten_the_sdp_bound_at_24x24():
+    S = np.abs(np.random.default_rng(0).standard_normal((24, 24)))
+    problem = GroupingProblem(S, 4)
+    plain, _ = sdp_bound(problem)
+    cut, info = sdp_bound(problem, cut_rounds=2)
+    kept = permopt.solve(S, 4, "sdp").kept
+    assert info["triangle_cuts"] > 0 and kept <= cut < plain
+    assert (cut - kept) / cut < 0.7 * (plain - kept) / plain  # measured: gap 4.2% -> 2.3%
+    assert bound(S, 4, "sdp", cut_rounds=2).value == pytest.approx(cut, rel=1e-9)

@@ -59,10 +59,12 @@ def round_sdp(problem: GroupingProblem, Q: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 @register("sdp")
-def sdp(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None) -> Solution:
-    """SDP relaxation (cvxpy + SCS), rounded and polished; the better of that and ``best``, with
-    the SDP's certified dual bound. Seconds at 128×128; meant for layers up to a few hundred channels."""
-    value, info = sdp_bound(problem, time_limit=time_limit)
+def sdp(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
+        cut_rounds: int = 0) -> Solution:
+    """SDP relaxation (cvxpy + SCS; ``cut_rounds`` rounds of triangle cuts), rounded and polished;
+    the better of that and ``best``, with the SDP's certified dual bound. Seconds at 128×128;
+    meant for layers up to a few hundred channels."""
+    value, info = sdp_bound(problem, time_limit=time_limit, cut_rounds=cut_rounds)
     Q = info.pop("sdp_matrix", None)
     info["sdp_bound"] = value
     r, c = best(problem, seed=seed)
