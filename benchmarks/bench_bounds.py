@@ -34,14 +34,14 @@ def best_known(problem: GroupingProblem) -> tuple[float, bool]:
     return top.kept, any(s.status == "optimal" and s.kept >= top.kept * (1 - 1e-9) for s in sols)
 
 
-def row_for(label: str, S: np.ndarray, G: int, sdp_max: int) -> dict:
+def row_for(label: str, S: np.ndarray, G: int, sdp_max: int, cut_rounds: int = 0) -> dict:
     problem = GroupingProblem(S, G)
     kept, proven = best_known(problem)
     row = {"case": label, "size": f"{S.shape[0]}x{S.shape[1]}", "G": G, "proven": proven,
            "sdp_rounding_gain": float("nan")}
     relaxed = None
     if S.shape[0] + S.shape[1] <= sdp_max:
-        relaxed = permopt.solve(problem, solver="sdp")
+        relaxed = permopt.solve(problem, solver="sdp", cut_rounds=cut_rounds)
         row["sdp_rounding_gain"] = relaxed.kept / kept - 1
         kept = max(kept, relaxed.kept)
     for name, fn in (("topk", topk_bound), ("spectral", spectral_bound)):
@@ -62,13 +62,15 @@ def main(argv=None):
     ap.add_argument("--sizes", default=SIZES)
     ap.add_argument("--sdp-max", type=int, default=256, help="SDP only where rows + columns <= this")
     ap.add_argument("--no-trained", action="store_true", help="skip the trained digits-CNN layers")
+    ap.add_argument("--cut-rounds", type=int, default=0, help="rounds of triangle cuts in the SDP (default 0)")
+    ap.add_argument("--out", default="bounds", help="results/<out>.json (default bounds)")
     args = ap.parse_args(argv)
     cases = [("normal", random_scores("normal", (F, C), 0), G) for F, C, G in parse_sizes(args.sizes)]
     if not args.no_trained:
         cases += trained_layers()
     rows = []
     for label, S, G in cases:
-        rows.append(row_for(label, S, G, args.sdp_max))
+        rows.append(row_for(label, S, G, args.sdp_max, args.cut_rounds))
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()}, flush=True)
     print()
     print_table(rows, ["case", "size", "G", "proven", "topk", "spectral", "sdp", "best", "sdp_rounding_gain",
@@ -77,7 +79,7 @@ def main(argv=None):
         small = [r["best"] for r in rows if r["G"] == G and max(map(int, r["size"].split("x"))) <= 256]
         if small:
             print(f"G={G}: median certified gap (layers up to 256 per side) {np.median(small):.2%} over {len(small)}")
-    write_json("bounds", {"rows": rows})
+    write_json(args.out, {"rows": rows, "cut_rounds": args.cut_rounds})
 
 
 if __name__ == "__main__":
