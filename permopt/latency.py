@@ -23,7 +23,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,7 @@ class LatencySetup:
     threads: int = 1
     rounds: int = 15
     memory_format: str = "auto"
-    cache_dir: str | Path | None = default_cache_dir()
+    cache_dir: str | Path | None = field(default_factory=default_cache_dir)  # read when the setup is made
 
     def __post_init__(self) -> None:
         if self.batch is not None:
