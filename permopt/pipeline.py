@@ -5,6 +5,7 @@ import copy
 import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -239,6 +240,35 @@ def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any,
 LATENCY_SLACK, LATENCY_RETRIES = 0.01, 2
 
 
+def _runs_until_measured(build: Any, model: nn.Module, example_inputs: Any, mode: str, before: Counts,
+                         setup: LatencySetup | None, budget: Budget | None) -> list[tuple]:
+    """``(plan, search result, solutions, model, export, report)`` of one build; under a latency
+    budget, more builds with the budget lowered by the estimate's measured error while the model
+    measures over it (at most ``LATENCY_RETRIES``; a budget lowered under the floor ends the tries)."""
+    runs: list[tuple] = []
+    spec = budget
+    retries = LATENCY_RETRIES if budget is not None and budget.latency is not None else 0
+    for _ in range(1 + retries):
+        try:
+            plan, result, solutions = build(budget=spec)
+        except ValueError:
+            if not runs:
+                raise
+            break
+        out, exported = apply_plan(model, plan, example_inputs, mode)
+        report = make_report(model, plan, example_inputs, exported, before)
+        if setup is not None:
+            _measure_latency(model, out, example_inputs, setup, plan, report)
+        runs.append((plan, result, solutions, out, exported, report))
+        if not retries or spec is None or spec.latency is None or budget is None or budget.latency is None:
+            break
+        measured = report.latency_after / report.latency_before  # type: ignore[operator]
+        if within(measured, budget.latency * (1 + LATENCY_SLACK)):
+            break
+        spec = replace(spec, latency=spec.latency * budget.latency / measured)
+    return runs
+
+
 def _measure_latency(model: nn.Module, out: nn.Module, example_inputs: Any, setup: LatencySetup, plan: Plan,
                      report: Report) -> None:
     """Time the dense and the pruned model side by side into ``report``; ``out`` is converted to the
@@ -326,37 +356,18 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
     info = inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
     before = count(model, example_inputs)
     cost = SolverCostModel(solver, time_limit=layer_time_limit, seed=seed, executor=executor, n_jobs=n_jobs)
-    runs: list[tuple] = []
-    spec = parsed
-    for attempt in range(1 + (LATENCY_RETRIES if parsed is not None and parsed.latency is not None else 0)):
-        try:
-            plan, result, solutions = build_plan(
-                model, example_inputs, groups=groups, budget=spec, strategy=strategy, solver=solver,
-                criterion=criterion, grads=grads, layers=layers, ignored_layers=ignored_layers,
-                include_linear=include_linear, min_channels=min_channels, max_groups=max_groups,
-                layer_time_limit=layer_time_limit, search_time_limit=search_time_limit, seed=seed, progress=progress,
-                executor=executor, n_jobs=n_jobs, coupling=coupling, latency=setup, cost_model=cost, info=info,
-                counts=before)
-        except ValueError:
-            if not runs:
-                raise
-            break  # a tighter latency budget than the measured floor: keep what was measured
-        out, exported = apply_plan(model, plan, example_inputs, mode)
-        report = make_report(model, plan, example_inputs, exported, before)
-        if setup is not None:
-            _measure_latency(model, out, example_inputs, setup, plan, report)
-        runs.append((plan, result, solutions, out, exported, report))
-        if spec is None or spec.latency is None or parsed is None or parsed.latency is None:
-            break
-        measured = report.latency_after / report.latency_before  # type: ignore[operator]
-        if within(measured, parsed.latency * (1 + LATENCY_SLACK)):
-            break
-        spec = replace(spec, latency=spec.latency * parsed.latency / measured)  # aim lower by the estimate's error
+    build = partial(build_plan, model, example_inputs, groups=groups, strategy=strategy, solver=solver,
+                    criterion=criterion, grads=grads, layers=layers, ignored_layers=ignored_layers,
+                    include_linear=include_linear, min_channels=min_channels, max_groups=max_groups,
+                    layer_time_limit=layer_time_limit, search_time_limit=search_time_limit, seed=seed,
+                    progress=progress, executor=executor, n_jobs=n_jobs, coupling=coupling, latency=setup,
+                    cost_model=cost, info=info, counts=before)
+    runs = _runs_until_measured(build, model, example_inputs, mode, before, setup, parsed)
     plan, result, solutions, out, exported, report = _latency_choice(runs, parsed)
-    if parsed is not None:
-        plan.meta["budget"] = str(parsed)  # the caller's, not a lowered internal one
     if len(runs) > 1:
         plan.meta["latency_runs"] = [{"internal_budget": r[0].meta.get("budget"),
                                       "estimated": r[0].meta.get("estimated_latency_ratio"),
                                       "measured": r[5].latency_after / r[5].latency_before} for r in runs]
+    if parsed is not None:
+        plan.meta["budget"] = str(parsed)  # the caller's, not a lowered internal one
     return PruneResult(out, plan, report, result, exported, solutions)
