@@ -27,15 +27,15 @@ from common import print_table, seeded_models, write_json  # noqa: E402
 
 import permopt  # noqa: E402
 from permopt import models  # noqa: E402
-from permopt.latency import MEMORY_FORMATS, interleaved_medians, onnx_session, without_index_modules  # noqa: E402
+from permopt.latency import LatencySetup, interleaved_medians, onnx_session, without_index_modules  # noqa: E402
 
 
 def runner(model, x, backend, fmt):
     """A no-argument callable running a copy of ``model`` in memory format ``fmt`` on ``x`` with ``backend``."""
     if backend == "onnxruntime":
         return onnx_session(model, x)
-    model = copy.deepcopy(model).to(memory_format=MEMORY_FORMATS[fmt])
-    x = x.contiguous(memory_format=MEMORY_FORMATS[fmt])
+    setup = LatencySetup(memory_format=fmt, cache_dir=None)
+    model, x = setup.apply(copy.deepcopy(model)), setup.inputs(x)
     if backend == "compile":
         compiled = torch.compile(model)
         return lambda: compiled(x)

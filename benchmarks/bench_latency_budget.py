@@ -34,7 +34,7 @@ def one_run(model, shape, budget, coupling, batch, cache):
     except ValueError as e:
         return str(e)
     groups = sorted(lp.groups for lp in r.plan.layers.values())
-    return (r.plan.meta["estimated_latency_ratio"], r.report.latency_after / r.report.latency_before,
+    return (r.plan.meta["estimated_latency_ratio"], r.report.latency_ratio,
             time.perf_counter() - t0, {g: groups.count(g) for g in set(groups)}, r.report.index_modules)
 
 

@@ -135,18 +135,19 @@ class LatencySetup:
             times[fmt] = LatencyTable(replace(setup, cache_dir=None)).models({"dense": model}, example_inputs)["dense"]
         return trials[min(times, key=lambda f: times[f])]
 
-    def apply(self, model: nn.Module) -> nn.Module:
-        """``model`` with its 4-D weights in this setup's memory format (in place; returned)."""
+    def _torch_format(self) -> torch.memory_format:
         if self.memory_format == "auto":
             raise ValueError("resolve() the 'auto' memory format against a model first")
-        return model.to(memory_format=MEMORY_FORMATS[self.memory_format])  # type: ignore[call-overload]
+        return MEMORY_FORMATS[self.memory_format]
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        """``model`` with its 4-D weights in this setup's memory format (in place; returned)."""
+        return model.to(memory_format=self._torch_format())  # type: ignore[call-overload]
 
     def inputs(self, example_inputs: Any) -> Any:
         """``example_inputs`` resized to the batch (random values) in this memory format."""
+        fmt = self._torch_format()
         x = batch_inputs(example_inputs, self.batch)
-        if self.memory_format == "auto":
-            raise ValueError("resolve() the 'auto' memory format against a model first")
-        fmt = MEMORY_FORMATS[self.memory_format]
         if isinstance(x, tuple):
             return tuple(t.contiguous(memory_format=fmt) if t.dim() == 4 else t for t in x)
         return x.contiguous(memory_format=fmt) if x.dim() == 4 else x

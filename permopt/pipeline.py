@@ -39,6 +39,13 @@ class Report:
     latency_before: float | None = None  # measured seconds per batch (latency budgets / latency=)
     latency_after: float | None = None
 
+    @property
+    def latency_ratio(self) -> float | None:
+        """Measured pruned / dense latency (None when latency was not measured)."""
+        if self.latency_before is None or self.latency_after is None:
+            return None
+        return self.latency_after / self.latency_before
+
     def table(self) -> str:
         """A plain-text table, one row per conv/linear layer plus totals."""
         head = f"{'layer':<28} {'G':>3} {'kept':>7} {'params':>10} {'-> after':>10} {'MACs':>12} {'-> after':>12}"
@@ -53,7 +60,7 @@ class Report:
         lines.append(f"params x{self.params_after / self.params_before:.3f}, MACs x{self.macs_after / self.macs_before:.3f}, "
                      f"{self.index_modules} channel-index modules")
         if self.latency_before and self.latency_after:
-            lines.append(f"latency x{self.latency_after / self.latency_before:.3f} (measured: "
+            lines.append(f"latency x{self.latency_ratio:.3f} (measured: "
                          f"{1e3 * self.latency_before:.3g} ms dense -> {1e3 * self.latency_after:.3g} ms)")
         return "\n".join(lines)
 
@@ -262,8 +269,8 @@ def _runs_until_measured(build: Any, model: nn.Module, example_inputs: Any, mode
         runs.append((plan, result, solutions, out, exported, report))
         if not retries or spec is None or spec.latency is None or budget is None or budget.latency is None:
             break
-        measured = report.latency_after / report.latency_before  # type: ignore[operator]
-        if within(measured, budget.latency * (1 + LATENCY_SLACK)):
+        measured = report.latency_ratio
+        if measured is None or within(measured, budget.latency * (1 + LATENCY_SLACK)):
             break
         spec = replace(spec, latency=spec.latency * budget.latency / measured)
     return runs
@@ -284,7 +291,7 @@ def _latency_choice(runs: list[tuple], budget: Budget | None) -> tuple:
     """The first run measured within a latency budget, else the fastest measured (or the only run)."""
     if budget is None or budget.latency is None or len(runs) == 1:
         return runs[0]
-    ratio = [r[5].latency_after / r[5].latency_before for r in runs]
+    ratio = [r[5].latency_ratio for r in runs]
     ok = [k for k, v in enumerate(ratio) if within(v, budget.latency * (1 + LATENCY_SLACK))]
     return runs[ok[0] if ok else int(np.argmin(ratio))]
 
@@ -367,7 +374,7 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
     if len(runs) > 1:
         plan.meta["latency_runs"] = [{"internal_budget": r[0].meta.get("budget"),
                                       "estimated": r[0].meta.get("estimated_latency_ratio"),
-                                      "measured": r[5].latency_after / r[5].latency_before} for r in runs]
+                                      "measured": r[5].latency_ratio} for r in runs]
     if parsed is not None:
         plan.meta["budget"] = str(parsed)  # the caller's, not a lowered internal one
     return PruneResult(out, plan, report, result, exported, solutions)
