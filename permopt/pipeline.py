@@ -273,6 +273,8 @@ def _runs_until_measured(build: Any, model: nn.Module, example_inputs: Any, mode
         if measured is None or within(measured, budget.latency * (1 + LATENCY_SLACK)):
             break
         spec = replace(spec, latency=spec.latency * budget.latency / measured)
+        if setup is not None and "memory_format" in plan.meta:  # retries keep the format (and its cached table)
+            build = partial(build, latency=replace(setup, memory_format=plan.meta["memory_format"]))
     return runs
 
 
