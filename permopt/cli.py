@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
+from .bounds import METHODS
 from .compare import DEFAULT_COMPARE
 from .coupling import COUPLING_MODES
 
@@ -61,9 +62,10 @@ def _add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None,
                    help="optional wall-clock cap per solver in seconds (breaks reproducibility when it bites)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--bound", choices=("topk", "spectral", "sdp", "best"), default=None,
-                   help="a stronger certified bound to compute (sdp: the semidefinite relaxation; every "
-                        "solution already has the top-k and spectral bounds)")
+    p.add_argument("--bound", choices=METHODS, default=None,
+                   help="a stronger certified bound to compute (sdp: the semidefinite relaxation; colgen: the "
+                        "set-partitioning LP, small groups only; every solution already has the top-k and "
+                        "spectral bounds)")
     p.add_argument("--json", dest="json_out", default=None, help="write the result as JSON to this file")
 
 

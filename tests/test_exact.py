@@ -8,7 +8,7 @@ import permopt
 from permopt.solvers import available
 from helpers import brute_force, check_solution
 
-EXACT = ["enumerate", "cpsat", "mip", "auto"]
+EXACT = ["enumerate", "cpsat", "mip", "colgen", "auto"]
 HEURISTICS = [n for n in available() if n not in EXACT]
 RTOL = 1e-5  # CP-SAT works on scores rounded to 1e-6 of the largest
 

@@ -7,8 +7,8 @@ import permopt
 from permopt.solvers import available
 from helpers import check_solution
 
-FAST = [n for n in available() if n not in ("cpsat", "mip", "enumerate", "auto")]
-EXACT = ["enumerate", "cpsat", "mip", "auto"]
+FAST = [n for n in available() if n not in ("cpsat", "mip", "enumerate", "colgen", "auto")]
+EXACT = ["enumerate", "cpsat", "mip", "colgen", "auto"]
 
 shapes = st.sampled_from([(4, 4, 2), (6, 9, 3), (8, 4, 2), (12, 8, 4), (16, 16, 8), (10, 20, 5), (8, 8, 1)])
 

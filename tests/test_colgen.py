@@ -1,0 +1,71 @@
+"""Column generation and branch and price on the set-partitioning LP (``colgen``)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import permopt
+from permopt.problem import GroupingProblem
+from permopt.solvers.colgen import MAX_PRICING_ENTRIES, branch_and_price, pricing_entries
+from helpers import brute_force, check_solution
+
+# (F, C, G), small enough for brute force; (4, 8, 2) enumerates the rows' subsets, the others the columns'
+SHAPES = [(4, 4, 2), (6, 6, 3), (4, 8, 2), (8, 8, 2), (9, 6, 3), (6, 8, 2)]
+
+
+@given(shape=st.sampled_from(SHAPES), seed=st.integers(0, 2**31), scale=st.sampled_from([1e-12, 1.0, 1e12]),
+       dist=st.sampled_from(["uniform", "lognormal", "sparse"]))
+@settings(max_examples=60, deadline=None)
+def test_colgen_proves_the_brute_force_optimum_at_every_scale(shape, seed, scale, dist):
+    F, C, G = shape
+    rng = np.random.default_rng(seed)
+    S = {"uniform": lambda: rng.random((F, C)), "lognormal": lambda: rng.lognormal(0, 1.5, (F, C)),
+         "sparse": lambda: rng.random((F, C)) * (rng.random((F, C)) < 0.3)}[dist]() * scale
+    opt = brute_force(S, G)
+    sol = permopt.solve(S, G, "colgen")
+    check_solution(S, G, sol)
+    assert sol.status == "optimal"
+    assert sol.kept == pytest.approx(opt, rel=1e-9, abs=1e-300)
+    assert permopt.bound(S, G, "colgen").value >= opt * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("shape,seed", [((12, 12, 3), 7), ((12, 12, 4), 2), ((8, 12, 4), 1)])
+def test_fractional_roots_are_closed_by_branching(shape, seed):
+    F, C, G = shape
+    S = np.random.default_rng(seed).random((F, C))
+    sol = permopt.solve(S, G, "colgen")
+    assert not sol.info["root_integral"] and sol.info["nodes"] > 1  # the LP alone did not decide it
+    assert sol.status == "optimal" and sol.info["open_nodes"] == 0
+    assert sol.kept == pytest.approx(permopt.solve(S, G, "enumerate").kept, rel=1e-9)
+    assert sol.info["root_bound"] > sol.kept * (1 + 1e-6)  # the root's bound was honest, not the optimum
+    root_only = permopt.solve(S, G, "colgen", max_nodes=1)
+    assert root_only.status != "optimal" and root_only.upper_bound == pytest.approx(sol.info["root_bound"], rel=1e-12)
+    assert root_only.upper_bound >= sol.kept
+
+
+def test_colgen_proves_16x16_g4_like_enumerate_and_beats_the_sdp_bound():
+    S = np.abs(np.random.default_rng(0).standard_normal((16, 16)))
+    sol = permopt.solve(S, 4, "colgen")
+    assert sol.status == "optimal"
+    assert sol.kept == pytest.approx(permopt.solve(S, 4, "enumerate").kept, rel=1e-9)
+    assert sol.kept >= permopt.solve(S, 4, "best").kept
+    assert permopt.bound(S, 4, "colgen").value < permopt.bound(S, 4, "sdp").value
+
+
+def test_node_limited_search_keeps_its_open_bound_and_repeats():
+    S = np.random.default_rng(7).random((12, 12))
+    problem = GroupingProblem(S, 3)
+    start = permopt.solve(problem, solver="best")
+    runs = [branch_and_price(problem, (start.row_groups, start.col_groups), max_nodes=2) for _ in range(2)]
+    (r, c), ub, info = runs[0]
+    assert info["open_nodes"] > 0 and ub >= permopt.solve(S, 3, "enumerate").kept * (1 - 1e-12) >= problem.kept(r, c)
+    assert np.array_equal(r, runs[1][0][0]) and np.array_equal(c, runs[1][0][1]) and ub == runs[1][1]
+
+
+def test_layers_with_large_groups_are_refused_with_the_way_out():
+    problem = GroupingProblem(np.ones((64, 64)), 4)
+    assert pricing_entries(problem) > MAX_PRICING_ENTRIES
+    with pytest.raises(ValueError, match=r"64x64 G=4 .* 'sdp' or 'spectral'"):
+        permopt.solve(problem, solver="colgen")
+    with pytest.raises(ValueError, match="MAX_PRICING_ENTRIES"):
+        permopt.bound(problem, method="colgen")
+    assert permopt.bound(problem, method="best").method in ("topk", "spectral")  # best skips what cannot run
