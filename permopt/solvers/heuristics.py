@@ -208,7 +208,7 @@ def best(problem: GroupingProblem, *, time_limit: float | None = None, seed: int
 
 def _sinkhorn(logits: np.ndarray, cap: float, v: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
     """Soft balanced assignment: rows of ``exp(logits)`` scaled to sum 1, columns to ``cap``."""
-    K = np.exp(logits - logits.max(axis=1, keepdims=True)) + 1e-300
+    K = np.exp(logits - logits.max(axis=1, keepdims=True)) + np.finfo(logits.dtype).tiny
     for _ in range(iters):
         u = 1.0 / (K @ v)
         v = cap / (K.T @ u)
@@ -226,13 +226,18 @@ def soft_groups(problem: GroupingProblem, r: np.ndarray, steps: int = 20, t0: fl
     """
     S, G = problem.scores, problem.groups
     F, C = S.shape
-    Pr = 0.5 * one_hot(r, G) + 0.5 / G
-    scale = S.std() * np.sqrt(F / G) + 1e-300
-    vr, vc = np.ones(G), np.ones(G)
-    for T in np.geomspace(t0, t1, steps) * scale:
-        Pc, vc = _sinkhorn((S.T @ Pr) / T, C / G, vc, sinkhorn_iters)
-        Pr, vr = _sinkhorn((S @ Pc) / T, F / G, vr, sinkhorn_iters)
-    return assign_balanced(S @ Pc)[0]
+    # the soft plans only steer the rounding, so float32 products suffice (1.1x faster overall at
+    # 2048x512 G=32, same kept mass on the heuristics benchmark); scaled to max 1 so that any score
+    # scale fits float32's range, with the transpose contiguous for the column products
+    Sf = (S / max(float(S.max()), np.finfo(float).tiny)).astype(np.float32)
+    SfT = np.ascontiguousarray(Sf.T)
+    Pr = (0.5 * one_hot(r, G) + 0.5 / G).astype(np.float32)
+    scale = float(Sf.std()) * np.sqrt(F / G) + 1e-30
+    vr, vc = np.ones(G, np.float32), np.ones(G, np.float32)
+    for T in (np.geomspace(t0, t1, steps) * scale).astype(np.float32):
+        Pc, vc = _sinkhorn((SfT @ Pr) / T, C / G, vc, sinkhorn_iters)
+        Pr, vr = _sinkhorn((Sf @ Pc) / T, F / G, vr, sinkhorn_iters)
+    return assign_balanced(S @ Pc.astype(np.float64))[0]
 
 
 @register("soft")
