@@ -33,3 +33,13 @@ def test_exact_solutions_are_valid(solver, shape, seed):
     sol = permopt.solve(S, groups=G, solver=solver, time_limit=20, seed=0)
     check_solution(S, G, sol)
     assert sol.status == "optimal"
+
+
+@pytest.mark.parametrize("solver", FAST)
+def test_constant_scores_give_valid_solutions(solver):
+    # every item indifferent: the transportation profits are constant (a flow once divided 0 by 0)
+    S = np.ones((128, 128))
+    sol = permopt.solve(S, groups=4, solver=solver, seed=0)
+    check_solution(S, 4, sol)
+    assert sol.kept == pytest.approx(128 * 128 / 4) and sol.status == "optimal"
+

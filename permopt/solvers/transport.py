@@ -36,7 +36,8 @@ def _assign_by_flow(profit: np.ndarray) -> np.ndarray:
     # each item takes exactly one group, so shifting an item's profits by a constant changes nothing:
     # shift to >= 0, then scale the largest to 2^40 (any sign and scale of the input is fine)
     shifted = profit - profit.min(axis=1, keepdims=True)
-    cost = -np.rint(shifted * (_FLOW_SCALE / max(float(shifted.max()), 1e-300))).astype(np.int64)
+    top = float(shifted.max())  # 0 when every item is indifferent: then any balanced labelling is optimal
+    cost = -np.rint(shifted * (_FLOW_SCALE / top if top > 0 else 0.0)).astype(np.int64)
     flow = min_cost_flow.SimpleMinCostFlow()
     arcs = flow.add_arcs_with_capacity_and_unit_cost(
         np.repeat(np.arange(n), G), n + np.tile(np.arange(G), n), np.ones(n * G, dtype=np.int64), cost.ravel())
