@@ -37,8 +37,8 @@ def test_fractional_roots_are_closed_by_branching(shape, seed):
     assert sol.status == "optimal" and sol.info["open_nodes"] == 0
     assert sol.kept == pytest.approx(permopt.solve(S, G, "enumerate").kept, rel=1e-9)
     assert sol.info["root_bound"] > sol.kept * (1 + 1e-6)  # the root's bound was honest, not the optimum
-    root_only = permopt.solve(S, G, "colgen", max_nodes=1)
-    assert root_only.status != "optimal" and root_only.upper_bound == pytest.approx(sol.info["root_bound"], rel=1e-12)
+    root_only = permopt.solve(S, G, "colgen", node_limit=1)
+    assert root_only.status == "work_limit" and root_only.upper_bound == pytest.approx(sol.info["root_bound"], rel=1e-12)
     assert root_only.upper_bound >= sol.kept
 
 
@@ -55,7 +55,7 @@ def test_node_limited_search_keeps_its_open_bound_and_repeats():
     S = np.random.default_rng(7).random((12, 12))
     problem = GroupingProblem(S, 3)
     start = permopt.solve(problem, solver="best")
-    runs = [branch_and_price(problem, (start.row_groups, start.col_groups), max_nodes=2) for _ in range(2)]
+    runs = [branch_and_price(problem, (start.row_groups, start.col_groups), node_limit=2) for _ in range(2)]
     (r, c), ub, info = runs[0]
     assert info["open_nodes"] > 0 and ub >= permopt.solve(S, 3, "enumerate").kept * (1 - 1e-12) >= problem.kept(r, c)
     assert np.array_equal(r, runs[1][0][0]) and np.array_equal(c, runs[1][0][1]) and ub == runs[1][1]
@@ -69,3 +69,11 @@ def test_layers_with_large_groups_are_refused_with_the_way_out():
     with pytest.raises(ValueError, match="MAX_PRICING_ENTRIES"):
         permopt.bound(problem, method="colgen")
     assert permopt.bound(problem, method="best").method in ("topk", "spectral")  # best skips what cannot run
+
+
+def test_time_limit_returns_a_certified_solution():
+    S = np.abs(np.random.default_rng(3).standard_normal((32, 32)))  # 20 s and 200 nodes without proof here
+    sol = permopt.solve(S, 8, "colgen", time_limit=1)
+    assert sol.status == "time_limit" and sol.info["time_limit_hit"] and 0 < sol.gap < 0.1
+    check_solution(S, 8, sol)
+    assert sol.kept >= permopt.solve(S, 8, "best").kept

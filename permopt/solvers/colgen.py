@@ -24,7 +24,7 @@ LP over all blocks is a far tighter relaxation than top-k, spectral or the SDP (
   less than ``best``; integral node LPs and the integer master over the root's blocks (HiGHS
   MIP, a node limit) improve it.
 
-Every stop is a work count (rounds, MIP nodes), so the result is reproducible; the scores are
+Every stop is a work count (nodes, rounds per node, MIP nodes), so the result is reproducible; the scores are
 scaled to max 1 on a fixed 2^-40 grid first (the rounding is added to the bound), so scaling all
 scores changes no decision.
 """
@@ -42,6 +42,7 @@ from scipy.sparse import hstack as sparse_hstack
 from ..limits import Deadline, validate_count
 from ..problem import GroupingProblem
 from ..solution import Solution
+from ..status import Status
 from .heuristics import best
 from .registry import register
 
@@ -54,7 +55,7 @@ MAX_ROUNDS = 400
 BLOCKS_PER_ROUND = 50
 #: Weight of the best certificate's duals in the pricing point (Wentges smoothing).
 SMOOTHING = 0.7
-#: Branch-and-bound nodes of the integer master.
+#: Branch-and-bound nodes of the integer master (HiGHS).
 MIP_NODES = 2000
 #: Relative gap between the certificate and the LP at which the LP counts as solved.
 LP_RTOL = 1e-9
@@ -91,6 +92,7 @@ class _Pricer:
         self.indicator = csr_matrix((np.ones(m * kc), (np.repeat(np.arange(m), kc), self.subsets.ravel())),
                                     shape=(m, T.shape[1]))
         self.mass = np.asarray(self.indicator @ T.T)  # mass[s, i]: T's row i on subset s
+        self.member = self.indicator.toarray() > 0  # member[s, j]: T's column j is in subset s
 
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Duals of ``T``'s rows and of its columns."""
@@ -103,10 +105,9 @@ class _Pricer:
             return None
         forced = np.zeros(self.mass.shape, dtype=bool)
         forbidden = np.zeros(self.mass.shape, dtype=bool)
-        member = self.indicator.toarray() > 0
         for r, c, together in pairs:
             i, j = (c, r) if self.swap else (r, c)  # T's row, T's column
-            on = member[:, j]
+            on = self.member[:, j]
             if together:
                 forced[on, i] = True
                 forbidden[~on, i] = True
@@ -212,12 +213,12 @@ class _Search:
         if covered and value > self.incumbent:
             self.incumbent, self.labels = value, (r, c)
 
-    def integer_master(self, node_limit: int) -> None:
-        """Offer the best grouping made of the blocks so far (HiGHS MIP, at most ``node_limit`` nodes)."""
+    def integer_master(self, mip_nodes: int) -> None:
+        """Offer the best grouping made of the blocks so far (HiGHS MIP, at most ``mip_nodes`` nodes)."""
         F, C = self.Sn.shape
         res = milp(-np.array(self.values), constraints=LinearConstraint(_master(self.blocks, F, C), 1, 1),
                    integrality=np.ones(len(self.blocks)), bounds=Bounds(0, 1),
-                   options={"node_limit": node_limit, "time_limit": self.deadline.remaining(1e-3) or np.inf})
+                   options={"node_limit": mip_nodes, "time_limit": self.deadline.remaining(1e-3) or np.inf})
         if res.x is not None:
             self.offer([self.blocks[j] for j in np.flatnonzero(res.x > 0.5)])
 
@@ -230,6 +231,8 @@ class _Search:
         cost = np.concatenate([-np.array(self.values)[usable], np.full(F + C, penalty)])
         res = linprog(cost, A_eq=sparse_hstack([A, identity(F + C, format="csc")], format="csc"),
                       b_eq=np.ones(F + C), bounds=(0, None), method="highs")
+        if res.status != 0:  # always feasible and bounded, so only a solver failure lands here
+            raise RuntimeError(f"the master LP failed: {res.message}")
         return -np.asarray(res.eqlin.marginals), -float(res.fun), np.asarray(res.x)
 
     def generate(self, node: _Node, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
@@ -284,10 +287,11 @@ class _Search:
 
 
 def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarray], *,
-                     max_nodes: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, node_limit: int = MIP_NODES,
+                     node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES,
                      deadline: Deadline | None = None) -> tuple[tuple[np.ndarray, np.ndarray], float, dict]:
-    """Branch and price from the blocks of ``start``: the best grouping found, its certified bound
-    (in the problem's units) and search facts. ``node_limit=0`` skips the integer master."""
+    """Branch and price from the blocks of ``start``, at most ``node_limit`` nodes: the best grouping
+    found, its certified bound (in the problem's units) and search facts. ``mip_nodes=0`` skips
+    the integer master."""
     from ..bounds import on_grid
 
     F, C, G = problem.F, problem.C, problem.groups
@@ -304,7 +308,7 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
     for g in range(G):
         search.add((np.flatnonzero(r == g), np.flatnonzero(c == g)))
     stack, closed, nodes, root = [_Node([], np.inf)], -np.inf, 0, {}
-    while stack and nodes < max_nodes and not search.deadline.passed():
+    while stack and nodes < node_limit and not search.deadline.passed():
         node = stack.pop()
         children: list[_Node] = []
         if node.bound > search.cutoff():
@@ -313,15 +317,16 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
             if nodes == 1:
                 root = {"root_bound": (node.bound + rounding) * unit, "root_blocks": len(search.blocks),
                         "root_integral": bool(np.all((x < 1e-7) | (x > 1 - 1e-7)))}
-                if node_limit > 0:  # cheap, and often the optimum
-                    search.integer_master(node_limit)
+                if mip_nodes > 0:  # cheap, and often the optimum
+                    search.integer_master(mip_nodes)
             if node.bound > search.cutoff():
                 children = search.branch(node, usable, x)
         if not children:  # pruned or a leaf: what is left of its subtree is under its bound
             closed = max(closed, node.bound)
         stack += children
     open_bound = max([n.bound for n in stack] + [closed, search.incumbent])
-    info = {**root, "nodes": nodes, "rounds": search.rounds, "blocks": len(search.blocks), "open_nodes": len(stack)}
+    info = {**root, "nodes": nodes, "rounds": search.rounds, "blocks": len(search.blocks), "open_nodes": len(stack),
+            "time_limit_hit": search.deadline.hit}
     assert search.labels is not None
     return search.labels, (open_bound + rounding) * unit, info
 
@@ -330,22 +335,24 @@ def colgen_bound(problem: GroupingProblem, *, time_limit: float | None = None,
                  max_rounds: int = MAX_ROUNDS) -> tuple[float, dict]:
     """The set-partitioning LP's certified bound (the root of :func:`branch_and_price`, no
     branching), from ``best``'s blocks; ``time_limit`` caps it (breaking reproducibility)."""
-    _, value, info = branch_and_price(problem, best(problem), max_nodes=1, max_rounds=max_rounds, node_limit=0,
+    _, value, info = branch_and_price(problem, best(problem), node_limit=1, max_rounds=max_rounds, mip_nodes=0,
                                       deadline=Deadline(time_limit))
     return value, info
 
 
 @register("colgen", exact=True)
 def colgen(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-           max_nodes: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, node_limit: int = MIP_NODES) -> Solution:
-    """Branch and price on the set-partitioning LP from ``best``'s blocks, with a certified bound
-    (proven optimal when the search closes). For layers with small groups: a pricing table of at
-    most ``MAX_PRICING_ENTRIES`` (24×24 G=4, 32×32 G=8, 48×48 G=12)."""
-    max_nodes, max_rounds = validate_count("max_nodes", max_nodes, 1), validate_count("max_rounds", max_rounds, 1)
-    node_limit = validate_count("node_limit", node_limit, 1)
+           node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES) -> Solution:
+    """Branch and price on the set-partitioning LP from ``best``'s blocks, with a certified bound:
+    ``optimal`` when the search closes, else ``work_limit`` (``node_limit`` nodes or ``max_rounds``
+    per node) or ``time_limit``. For layers with small groups: a pricing table of at most
+    ``MAX_PRICING_ENTRIES`` (24×24 G=4, 32×32 G=8, 48×48 G=12)."""
+    node_limit, max_rounds = validate_count("node_limit", node_limit, 1), validate_count("max_rounds", max_rounds, 1)
+    mip_nodes = validate_count("mip_nodes", mip_nodes)
     r, c = best(problem, seed=seed)
-    (r2, c2), bound, info = branch_and_price(problem, (r, c), max_nodes=max_nodes, max_rounds=max_rounds,
-                                             node_limit=node_limit, deadline=Deadline(time_limit))
+    (r2, c2), bound, info = branch_and_price(problem, (r, c), node_limit=node_limit, max_rounds=max_rounds,
+                                             mip_nodes=mip_nodes, deadline=Deadline(time_limit))
     if problem.kept(r2, c2) >= problem.kept(r, c):
         r, c = r2, c2
-    return Solution.from_groups(problem, r, c, upper_bound=bound, info=info)
+    status = Status.TIME_LIMIT if info.get("time_limit_hit") else Status.WORK_LIMIT
+    return Solution.from_groups(problem, r, c, status=status, upper_bound=bound, info=info)

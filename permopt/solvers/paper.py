@@ -54,8 +54,9 @@ def grps_perms(S: np.ndarray, G: int, n_iter: int = 10) -> tuple[np.ndarray, np.
 
     Each pass sorts the leading columns by their mass in the last row band and the leading
     rows by their mass in the last column slot. Sums are taken before indexing (no copies of
-    sub-matrices; column slots are read from a contiguous transpose), and a block stops as soon as both sorts leave the order unchanged: every
-    further pass would repeat it exactly, so the result equals ``n_iter`` full passes.
+    sub-matrices; column slots are read from a contiguous transpose), and a block stops as soon
+    as both sorts leave the order unchanged: every further pass would repeat it exactly, so the
+    result equals ``n_iter`` full passes.
     """
     F, C = S.shape
     fg, cg = F // G, C // G
