@@ -12,9 +12,10 @@ def test_unknown_solver_lists_known_ones():
 
 def test_builtin_names():
     names = available()
-    for n in ["same", "sort", "grps", "alternating", "local", "anneal", "best", "enumerate", "cpsat", "mip", "auto"]:
+    for n in ["same", "sort", "grps", "alternating", "local", "anneal", "best", "enumerate", "cpsat", "mip", "colgen",
+              "auto"]:
         assert n in names
-    assert set(available(exact=True)) == {"enumerate", "cpsat", "mip"}
+    assert set(available(exact=True)) == {"enumerate", "cpsat", "mip", "colgen"}
 
 
 def test_user_function_solver_is_checked():
