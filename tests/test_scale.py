@@ -8,7 +8,7 @@ from helpers import brute_force
 import permopt
 
 SOLVERS = ["same", "sort", "grps", "alternating", "soft", "local", "anneal", "best", "enumerate", "auto", "mip",
-           "cpsat", "sdp"]
+           "cpsat", "sdp", "colgen"]
 SCALES = (1e-12, 1e12)
 
 
