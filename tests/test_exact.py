@@ -87,6 +87,17 @@ def test_auto_always_bounds_and_picks_by_size():
     assert b.info["delegate"] == "best" and b.upper_bound >= b.kept and b.gap > 0
 
 
+@pytest.mark.parametrize("shape", [(16, 16, 4), (32, 32, 16)])
+def test_auto_proves_small_groups_by_branch_and_price(shape):
+    # enumerate stops at its node budget on 16x16 G=4 and does not try 32x32 G=16; colgen proves both
+    F, C, G = shape
+    S = np.abs(np.random.default_rng(1).standard_normal((F, C)))
+    sol = permopt.solve(S, groups=G, solver="auto")
+    assert sol.status == "optimal" and sol.info["delegate"] == "colgen"
+    assert sol.kept == pytest.approx(permopt.solve(S, groups=G, solver="colgen", node_limit=200).kept, rel=1e-9)
+    assert sol.kept > permopt.solve(S, groups=G, solver="best").kept
+
+
 def test_compare_table_and_ratios():
     S = np.abs(np.random.default_rng(4).standard_normal((8, 8)))
     cmp = permopt.compare(S, groups=2, solvers=["same", "grps", "enumerate"], time_limit=10)
