@@ -300,7 +300,7 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
     if pricing_entries(problem) > MAX_PRICING_ENTRIES:
         raise ValueError(f"colgen prices by enumerating group subsets: {F}x{C} G={G} needs a table of "
                          f"{pricing_entries(problem):.3g} entries, over MAX_PRICING_ENTRIES={MAX_PRICING_ENTRIES:.3g}; "
-                         "use the 'sdp' or 'spectral' bound for layers with larger groups")
+                         "for layers with larger groups use the 'sdp' solver or bound (or the 'spectral' bound)")
     Sn, unit, rounding = on_grid(problem)
     search = _Search(Sn, G, _Pricer(Sn, G), deadline or Deadline(None))
     r, c = start
