@@ -45,6 +45,7 @@ def main(argv=None):
     ap.add_argument("--coupling", default="full")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3, help="independent runs (fresh measurements) per budget")
+    ap.add_argument("--out", default="latency_budget", help="results/<out>.json (default latency_budget)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     rows = []
@@ -67,7 +68,7 @@ def main(argv=None):
     print()
     print_table(rows, ["model", "budget", "runs", "met_estimate", "estimated", "measured_median", "measured_min",
                        "measured_max", "within_budget_plus_0_05", "seconds", "index_modules"])
-    write_json("latency_budget", {"rows": rows, "batch": args.batch, "coupling": args.coupling})
+    write_json(args.out, {"rows": rows, "batch": args.batch, "coupling": args.coupling})
 
 
 if __name__ == "__main__":
