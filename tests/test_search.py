@@ -181,3 +181,17 @@ def test_latency_budget_needs_measurements():
         search(make_space(0), {"latency": 0.5}, "paper", cost_model=TableCost(0))
     with pytest.raises(ValueError, match=r"fraction of the dense model's latency in \(0, 1\]"):
         Budget(latency=2.0)
+
+
+def test_exact_stops_at_its_deterministic_work_limit_with_a_budget_meeting_config():
+    from permopt.search.space import LayerSpec
+
+    rng = np.random.default_rng(3)
+    layers = [LayerSpec(f"l{i}", rng.lognormal(0, 1, (16, 32)), [1, 2, 4, 8], 16 * 32 * 9, 16 * 32 * 9 * 64, 16)
+              for i in range(40)]
+    space = SearchSpace(layers, fixed_params=1000, fixed_macs=10_000)
+    cut = search(space, {"params": 0.45}, "exact", cost_model=SolverCostModel("grps"), seed=5, work_limit=1e-6)
+    assert cut.status == "work_limit"  # reproducible, unlike a wall-clock limit
+    assert cut.params <= 0.45 * space.dense_params * (1 + 1e-9)
+    full = search(space, {"params": 0.45}, "exact", cost_model=SolverCostModel("grps"), seed=5)
+    assert full.status == "optimal" and full.objective <= cut.objective + 1e-12
