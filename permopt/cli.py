@@ -168,7 +168,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", type=_shape, default=None,
                    help="per-sample input shape C,H,W (default: the zoo model's; 3,224,224 for tv:/timm:)")
     p.add_argument("--num-classes", type=int, default=10, help="classes of a zoo model (default 10)")
-    p.add_argument("--min-channels", type=int, default=4, help="at least this many channels per group (default 4)")
+    p.add_argument("--min-channels", type=int, default=None,
+                   help="at least this many channels per group (default 4; 1 under a latency budget: depthwise)")
     p.add_argument("--max-groups", type=int, default=64, help="largest G considered by a budget search (default 64)")
     p.add_argument("--include-linear", action="store_true", help="also group Linear layers")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -180,9 +181,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from .bench import format_table
+    from .pipeline import default_min_channels
     from .search import Budget, SearchSpace, SolverCostModel, get_strategy, search
 
-    Budget.parse(args.budget)
+    budget = Budget.parse(args.budget)
     strategies = _names(args.strategies, "--strategies")
     for name in strategies:
         get_strategy(name)
@@ -191,8 +193,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         space = SearchSpace.load(args.space)
     else:
         model, x = _load_model(args)
-        space = SearchSpace.from_model(model, x, min_channels=args.min_channels, max_groups=args.max_groups,
-                                       include_linear=args.include_linear)
+        space = SearchSpace.from_model(model, x, min_channels=default_min_channels(args.min_channels, budget),
+                                       max_groups=args.max_groups, include_linear=args.include_linear)
         if save_space:
             space.save(save_space)
     cost = SolverCostModel(args.solver, time_limit=args.layer_time_limit, seed=args.seed, n_jobs=args.jobs)

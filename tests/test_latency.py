@@ -184,3 +184,18 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
     assert len(runs) == 2 and runs[1]["measured"] <= frac * 1.01 < runs[0]["measured"]
     assert r.plan.meta["budget"] == str(permopt.search.Budget(latency=frac))
     assert r.report.latency_after / r.report.latency_before == pytest.approx(runs[1]["measured"])
+
+
+def test_latency_budgets_may_go_depthwise_by_default(chain, tmp_path, fake_timing):
+    from permopt.pipeline import MIN_CHANNELS, default_min_channels
+    from permopt.search import Budget
+
+    assert default_min_channels(None, Budget.parse({"latency": 0.8})) == 1  # depthwise: the fastest kernels
+    assert default_min_channels(None, Budget.parse({"params": 0.5})) == MIN_CHANNELS == 4
+    assert default_min_channels(2, Budget.parse({"latency": 0.8})) == 2  # an explicit value always wins
+    model, x = chain  # conv1 16 -> 32, conv2 32 -> 16: G = 16 is (nearly) depthwise
+    setup = {"batch": 4, "rounds": 3, "cache_dir": str(tmp_path)}
+    fast = permopt.prune(model, x, budget={"latency": 0.5}, latency=setup, progress=False)
+    assert 16 in {lp.groups for lp in fast.plan.layers.values()}  # 1/16 + 0.1 ms beats every thicker G
+    with pytest.raises(ValueError, match="cannot be met"):
+        permopt.prune(model, x, budget={"latency": 0.5}, latency=setup, min_channels=4, progress=False)
