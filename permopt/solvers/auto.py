@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 
+from ..bounds import Bound
 from ..problem import GroupingProblem
 from ..solution import Solution
 from ..status import Status
 from .colgen import pricing_entries
 from .exact_common import log_partitions
 from .registry import register
-from .run import run
+from .run import run, with_bound
 
 #: Layers whose smaller side has at most this many equal partitions get the exact attempt
 #: (12×12 G=3 has 5,775; 16×16 G=4 has 2.6e6; 24×24 G=4 has 1e11).
@@ -53,9 +54,4 @@ def auto(problem: GroupingProblem, *, time_limit: float | None = None, seed: int
 def _better_of(problem: GroupingProblem, a: Solution, b: Solution) -> Solution:
     """The one that keeps more, with the smaller of the two certified bounds."""
     top, other = (a, b) if a.kept >= b.kept else (b, a)
-    if other.upper_bound >= top.upper_bound:
-        return top
-    return Solution.from_groups(problem, top.row_groups, top.col_groups, solver=top.solver, status=top.status,
-                                upper_bound=other.upper_bound, bound_by=other.info.get("bound_method", other.solver),
-                                info=top.info)
-
+    return with_bound(problem, top, Bound(other.upper_bound, other.info.get("bound_method", other.solver), other.time_s))
