@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 import permopt
 from permopt.problem import GroupingProblem
 from permopt.solvers.colgen import MAX_PRICING_ENTRIES, branch_and_price, pricing_entries
+from permopt.solvers.pricing import EnumerationPricer, TreePricer
 from helpers import brute_force, check_solution
 
 # (F, C, G), small enough for brute force; (4, 8, 2) enumerates the rows' subsets, the others the columns'
@@ -64,11 +65,71 @@ def test_node_limited_search_keeps_its_open_bound_and_repeats():
 def test_layers_with_large_groups_are_refused_with_the_way_out():
     problem = GroupingProblem(np.ones((64, 64)), 4)
     assert pricing_entries(problem) > MAX_PRICING_ENTRIES
-    with pytest.raises(ValueError, match=r"64x64 G=4 .* 'sdp' solver or bound"):
+    with pytest.raises(ValueError, match=r"64x64 G=4 .*MAX_TREE_SUBSETS.* 'sdp' solver or bound"):
         permopt.solve(problem, solver="colgen")
-    with pytest.raises(ValueError, match="MAX_PRICING_ENTRIES"):
+    with pytest.raises(ValueError, match="MAX_TREE_SUBSETS"):
         permopt.bound(problem, method="colgen")
     assert permopt.bound(problem, method="best").method in ("topk", "spectral")  # best skips what cannot run
+    with pytest.raises(ValueError, match=r"MAX_PRICING_ENTRIES.*pricing='tree'"):
+        permopt.solve(np.ones((32, 32)), 4, "colgen", pricing="enumerate")
+    with pytest.raises(ValueError, match="pricing must be one of"):
+        permopt.solve(np.ones((8, 8)), 2, "colgen", pricing="fast")
+    with pytest.raises(ValueError, match="pricing_tol"):
+        permopt.solve(np.ones((8, 8)), 2, "colgen", pricing_tol=-0.1)
+
+
+def _reduced(S: np.ndarray, y: np.ndarray, block) -> float:
+    R, C = block
+    return float(S[np.ix_(R, C)].sum() - y[R].sum() - y[S.shape[0] + C].sum())
+
+
+@given(shape=st.sampled_from([(8, 8, 2), (12, 12, 3), (12, 16, 4), (16, 12, 4), (16, 16, 4), (9, 6, 3)]),
+       seed=st.integers(0, 2**31), tol=st.sampled_from([0.0, 0.05]))
+@settings(max_examples=40, deadline=None)
+def test_pricing_tree_bounds_the_largest_reduced_profit_like_enumeration(shape, seed, tol):
+    F, C, G = shape
+    rng = np.random.default_rng(seed)
+    S = rng.random((F, C))
+    kr, kc = F // G, C // G
+    y = rng.random(F + C) * kr * kc / (kr + kc)  # blocks priced around 0: the regime column generation ends in
+    exact = EnumerationPricer(S, G).price(y)
+    tree_pricer = TreePricer(S, G, tol)
+    tree = tree_pricer.exact(y)
+    tau = tol * abs(y.sum()) / G
+    assert exact.bound <= tree.bound <= max(exact.bound, tau) + 1e-9
+    for R, Cc in tree.blocks + tree_pricer.price(y).blocks:  # every block is a valid one, valued honestly
+        assert len(set(R)) == kr and len(set(Cc)) == kc and R.max() < F and Cc.max() < C
+        assert _reduced(S, y, (R, Cc)) <= exact.bound + 1e-9
+    if exact.bound > tau + 1e-9:  # then the tree finds the best block itself
+        assert _reduced(S, y, tree.blocks[0]) == pytest.approx(exact.bound, rel=1e-9, abs=1e-9)
+        assert all(_reduced(S, y, b) > tau for b in tree.blocks)
+
+
+@given(shape=st.sampled_from(SHAPES), seed=st.integers(0, 2**31), scale=st.sampled_from([1e-12, 1.0, 1e12]))
+@settings(max_examples=25, deadline=None)
+def test_tree_priced_colgen_is_certified_and_within_its_tolerance_of_the_lp(shape, seed, scale):
+    F, C, G = shape
+    S = np.random.default_rng(seed).lognormal(0, 1, (F, C)) * scale
+    opt = brute_force(S, G)
+    sol = permopt.solve(S, G, "colgen", pricing="tree", pricing_tol=0.05)
+    check_solution(S, G, sol)
+    assert sol.info["pricing"] == "tree" and sol.info["nodes"] == 1  # the tree obeys no pairs: root only
+    assert sol.upper_bound >= opt * (1 - 1e-12) and sol.kept >= permopt.solve(S, G, "best").kept
+    # the heuristic LP is at most the full LP, which is at most the exact root certificate
+    assert sol.upper_bound <= permopt.bound(S, G, "colgen").value * 1.05 * (1 + 1e-9)
+
+
+def test_tree_priced_bound_beats_the_sdp_bound_where_enumeration_cannot_run():
+    S = np.abs(np.random.default_rng(0).standard_normal((32, 32)))
+    assert pricing_entries(GroupingProblem(S, 4)) > MAX_PRICING_ENTRIES
+    colgen = permopt.bound(S, 4, "colgen")
+    assert colgen.info["pricing"] == "tree"
+    assert colgen.value < permopt.bound(S, 4, "sdp").value
+    assert colgen.value >= permopt.solve(S, 4, "best").kept
+    with pytest.raises(ValueError, match="tree_nodes"):
+        permopt.solve(S, 4, "colgen", tree_nodes=1)
+    limited = permopt.solve(S, 4, "colgen", time_limit=1e-3)
+    assert limited.status == "time_limit" and np.isfinite(limited.upper_bound) and limited.upper_bound >= colgen.value * 0.9
 
 
 def test_time_limit_returns_a_certified_solution():

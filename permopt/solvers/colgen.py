@@ -7,14 +7,17 @@ LP over all blocks is a far tighter relaxation than top-k, spectral or the SDP (
 
 * **Certificate (Lagrangian).** For *any* duals ``y`` (one per row and column), every block
   keeps ``S[R, C].sum() ≤ y(R) + y(C) + red*`` with ``red*`` the largest reduced profit of any
-  block, and every grouping has exactly ``G`` blocks, so ``kept ≤ Σy + G·red*``. Pricing is
-  exact — every subset of the smaller side is enumerated (rows then follow as the top ``F/G``
-  of their reduced mass) — so the bound is certified whatever the LP solver's accuracy.
-  Feasible while that table is at most :data:`MAX_PRICING_ENTRIES` (24×24 G=4: 134,596
-  subsets × 24 rows).
-* **Column generation.** The restricted master LP (HiGHS) over the blocks found so far gives
-  duals; the best-priced blocks join it. Duals are smoothed towards the best certificate so far
-  (Wentges), which cuts the rounds about threefold on 24×24 G=4.
+  block, and every grouping has exactly ``G`` blocks, so ``kept ≤ Σy + G·red*``. ``red*`` is
+  bounded by the pricer (:mod:`permopt.solvers.pricing`), never by the LP solver, so the bound
+  is certified whatever the LP solver's accuracy: exactly by enumerating every subset of the
+  cheaper side while that table is at most ``MAX_PRICING_ENTRIES`` (24×24 G=4: 134,596 subsets
+  × 24 rows); beyond (64×64 G=8), by a branch and bound that proves no block beats a
+  tolerance ``τ`` (``pricing_tol`` of the average block's dual mass), so ``red* ≤ τ``.
+* **Column generation.** The restricted master LP (HiGHS, one model warm-started from its last
+  basis as blocks join) over the blocks found so far gives duals; the best-priced blocks join
+  it. With exact pricing the duals are smoothed towards the best certificate so far (Wentges),
+  which cuts the rounds about threefold on 24×24 G=4; the pricing tree runs only when the cheap
+  alternating search finds nothing (once on 64×64 G=8).
 * **Branch and price.** Best first: a fractional LP is split on the row–column pair whose
   "together" weight is nearest ½: one child keeps them in one block, the other apart
   (Ryan–Foster; row–column pairs suffice: when every such weight is 0 or 1 the LP is integral). The pricing obeys a node's
@@ -30,29 +33,27 @@ scores changes no decision.
 """
 from __future__ import annotations
 
-import itertools
+import os
+import sys
 from dataclasses import dataclass, field
 from math import comb
+from typing import Any
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import csc_matrix, csr_matrix, identity
-from scipy.sparse import hstack as sparse_hstack
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csc_matrix
 
 from ..limits import Deadline, validate_count
 from ..problem import GroupingProblem
 from ..solution import Solution
 from ..status import Status
 from .heuristics import best
+from .pricing import (MAX_PRICING_ENTRIES, MAX_TREE_SUBSETS, TREE_NODES, Block, EnumerationPricer, Pair, Priced,
+                      PricingTreeTooLarge, TreePricer, cheaper_side)
 from .registry import register
 
-#: Largest pricing table (enumerated subsets × the other side's channels) for exact pricing:
-#: 128 MB of float64, about 0.2 s per pricing pass (24×24 G=4: 134,596 subsets × 24 = 3.2e6).
-MAX_PRICING_ENTRIES = 16_000_000
 #: Column-generation rounds (one master LP and one or two pricings each).
 MAX_ROUNDS = 400
-#: Best-priced blocks offered to the master per round.
-BLOCKS_PER_ROUND = 50
 #: Weight of the best certificate's duals in the pricing point (Wentges smoothing).
 SMOOTHING = 0.7
 #: Branch-and-bound nodes of the integer master (HiGHS).
@@ -65,6 +66,13 @@ MAX_NODES = 200
 PRUNE_RTOL = 1e-9
 
 
+#: Pricing tree tolerance, as a fraction of the average block's dual mass ``|Σy|/G``: the tree
+#: proves no block's reduced profit exceeds it, so the bound is within about this fraction of
+#: the LP (64×64 G=8: 10 s at 2%, 5 s at 5%).
+PRICING_TOLERANCE = 0.02
+PRICINGS = ("auto", "enumerate", "tree")
+
+
 def pricing_entries(problem: GroupingProblem) -> int:
     """Size of the exact pricing table: the group-size subsets of one side times the other side's
     channels, for the cheaper side."""
@@ -72,72 +80,36 @@ def pricing_entries(problem: GroupingProblem) -> int:
     return min(comb(C, C // G) * F, comb(F, F // G) * C)
 
 
-Block = tuple[np.ndarray, np.ndarray]
-#: A branching decision: (row, column, together).
-Pair = tuple[int, int, bool]
+def pricing_method(problem: GroupingProblem, pricing: str = "auto") -> str:
+    """``enumerate`` (exact, while the table is at most ``MAX_PRICING_ENTRIES``) or ``tree`` (up to
+    ``MAX_TREE_SUBSETS`` subsets of the cheaper side) for ``pricing`` (one of those or ``auto``: the
+    first that applies); a ValueError naming the way out where none applies."""
+    if pricing not in PRICINGS:
+        raise ValueError(f"pricing must be one of {PRICINGS}, got {pricing!r}")
+    F, C, G = problem.F, problem.C, problem.groups
+    entries = pricing_entries(problem)
+    if pricing == "enumerate" or (pricing == "auto" and entries <= MAX_PRICING_ENTRIES):
+        if entries > MAX_PRICING_ENTRIES:
+            raise ValueError(f"colgen's enumeration pricing of {F}x{C} G={G} needs a table of {entries:.3g} entries, "
+                             f"over MAX_PRICING_ENTRIES={MAX_PRICING_ENTRIES:.3g}; use pricing='tree' (or 'auto')")
+        return "enumerate"
+    subsets = comb(F, F // G) if cheaper_side(F, C, G) else comb(C, C // G)
+    if subsets > MAX_TREE_SUBSETS:
+        raise ValueError(f"colgen prices {F}x{C} G={G} over {subsets:.3g} group subsets, over "
+                         f"MAX_TREE_SUBSETS={MAX_TREE_SUBSETS:.3g}; for layers with larger groups use the 'sdp' "
+                         "solver or bound (or the 'spectral' bound)")
+    return "tree"
 
 
-class _Pricer:
-    """Exact pricing. Works on ``T`` (the scores, transposed when the rows have fewer subsets) and
-    enumerates every ``k``-subset of ``T``'s columns; the best rows for a subset are the top
-    ``F/G`` of their reduced mass on it. Duals, pairs and blocks are in the original orientation."""
-
-    def __init__(self, S: np.ndarray, G: int):
-        F, C = S.shape
-        self.F, self.swap = F, comb(F, F // G) * C < comb(C, C // G) * F
-        T = S.T if self.swap else S
-        self.kr, kc = T.shape[0] // G, T.shape[1] // G
-        self.subsets = np.array(list(itertools.combinations(range(T.shape[1]), kc)), dtype=np.int64).reshape(-1, kc)
-        m = self.subsets.shape[0]
-        self.indicator = csr_matrix((np.ones(m * kc), (np.repeat(np.arange(m), kc), self.subsets.ravel())),
-                                    shape=(m, T.shape[1]))
-        self.mass = np.asarray(self.indicator @ T.T)  # mass[s, i]: T's row i on subset s
-        self.member = self.indicator.toarray() > 0  # member[s, j]: T's column j is in subset s
-
-    def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Duals of ``T``'s rows and of its columns."""
-        rows, cols = y[:self.F], y[self.F:]
-        return (cols, rows) if self.swap else (rows, cols)
-
-    def masks(self, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(forced, forbidden)``: per subset, the ``T`` rows a block on it must / must not take."""
-        if not pairs:
-            return None
-        forced = np.zeros(self.mass.shape, dtype=bool)
-        forbidden = np.zeros(self.mass.shape, dtype=bool)
-        for r, c, together in pairs:
-            i, j = (c, r) if self.swap else (r, c)  # T's row, T's column
-            on = self.member[:, j]
-            if together:
-                forced[on, i] = True
-                forbidden[~on, i] = True
-            else:
-                forbidden[on, i] = True
-        return forced, forbidden
-
-    def _choose(self, P: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None,
-                rows: slice | int) -> tuple[np.ndarray, np.ndarray]:
-        """The best ``T`` rows per subset and their summed reduced mass (``-inf`` if none obey the masks)."""
-        if masks is None:
-            idx = np.argpartition(-P, self.kr - 1, axis=1)[:, :self.kr]
-            return idx, np.take_along_axis(P, idx, axis=1).sum(axis=1)
-        forced, forbidden = masks[0][rows], masks[1][rows]
-        forced, forbidden = np.atleast_2d(forced), np.atleast_2d(forbidden)
-        allowed = np.where(forbidden, -np.inf, P)
-        idx = np.argpartition(-np.where(forced, np.inf, allowed), self.kr - 1, axis=1)[:, :self.kr]
-        value = np.take_along_axis(allowed, idx, axis=1).sum(axis=1)
-        return idx, np.where(forced.sum(axis=1) > self.kr, -np.inf, value)
-
-    def reduced(self, y: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """The largest reduced profit of an allowed block on each subset."""
-        a, b = self._split(y)
-        return self._choose(self.mass - a[None, :], masks, slice(None))[1] - self.indicator @ b
-
-    def block(self, s: int, y: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = None) -> Block:
-        """The best allowed ``(rows, cols)`` block on subset ``s`` at duals ``y``."""
-        idx = self._choose((self.mass[s] - self._split(y)[0])[None, :], masks, s)[0][0]
-        best_rows = np.sort(idx)
-        return (self.subsets[s], best_rows) if self.swap else (best_rows, self.subsets[s])
+def make_pricer(problem: GroupingProblem, Sn: np.ndarray, pricing: str = "auto", tolerance: float = PRICING_TOLERANCE,
+                tree_nodes: int = TREE_NODES, deadline: Deadline | None = None) -> EnumerationPricer | TreePricer:
+    """The pricer :func:`pricing_method` picks, on the grid scores ``Sn``."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < float("inf"):
+        raise ValueError(f"pricing_tol must be a finite number >= 0, got {tolerance!r}")
+    tree_nodes = validate_count("tree_nodes", tree_nodes, 1)
+    if pricing_method(problem, pricing) == "enumerate":
+        return EnumerationPricer(Sn, problem.groups)
+    return TreePricer(Sn, problem.groups, float(tolerance), tree_nodes, deadline)
 
 
 def _master(blocks: list[Block], F: int, C: int) -> csc_matrix:
@@ -148,10 +120,72 @@ def _master(blocks: list[Block], F: int, C: int) -> csc_matrix:
                       shape=(F + C, len(blocks)))
 
 
-def _certificate(y: np.ndarray, red: np.ndarray, G: int, block_terms: int) -> float:
-    """``Σy + G·max red``, padded upwards for the float error of its sums (scores are at most 1)."""
-    pad = 1e-12 * (np.abs(y).sum() + G * (block_terms + np.abs(red[np.isfinite(red)]).max(initial=0.0)))
-    return float(y.sum() + G * red.max() + pad)
+def _quiet_highs() -> Any:
+    """A silent ``highspy.Highs``. HiGHS prints its banner from C++ on the first instance of a
+    process, before any option can be set, so standard output is pointed at /dev/null meanwhile."""
+    import highspy
+
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+    return h
+
+
+class _MasterLP:
+    """The restricted master LP in one HiGHS model: ``minimise −Σ value·x + penalty·Σ artificials``
+    subject to every row and column covered once. Blocks join as columns and a node's unusable
+    blocks get an upper bound of 0, so each solve starts from the last basis (warm) instead of
+    from scratch: 64×64 G=8's 270 solves took 26 s cold."""
+
+    def __init__(self, F: int, C: int):
+        import highspy
+
+        n = F + C
+        self.h, self.n, self.inf = _quiet_highs(), n, highspy.kHighsInf
+        self.h.setOptionValue("presolve", "off")  # presolve would discard the warm basis
+        self.h.addRows(n, np.ones(n), np.ones(n), 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        penalty = float(F * C)  # more than any grouping keeps: artificials only when nothing else covers
+        self.h.addCols(n, np.full(n, penalty), np.zeros(n), np.full(n, self.inf), n, np.arange(n, dtype=np.int32),
+                       np.arange(n, dtype=np.int32), np.ones(n))
+        self.blocks = 0
+        self.usable = np.zeros(0, dtype=bool)
+
+    def add(self, rows: np.ndarray, value: float) -> None:
+        """A block covering master ``rows`` (its rows, then ``F +`` its columns) with ``value``."""
+        self.h.addCol(-value, 0.0, self.inf, rows.size, rows.astype(np.int32), np.ones(rows.size))
+        self.blocks += 1
+        self.usable = np.append(self.usable, True)
+
+    def solve(self, usable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """(duals, value, weights of the ``usable`` blocks and then the artificials)."""
+        want = np.zeros(self.blocks, dtype=bool)
+        want[usable] = True
+        changed = np.flatnonzero(want != self.usable)
+        if changed.size:
+            upper = np.where(want[changed], self.inf, 0.0)
+            self.h.changeColsBounds(changed.size, (self.n + changed).astype(np.int32), np.zeros(changed.size), upper)
+            self.usable = want
+        self.h.run()
+        status = self.h.getModelStatus()
+        if status != type(status).kOptimal:  # always feasible and bounded, so only a solver failure lands here
+            raise RuntimeError(f"the master LP failed: {self.h.modelStatusToString(status)}")
+        sol = self.h.getSolution()
+        x = np.asarray(sol.col_value)
+        return -np.asarray(sol.row_dual), -float(self.h.getInfo().objective_function_value), \
+            np.concatenate([x[self.n + usable], x[:self.n]])
+
+
+def _certificate(y: np.ndarray, max_reduced: float, G: int, block_terms: int) -> float:
+    """``Σy + G·max_reduced``, padded upwards for the float error of its sums (scores are at most 1)."""
+    size = abs(max_reduced) if np.isfinite(max_reduced) else 0.0
+    return float(y.sum() + G * max_reduced + 1e-12 * (np.abs(y).sum() + G * (block_terms + size)))
 
 
 @dataclass
@@ -168,7 +202,7 @@ class _Search:
 
     Sn: np.ndarray
     G: int
-    pricer: _Pricer
+    pricer: EnumerationPricer | TreePricer
     deadline: Deadline
     blocks: list[Block] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
@@ -178,6 +212,10 @@ class _Search:
     incumbent: float = -np.inf
     labels: tuple[np.ndarray, np.ndarray] | None = None
     rounds: int = 0
+    master: _MasterLP = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.master = _MasterLP(*self.Sn.shape)
 
     def add(self, block: Block) -> bool:
         key = (block[0].tobytes(), block[1].tobytes())
@@ -186,6 +224,7 @@ class _Search:
         self.known.add(key)
         self.blocks.append(block)
         self.values.append(float(self.Sn[np.ix_(*block)].sum()))
+        self.master.add(np.concatenate([block[0], self.Sn.shape[0] + block[1]]), self.values[-1])
         for side, n, ids in ((self.rows_in, self.Sn.shape[0], block[0]), (self.cols_in, self.Sn.shape[1], block[1])):
             side.append(np.zeros(n, dtype=bool))
             side[-1][ids] = True
@@ -225,42 +264,47 @@ class _Search:
     def lp(self, usable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """The master LP over the ``usable`` blocks, with penalised artificial columns so that it is
         always feasible: (duals, value, weights of the usable blocks and then the artificials)."""
-        F, C = self.Sn.shape
-        penalty = float(F * C)  # more than any grouping keeps: artificials only when nothing else covers
-        A = _master([self.blocks[j] for j in usable], F, C)
-        cost = np.concatenate([-np.array(self.values)[usable], np.full(F + C, penalty)])
-        res = linprog(cost, A_eq=sparse_hstack([A, identity(F + C, format="csc")], format="csc"),
-                      b_eq=np.ones(F + C), bounds=(0, None), method="highs")
-        if res.status != 0:  # always feasible and bounded, so only a solver failure lands here
-            raise RuntimeError(f"the master LP failed: {res.message}")
-        return -np.asarray(res.eqlin.marginals), -float(res.fun), np.asarray(res.x)
+        return self.master.solve(usable)
+
+    def _new_blocks(self, priced: Priced, y: np.ndarray) -> list[Block]:
+        """The priced blocks with a positive reduced profit at the LP's duals ``y`` that the master lacks (added)."""
+        F = self.Sn.shape[0]
+        return [b for b in priced.blocks
+                if self.Sn[np.ix_(*b)].sum() - y[b[0]].sum() - y[F + b[1]].sum() > 1e-9 and self.add(b)]
 
     def generate(self, node: _Node, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
         """Column generation at ``node``, which keeps the best certified bound in ``node.bound``;
-        returns the usable blocks and the last LP's weights (artificials last)."""
-        F = self.Sn.shape[0]
-        masks = self.pricer.masks(node.pairs)
+        returns the usable blocks and the last LP's weights (artificials last).
+
+        Each point is priced cheaply first and exhaustively only when that adds nothing (the
+        enumeration pricer is exhaustive at once); duals are smoothed only with an exhaustive
+        pricer, since each smoothed point must be certified to move the centre."""
+        masks = self.pricer.masks(node.pairs) if node.pairs else None
         terms = (self.Sn.shape[0] // self.G) * (self.Sn.shape[1] // self.G)
-        centre = None
+        centre: np.ndarray | None = None
         for _ in range(max_rounds):
             self.rounds += 1
             usable = self.usable(node.pairs)
             y, lp, x = self.lp(usable)
-            points = [y] if centre is None else [SMOOTHING * centre + (1 - SMOOTHING) * y, y]
+            points = [y] if centre is None or not self.pricer.exhaustive else [SMOOTHING * centre + (1 - SMOOTHING) * y, y]
             new: list[Block] = []
             for point in points:  # the smoothed point first; the LP's own duals if it offers nothing new
-                red = self.pricer.reduced(point, masks)
-                certificate = _certificate(point, red, self.G, terms)
-                if certificate < node.bound:
-                    node.bound, centre = certificate, point
-                picks = [int(s) for s in np.argsort(-red, kind="stable")[:BLOCKS_PER_ROUND] if red[s] > -np.inf]
-                new = [b for b in (self.pricer.block(s, point, masks) for s in picks)
-                       if self.Sn[np.ix_(*b)].sum() - y[b[0]].sum() - y[F + b[1]].sum() > 1e-9 and self.add(b)]
+                for stage in (self.pricer.price, self.pricer.exact):
+                    priced = stage(point, masks)
+                    certificate = _certificate(point, priced.bound, self.G, terms)
+                    if certificate < node.bound:
+                        node.bound, centre = certificate, point
+                    new = self._new_blocks(priced, y)
+                    if new or np.isfinite(priced.bound):
+                        break
                 if new:
                     break
-            if node.bound - lp <= LP_RTOL * node.bound or not new or node.bound <= self.cutoff() \
-                    or self.deadline.passed():
+            solved = np.isfinite(node.bound) and node.bound - lp <= LP_RTOL * node.bound
+            if solved or not new or node.bound <= self.cutoff() or self.deadline.passed():
                 break
+        else:
+            if not np.isfinite(node.bound):  # the cheap stage never ran dry: certify the last duals
+                node.bound = _certificate(y, self.pricer.exact(y, masks).bound, self.G, terms)
         return usable, x
 
     def cutoff(self) -> float:
@@ -288,21 +332,22 @@ class _Search:
 
 def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarray], *,
                      node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES,
-                     deadline: Deadline | None = None) -> tuple[tuple[np.ndarray, np.ndarray], float, dict]:
+                     deadline: Deadline | None = None, pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE,
+                     tree_nodes: int = TREE_NODES) -> tuple[tuple[np.ndarray, np.ndarray], float, dict]:
     """Branch and price from the blocks of ``start``, at most ``node_limit`` nodes: the best grouping
     found, its certified bound (in the problem's units) and search facts. ``mip_nodes=0`` skips
-    the integer master."""
-    from ..bounds import on_grid
+    the integer master. With the pricing tree (see :func:`make_pricer`) only the root is solved:
+    the tree does not obey branching pairs."""
+    from ..bounds import on_grid, topk_bound
 
     F, C, G = problem.F, problem.C, problem.groups
     if G == 1 or problem.total == 0:
         return start, problem.total, {"nodes": 0}
-    if pricing_entries(problem) > MAX_PRICING_ENTRIES:
-        raise ValueError(f"colgen prices by enumerating group subsets: {F}x{C} G={G} needs a table of "
-                         f"{pricing_entries(problem):.3g} entries, over MAX_PRICING_ENTRIES={MAX_PRICING_ENTRIES:.3g}; "
-                         "for layers with larger groups use the 'sdp' solver or bound (or the 'spectral' bound)")
     Sn, unit, rounding = on_grid(problem)
-    search = _Search(Sn, G, _Pricer(Sn, G), deadline or Deadline(None))
+    deadline = deadline or Deadline(None)
+    search = _Search(Sn, G, make_pricer(problem, Sn, pricing, pricing_tol, tree_nodes, deadline), deadline)
+    if not search.pricer.exhaustive:
+        node_limit = 1
     r, c = start
     search.offer([(np.flatnonzero(r == g), np.flatnonzero(c == g)) for g in range(G)])
     for g in range(G):
@@ -315,7 +360,11 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
         children: list[_Node] = []
         if node.bound > search.cutoff():
             nodes += 1
-            usable, x = search.generate(node, max_rounds)
+            try:
+                usable, x = search.generate(node, max_rounds)
+            except PricingTreeTooLarge as e:
+                raise ValueError(f"colgen on {F}x{C} G={G}: {e} (tree_nodes); for layers with larger groups use "
+                                 "the 'sdp' solver or bound (or the 'spectral' bound)") from None
             if nodes == 1:
                 root = {"root_bound": (node.bound + rounding) * unit, "root_blocks": len(search.blocks),
                         "root_integral": bool(np.all((x < 1e-7) | (x > 1 - 1e-7)))}
@@ -327,33 +376,38 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
             closed = max(closed, node.bound)
         stack += children
     open_bound = max([n.bound for n in stack] + [closed, search.incumbent])
-    info = {**root, "nodes": nodes, "rounds": search.rounds, "blocks": len(search.blocks), "open_nodes": len(stack),
+    info = {**root, "pricing": "enumerate" if search.pricer.exhaustive else "tree", "nodes": nodes, "rounds": search.rounds, "blocks": len(search.blocks), "open_nodes": len(stack),
             "time_limit_hit": search.deadline.hit}
     assert search.labels is not None
-    return search.labels, (open_bound + rounding) * unit, info
+    # top-k always holds; it certifies alone only when a time limit stopped the tree before any certificate
+    return search.labels, min((open_bound + rounding) * unit, topk_bound(problem)), info
 
 
-def colgen_bound(problem: GroupingProblem, *, time_limit: float | None = None,
-                 max_rounds: int = MAX_ROUNDS) -> tuple[float, dict]:
+def colgen_bound(problem: GroupingProblem, *, time_limit: float | None = None, max_rounds: int = MAX_ROUNDS,
+                 pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE) -> tuple[float, dict]:
     """The set-partitioning LP's certified bound (the root of :func:`branch_and_price`, no
     branching), from ``best``'s blocks; ``time_limit`` caps it (breaking reproducibility)."""
     _, value, info = branch_and_price(problem, best(problem), node_limit=1, max_rounds=max_rounds, mip_nodes=0,
-                                      deadline=Deadline(time_limit))
+                                      deadline=Deadline(time_limit), pricing=pricing, pricing_tol=pricing_tol)
     return value, info
 
 
 @register("colgen", exact=True)
 def colgen(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-           node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES) -> Solution:
+           node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES,
+           pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE, tree_nodes: int = TREE_NODES) -> Solution:
     """Branch and price on the set-partitioning LP from ``best``'s blocks, with a certified bound:
     ``optimal`` when the search closes, else ``work_limit`` (``node_limit`` nodes or ``max_rounds``
-    per node) or ``time_limit``. For layers with small groups: a pricing table of at most
-    ``MAX_PRICING_ENTRIES`` (24×24 G=4, 32×32 G=8, 48×48 G=12)."""
+    per node) or ``time_limit``. Enumeration pricing (exact, with branching) up to
+    ``MAX_PRICING_ENTRIES`` (24×24 G=4, 32×32 G=8, 48×48 G=12); beyond, up to ``MAX_TREE_SUBSETS``
+    subsets of the cheaper side (64×64 G=8), the pricing tree: the root only, its bound within
+    about ``pricing_tol`` of the LP, at most ``tree_nodes`` nodes per pricing (see :func:`make_pricer`)."""
     node_limit, max_rounds = validate_count("node_limit", node_limit, 1), validate_count("max_rounds", max_rounds, 1)
     mip_nodes = validate_count("mip_nodes", mip_nodes)
     r, c = best(problem, seed=seed)
     (r2, c2), bound, info = branch_and_price(problem, (r, c), node_limit=node_limit, max_rounds=max_rounds,
-                                             mip_nodes=mip_nodes, deadline=Deadline(time_limit))
+                                             mip_nodes=mip_nodes, deadline=Deadline(time_limit), pricing=pricing,
+                                             pricing_tol=pricing_tol, tree_nodes=tree_nodes)
     if problem.kept(r2, c2) >= problem.kept(r, c):
         r, c = r2, c2
     status = Status.TIME_LIMIT if info.get("time_limit_hit") else Status.WORK_LIMIT
