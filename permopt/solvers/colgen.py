@@ -336,8 +336,8 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
                      tree_nodes: int = TREE_NODES) -> tuple[tuple[np.ndarray, np.ndarray], float, dict]:
     """Branch and price from the blocks of ``start``, at most ``node_limit`` nodes: the best grouping
     found, its certified bound (in the problem's units) and search facts. ``mip_nodes=0`` skips
-    the integer master. With the pricing tree (see :func:`make_pricer`) only the root is solved:
-    the tree does not obey branching pairs."""
+    the integer master. With the pricing tree (see :func:`make_pricer`) only the root is solved
+    (the tree does not obey branching pairs) and the integer master is skipped."""
     from ..bounds import on_grid, topk_bound
 
     F, C, G = problem.F, problem.C, problem.groups
@@ -368,7 +368,9 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
             if nodes == 1:
                 root = {"root_bound": (node.bound + rounding) * unit, "root_blocks": len(search.blocks),
                         "root_integral": bool(np.all((x < 1e-7) | (x > 1 - 1e-7)))}
-                if mip_nodes > 0:  # cheap, and often the optimum
+                # cheap and often the optimum with exact pricing; over the pricing tree's thousands of root
+                # blocks it took a minute for 100 nodes on 64x64 G=8 and found nothing better than best
+                if mip_nodes > 0 and search.pricer.exhaustive:
                     search.integer_master(mip_nodes)
             if node.bound > search.cutoff():
                 children = search.branch(node, usable, x)
