@@ -53,6 +53,8 @@ BLOCKS_PER_ROUND = 50
 HEURISTIC_ROUNDS = 10
 #: Tree nodes expanded per vectorised batch (bounds memory: a batch's children × rows floats).
 _TREE_BATCH = 1 << 17
+#: float32 entries per columns-alone bound evaluation (nodes × candidate columns × rows): 64 MB.
+_COLUMNS_BOUND_FLOATS = 1 << 24
 
 
 def cheaper_side(F: int, C: int, G: int) -> bool:
@@ -156,6 +158,7 @@ def _top_sum(M: np.ndarray, k: int) -> np.ndarray:
 
 
 def _top_idx(M: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest entries of each row of ``M`` (in no order)."""
     return np.argpartition(-M, k - 1, axis=1)[:, :k]
 
 
@@ -264,11 +267,13 @@ class _Tree:
         out = np.empty(p.shape[0])
         n_r = self.A.shape[0]
         share = (p / m).astype(np.float32)
+        chunk = max(1, _COLUMNS_BOUND_FLOATS // (self.A.shape[1] * n_r))
         for j in np.unique(last):
-            sel = np.flatnonzero(last == j)
-            V = self.A32T[j + 1:][None, :, :] + share[sel][:, None, :]  # node, candidate column, row
-            best_rows = np.partition(V, n_r - self.kr, axis=2)[:, :, n_r - self.kr:].sum(axis=2, dtype=np.float64)
-            out[sel] = _top_sum(best_rows, m)
+            nodes = np.flatnonzero(last == j)
+            for sel in (nodes[s:s + chunk] for s in range(0, nodes.size, chunk)):
+                V = self.A32T[j + 1:][None, :, :] + share[sel][:, None, :]  # node, candidate column, row
+                best_rows = np.partition(V, n_r - self.kr, axis=2)[:, :, n_r - self.kr:].sum(axis=2, dtype=np.float64)
+                out[sel] = _top_sum(best_rows, m)
         return out
 
     def _children(self, p: np.ndarray, nxt: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
