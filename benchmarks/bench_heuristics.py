@@ -79,6 +79,19 @@ def reproducible(cases, solvers) -> bool:
     return True
 
 
+def build_cases(dists: str = DEFAULT_DISTS, quick: bool = False, seeds: int = 1) -> list:
+    """The benchmark set: every size for each random distribution (``seeds`` matrices each), and
+    the trained digits layers for ``trained``; ``quick`` keeps the two smallest sizes."""
+    sizes = parse_sizes(SIZES)[:2] if quick else parse_sizes(SIZES)
+    cases = []
+    for dist in dists.split(","):
+        if dist == "trained":
+            cases += trained_layers()
+            continue
+        cases += [(dist, random_scores(dist, (F, C), seed), G) for F, C, G in sizes for seed in range(seeds)]
+    return cases
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--solvers", default="same,sort,grps,alternating,soft,local,anneal,best")
@@ -99,13 +112,7 @@ def main(argv=None):
     if peers and not kahip_available():
         print("kahip is not installed (pip install kahip): peer columns skipped")
         peers = []
-    sizes = parse_sizes(SIZES)[:2] if args.quick else parse_sizes(SIZES)
-    cases = []
-    for dist in args.dists.split(","):
-        if dist == "trained":
-            cases += trained_layers()
-            continue
-        cases += [(dist, random_scores(dist, (F, C), seed), G) for F, C, G in sizes for seed in range(args.seeds)]
+    cases = build_cases(args.dists, args.quick, args.seeds)
     permopt.solve(np.ones((512, 512)), 16, "best")  # warm up lazy imports
     rows = solver_table(cases, solvers, args.repeats, echo=lambda line: print(line, flush=True))
     add_peers(rows, cases, peers, args.peer_max_entries, args.peer_repeats)
