@@ -126,6 +126,7 @@ def test_tree_priced_bound_beats_the_sdp_bound_where_enumeration_cannot_run():
     assert colgen.info["pricing"] == "tree"
     assert colgen.value < permopt.bound(S, 4, "sdp").value
     assert colgen.value >= permopt.solve(S, 4, "best").kept
+    assert permopt.bound(S * 1e9, 4, "colgen").value == pytest.approx(colgen.value * 1e9, rel=1e-12)  # same path
     with pytest.raises(ValueError, match="tree_nodes"):
         permopt.solve(S, 4, "colgen", tree_nodes=1)
     limited = permopt.solve(S, 4, "colgen", time_limit=1e-3)

@@ -217,13 +217,14 @@ class _Search:
     def __post_init__(self) -> None:
         self.master = _MasterLP(*self.Sn.shape)
 
-    def add(self, block: Block) -> bool:
+    def add(self, block: Block, value: float | None = None) -> bool:
+        """Add ``block`` (its kept mass ``value`` if known) unless the master has it; whether it was new."""
         key = (block[0].tobytes(), block[1].tobytes())
         if key in self.known:
             return False
         self.known.add(key)
         self.blocks.append(block)
-        self.values.append(float(self.Sn[np.ix_(*block)].sum()))
+        self.values.append(float(self.Sn[np.ix_(*block)].sum()) if value is None else value)
         self.master.add(np.concatenate([block[0], self.Sn.shape[0] + block[1]]), self.values[-1])
         for side, n, ids in ((self.rows_in, self.Sn.shape[0], block[0]), (self.cols_in, self.Sn.shape[1], block[1])):
             side.append(np.zeros(n, dtype=bool))
@@ -269,8 +270,9 @@ class _Search:
     def _new_blocks(self, priced: Priced, y: np.ndarray) -> list[Block]:
         """The priced blocks with a positive reduced profit at the LP's duals ``y`` that the master lacks (added)."""
         F = self.Sn.shape[0]
-        return [b for b in priced.blocks
-                if self.Sn[np.ix_(*b)].sum() - y[b[0]].sum() - y[F + b[1]].sum() > 1e-9 and self.add(b)]
+        values = [float(self.Sn[np.ix_(*b)].sum()) for b in priced.blocks]
+        return [b for b, v in zip(priced.blocks, values)
+                if v - y[b[0]].sum() - y[F + b[1]].sum() > 1e-9 and self.add(b, v)]
 
     def generate(self, node: _Node, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
         """Column generation at ``node``, which keeps the best certified bound in ``node.bound``;
