@@ -225,7 +225,8 @@ def _dual_bound(Sn: np.ndarray, G: int, duals: list, sign: float, triples: list 
 
 
 def bound(scores: Any, groups: int | None = None, method: str = "best", *,
-          time_limit: float | None = None, cut_rounds: int = 0) -> Bound:
+          time_limit: float | None = None, cut_rounds: int = 0,
+          start: tuple[np.ndarray, np.ndarray] | None = None) -> Bound:
     """A certified upper bound on the kept mass of ``scores`` (a matrix or a GroupingProblem).
 
     ``method``: ``topk``, ``spectral``, ``sdp``, ``colgen`` (the set-partitioning LP, see
@@ -234,7 +235,8 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
     entries, else the SDP bound for problems of at most ``SDP_AUTO_MAX_SIZE`` rows + columns).
     ``time_limit`` caps the SDP or column generation (it then breaks reproducibility);
     ``cut_rounds`` adds rounds of triangle-inequality cuts to the SDP (tighter, a few times
-    slower; see :func:`sdp_bound`).
+    slower; see :func:`sdp_bound`). ``start`` (row and column groups) seeds the column generation
+    with its blocks instead of a ``best`` run (``solve(..., bound=...)`` passes its solution).
     """
     problem = GroupingProblem.coerce(scores, groups)
     if method not in METHODS:
@@ -250,7 +252,7 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
         from .solvers.colgen import colgen_bound, pricing_entries
 
         if method == "colgen" or pricing_entries(problem) <= COLGEN_AUTO_MAX_ENTRIES:
-            values["colgen"], info = colgen_bound(problem, time_limit=time_limit)
+            values["colgen"], info = colgen_bound(problem, time_limit=time_limit, start=start)
     if "colgen" not in values and (method == "sdp" or (method == "best" and problem.F + problem.C <= SDP_AUTO_MAX_SIZE)):
         values["sdp"], info = sdp_bound(problem, time_limit=time_limit, cut_rounds=cut_rounds)
     name = min(values, key=lambda k: values[k])

@@ -74,6 +74,9 @@ def test_solve_and_compare_use_a_requested_bound():
     cmp = permopt.compare(np.abs(np.random.default_rng(5).standard_normal((12, 12))), 3, "grps,best", bound="best")
     assert {r["certified_by"] for r in cmp.rows()} == {"colgen"} and cmp.best_bound == bound(cmp.problem).value
     assert cmp.best_bound <= bound(cmp.problem, method="sdp").value  # small groups: the LP beats the SDP
+    seeded = permopt.solve(S, 2, "grps", bound="colgen")  # the LP starts from the solution's own blocks
+    assert seeded.info["bound_method"] == "colgen" and brute_force(S, 2) * (1 - 1e-12) <= seeded.upper_bound
+    assert seeded.upper_bound <= tight.upper_bound
     with pytest.raises(ValueError, match="bound must be"):
         permopt.solve(S, 2, "grps", bound="magic")
 

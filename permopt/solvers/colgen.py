@@ -388,10 +388,13 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
 
 
 def colgen_bound(problem: GroupingProblem, *, time_limit: float | None = None, max_rounds: int = MAX_ROUNDS,
-                 pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE) -> tuple[float, dict]:
+                 pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE,
+                 start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, dict]:
     """The set-partitioning LP's certified bound (the root of :func:`branch_and_price`, no
-    branching), from ``best``'s blocks; ``time_limit`` caps it (breaking reproducibility)."""
-    _, value, info = branch_and_price(problem, best(problem), node_limit=1, max_rounds=max_rounds, mip_nodes=0,
+    branching), from the blocks of ``start`` (default: ``best``'s groups); ``time_limit`` caps it
+    (breaking reproducibility)."""
+    start = best(problem) if start is None else start
+    _, value, info = branch_and_price(problem, start, node_limit=1, max_rounds=max_rounds, mip_nodes=0,
                                       deadline=Deadline(time_limit), pricing=pricing, pricing_tol=pricing_tol)
     return value, info
 

@@ -72,7 +72,7 @@ def _checked(problem: GroupingProblem, solver: str, out: Any) -> Solution:
 def _tighten(problem: GroupingProblem, sol: Solution, method: str) -> Solution:
     from ..bounds import bound as compute_bound
 
-    return with_bound(problem, sol, compute_bound(problem, method=method))
+    return with_bound(problem, sol, compute_bound(problem, method=method, start=(sol.row_groups, sol.col_groups)))
 
 
 def with_bound(problem: GroupingProblem, sol: Solution, b: Any) -> Solution:
