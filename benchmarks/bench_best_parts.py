@@ -61,7 +61,8 @@ def main(argv=None):
     rows.append({"case": "total (kept: mean)", "size": "", "G": "", **{f"{k}_ms": total[k] for k in PARTS},
                  **{k: float(np.mean(v)) for k, v in gains.items()}})
     rows.append({"case": "total / grps (kept: min)", "size": "", "G": "",
-                 **{f"{k}_ms": total[k] / total["grps"] for k in PARTS}, **{k: float(np.min(v)) for k, v in gains.items()}})
+                 **{f"{k}_ms": total[k] / total["grps"] for k in PARTS},
+                 **{k: float(np.min(v)) for k, v in gains.items()}})
     print()
     print_table(rows, ["case", "size", "G"] + [f"{k}_ms" for k in PARTS] + ["best_vs_grps", "cheap_vs_grps"])
     write_json("best_parts", {"rows": rows, "soft_steps": BEST_SOFT_STEPS, "sweeps": BEST_SWEEPS})

@@ -130,7 +130,8 @@ def test_tree_priced_bound_beats_the_sdp_bound_where_enumeration_cannot_run():
     with pytest.raises(ValueError, match="tree_nodes"):
         permopt.solve(S, 4, "colgen", tree_nodes=1)
     limited = permopt.solve(S, 4, "colgen", time_limit=1e-3)
-    assert limited.status == "time_limit" and np.isfinite(limited.upper_bound) and limited.upper_bound >= colgen.value * 0.9
+    assert limited.status == "time_limit" and np.isfinite(limited.upper_bound)
+    assert limited.upper_bound >= max(limited.kept, permopt.solve(S, 4, "local").kept)  # still a bound
 
 
 def test_time_limit_returns_a_certified_solution():

@@ -155,23 +155,24 @@ class _MasterLP:
         self.h.addCols(n, np.full(n, penalty), np.zeros(n), np.full(n, self.inf), n, np.arange(n, dtype=np.int32),
                        np.arange(n, dtype=np.int32), np.ones(n))
         self.blocks = 0
-        self.usable = np.zeros(0, dtype=bool)
+        self.closed = np.zeros(0, dtype=bool)  # blocks held at 0 (the first len(closed); later ones are open)
 
     def add(self, rows: np.ndarray, value: float) -> None:
         """A block covering master ``rows`` (its rows, then ``F +`` its columns) with ``value``."""
         self.h.addCol(-value, 0.0, self.inf, rows.size, rows.astype(np.int32), np.ones(rows.size))
         self.blocks += 1
-        self.usable = np.append(self.usable, True)
 
     def solve(self, usable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """(duals, value, weights of the ``usable`` blocks and then the artificials)."""
-        want = np.zeros(self.blocks, dtype=bool)
-        want[usable] = True
-        changed = np.flatnonzero(want != self.usable)
+        closed = np.ones(self.blocks, dtype=bool)
+        closed[usable] = False
+        before = np.zeros(self.blocks, dtype=bool)
+        before[:self.closed.size] = self.closed
+        changed = np.flatnonzero(closed != before)
         if changed.size:
-            upper = np.where(want[changed], self.inf, 0.0)
+            upper = np.where(closed[changed], 0.0, self.inf)
             self.h.changeColsBounds(changed.size, (self.n + changed).astype(np.int32), np.zeros(changed.size), upper)
-            self.usable = want
+        self.closed = closed
         self.h.run()
         status = self.h.getModelStatus()
         if status != type(status).kOptimal:  # always feasible and bounded, so only a solver failure lands here
@@ -288,9 +289,11 @@ class _Search:
             self.rounds += 1
             usable = self.usable(node.pairs)
             y, lp, x = self.lp(usable)
-            points = [y] if centre is None or not self.pricer.exhaustive else [SMOOTHING * centre + (1 - SMOOTHING) * y, y]
+            points = [y]
+            if centre is not None and self.pricer.exhaustive:  # the smoothed point first; y if it offers nothing new
+                points = [SMOOTHING * centre + (1 - SMOOTHING) * y, y]
             new: list[Block] = []
-            for point in points:  # the smoothed point first; the LP's own duals if it offers nothing new
+            for point in points:
                 for stage in (self.pricer.price, self.pricer.exact):
                     priced = stage(point, masks)
                     certificate = _certificate(point, priced.bound, self.G, terms)
@@ -380,7 +383,8 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
             closed = max(closed, node.bound)
         stack += children
     open_bound = max([n.bound for n in stack] + [closed, search.incumbent])
-    info = {**root, "pricing": "enumerate" if search.pricer.exhaustive else "tree", "nodes": nodes, "rounds": search.rounds, "blocks": len(search.blocks), "open_nodes": len(stack),
+    info = {**root, "pricing": "enumerate" if search.pricer.exhaustive else "tree", "nodes": nodes,
+            "rounds": search.rounds, "blocks": len(search.blocks), "open_nodes": len(stack),
             "time_limit_hit": search.deadline.hit}
     assert search.labels is not None
     # top-k always holds; it certifies alone only when a time limit stopped the tree before any certificate
