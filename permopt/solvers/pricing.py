@@ -3,8 +3,8 @@
 At duals ``y`` (one per row, then one per column) a block ``(R, C)`` has the reduced profit
 ``S[R, C].sum() − y(R) − y(C)``. Column generation needs good blocks; its Lagrangian
 certificate needs an upper bound on the *largest* reduced profit (see :mod:`permopt.solvers.colgen`).
-Both pricers work on ``T`` — the scores, transposed when that side has fewer group-size subsets —
-so that they enumerate or branch over the cheaper side's subsets; duals, pairs and blocks are in
+Both pricers work on ``T`` — the scores, transposed when the rows' subsets make the smaller table
+(:func:`cheaper_side`) — so that they enumerate or branch over the cheaper side's subsets; duals, pairs and blocks are in
 the original orientation.
 
 * :class:`EnumerationPricer` enumerates every subset (the other side's best members are a
@@ -58,7 +58,8 @@ _COLUMNS_BOUND_FLOATS = 1 << 24
 
 
 def cheaper_side(F: int, C: int, G: int) -> bool:
-    """Whether the rows have fewer group-size subsets than the columns (then ``T`` is ``S.T``)."""
+    """Whether the rows' group-size subsets times the columns make a smaller table than the other
+    way round (then ``T`` is ``S.T`` and the rows' subsets are enumerated or branched over)."""
     return comb(F, F // G) * C < comb(C, C // G) * F
 
 
