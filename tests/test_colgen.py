@@ -69,6 +69,8 @@ def test_layers_with_large_groups_are_refused_with_the_way_out():
         permopt.solve(problem, solver="colgen")
     with pytest.raises(ValueError, match="MAX_TREE_SUBSETS"):
         permopt.bound(problem, method="colgen")
+    with pytest.raises(ValueError, match=r"256x64 G=8 .* 32 channels .*MAX_TREE_MEMBERS=16"):  # the tree would not prune
+        permopt.bound(np.ones((256, 64)), 8, method="colgen")
     assert permopt.bound(problem, method="best").method in ("topk", "spectral")  # best skips what cannot run
     with pytest.raises(ValueError, match=r"MAX_PRICING_ENTRIES.*pricing='tree'"):
         permopt.solve(np.ones((32, 32)), 4, "colgen", pricing="enumerate")
@@ -127,8 +129,8 @@ def test_tree_priced_bound_beats_the_sdp_bound_where_enumeration_cannot_run():
     assert colgen.value < permopt.bound(S, 4, "sdp").value
     assert colgen.value >= permopt.solve(S, 4, "best").kept
     assert permopt.bound(S * 1e9, 4, "colgen").value == pytest.approx(colgen.value * 1e9, rel=1e-12)  # same path
-    with pytest.raises(ValueError, match="tree_nodes"):
-        permopt.solve(S, 4, "colgen", tree_nodes=1)
+    with pytest.raises(ValueError, match="tree_work"):
+        permopt.solve(S, 4, "colgen", tree_work=1)
     limited = permopt.solve(S, 4, "colgen", time_limit=1e-3)
     assert limited.status == "time_limit" and np.isfinite(limited.upper_bound)
     assert limited.upper_bound >= max(limited.kept, permopt.solve(S, 4, "local").kept)  # still a bound

@@ -48,8 +48,8 @@ from ..problem import GroupingProblem
 from ..solution import Solution
 from ..status import Status
 from .heuristics import best
-from .pricing import (MAX_PRICING_ENTRIES, MAX_TREE_SUBSETS, TREE_NODES, Block, EnumerationPricer, Pair, Priced,
-                      PricingTreeTooLarge, TreePricer, cheaper_side)
+from .pricing import (MAX_PRICING_ENTRIES, MAX_TREE_MEMBERS, MAX_TREE_SUBSETS, TREE_WORK, Block, EnumerationPricer,
+                      Pair, Priced, PricingTreeTooLarge, TreePricer, cheaper_side)
 from .registry import register
 
 #: Column-generation rounds (one master LP and one or two pricings each).
@@ -82,8 +82,9 @@ def pricing_entries(problem: GroupingProblem) -> int:
 
 def pricing_method(problem: GroupingProblem, pricing: str = "auto") -> str:
     """``enumerate`` (exact, while the table is at most ``MAX_PRICING_ENTRIES``) or ``tree`` (up to
-    ``MAX_TREE_SUBSETS`` subsets of the cheaper side) for ``pricing`` (one of those or ``auto``: the
-    first that applies); a ValueError naming the way out where none applies."""
+    ``MAX_TREE_SUBSETS`` subsets of the cheaper side, ``MAX_TREE_MEMBERS`` of the other per block)
+    for ``pricing`` (one of those or ``auto``: the first that applies); a ValueError naming the
+    way out where none applies."""
     if pricing not in PRICINGS:
         raise ValueError(f"pricing must be one of {PRICINGS}, got {pricing!r}")
     F, C, G = problem.F, problem.C, problem.groups
@@ -93,23 +94,25 @@ def pricing_method(problem: GroupingProblem, pricing: str = "auto") -> str:
             raise ValueError(f"colgen's enumeration pricing of {F}x{C} G={G} needs a table of {entries:.3g} entries, "
                              f"over MAX_PRICING_ENTRIES={MAX_PRICING_ENTRIES:.3g}; use pricing='tree' (or 'auto')")
         return "enumerate"
-    subsets = comb(F, F // G) if cheaper_side(F, C, G) else comb(C, C // G)
-    if subsets > MAX_TREE_SUBSETS:
-        raise ValueError(f"colgen prices {F}x{C} G={G} over {subsets:.3g} group subsets, over "
-                         f"MAX_TREE_SUBSETS={MAX_TREE_SUBSETS:.3g}; for layers with larger groups use the 'sdp' "
+    swap = cheaper_side(F, C, G)
+    subsets, members = (comb(F, F // G), C // G) if swap else (comb(C, C // G), F // G)
+    if subsets > MAX_TREE_SUBSETS or members > MAX_TREE_MEMBERS:
+        raise ValueError(f"colgen's pricing tree for {F}x{C} G={G} would branch over {subsets:.3g} group subsets "
+                         f"(MAX_TREE_SUBSETS={MAX_TREE_SUBSETS:.3g}) with {members} channels of the other side per "
+                         f"block (MAX_TREE_MEMBERS={MAX_TREE_MEMBERS}); for layers with larger groups use the 'sdp' "
                          "solver or bound (or the 'spectral' bound)")
     return "tree"
 
 
 def make_pricer(problem: GroupingProblem, Sn: np.ndarray, pricing: str = "auto", tolerance: float = PRICING_TOLERANCE,
-                tree_nodes: int = TREE_NODES, deadline: Deadline | None = None) -> EnumerationPricer | TreePricer:
+                tree_work: int = TREE_WORK, deadline: Deadline | None = None) -> EnumerationPricer | TreePricer:
     """The pricer :func:`pricing_method` picks, on the grid scores ``Sn``."""
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < float("inf"):
         raise ValueError(f"pricing_tol must be a finite number >= 0, got {tolerance!r}")
-    tree_nodes = validate_count("tree_nodes", tree_nodes, 1)
+    tree_work = validate_count("tree_work", tree_work, 1)
     if pricing_method(problem, pricing) == "enumerate":
         return EnumerationPricer(Sn, problem.groups)
-    return TreePricer(Sn, problem.groups, float(tolerance), tree_nodes, deadline)
+    return TreePricer(Sn, problem.groups, float(tolerance), tree_work, deadline)
 
 
 def _master(blocks: list[Block], F: int, C: int) -> csc_matrix:
@@ -338,7 +341,7 @@ class _Search:
 def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarray], *,
                      node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES,
                      deadline: Deadline | None = None, pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE,
-                     tree_nodes: int = TREE_NODES) -> tuple[tuple[np.ndarray, np.ndarray], float, dict]:
+                     tree_work: int = TREE_WORK) -> tuple[tuple[np.ndarray, np.ndarray], float, dict]:
     """Branch and price from the blocks of ``start``, at most ``node_limit`` nodes: the best grouping
     found, its certified bound (in the problem's units) and search facts. ``mip_nodes=0`` skips
     the integer master. With the pricing tree (see :func:`make_pricer`) only the root is solved
@@ -350,7 +353,7 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
         return start, problem.total, {"nodes": 0}
     Sn, unit, rounding = on_grid(problem)
     deadline = deadline or Deadline(None)
-    search = _Search(Sn, G, make_pricer(problem, Sn, pricing, pricing_tol, tree_nodes, deadline), deadline)
+    search = _Search(Sn, G, make_pricer(problem, Sn, pricing, pricing_tol, tree_work, deadline), deadline)
     if not search.pricer.exhaustive:
         node_limit = 1
     r, c = start
@@ -368,8 +371,9 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
             try:
                 usable, x = search.generate(node, max_rounds)
             except PricingTreeTooLarge as e:
-                raise ValueError(f"colgen on {F}x{C} G={G}: {e} (tree_nodes); for layers with larger groups use "
-                                 "the 'sdp' solver or bound (or the 'spectral' bound)") from None
+                raise ValueError(f"colgen on {F}x{C} G={G}: {e} (tree_work={tree_work:.3g} node x row evaluations); "
+                                 "for layers with larger groups use the 'sdp' solver or bound (or the 'spectral' "
+                                 "bound)") from None
             if nodes == 1:
                 root = {"root_bound": (node.bound + rounding) * unit, "root_blocks": len(search.blocks),
                         "root_integral": bool(np.all((x < 1e-7) | (x > 1 - 1e-7)))}
@@ -385,7 +389,7 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
     open_bound = max([n.bound for n in stack] + [closed, search.incumbent])
     info = {**root, "pricing": "enumerate" if search.pricer.exhaustive else "tree", "nodes": nodes,
             "rounds": search.rounds, "blocks": len(search.blocks), "open_nodes": len(stack),
-            "time_limit_hit": search.deadline.hit}
+            "time_limit_hit": search.deadline.hit, "tree_nodes": getattr(search.pricer, "nodes", 0)}
     assert search.labels is not None
     # top-k always holds; it certifies alone only when a time limit stopped the tree before any certificate
     return search.labels, min((open_bound + rounding) * unit, topk_bound(problem)), info
@@ -406,19 +410,20 @@ def colgen_bound(problem: GroupingProblem, *, time_limit: float | None = None, m
 @register("colgen", exact=True)
 def colgen(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
            node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES,
-           pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE, tree_nodes: int = TREE_NODES) -> Solution:
+           pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE, tree_work: int = TREE_WORK) -> Solution:
     """Branch and price on the set-partitioning LP from ``best``'s blocks, with a certified bound:
     ``optimal`` when the search closes, else ``work_limit`` (``node_limit`` nodes or ``max_rounds``
     per node) or ``time_limit``. Enumeration pricing (exact, with branching) up to
     ``MAX_PRICING_ENTRIES`` (24×24 G=4, 32×32 G=8, 48×48 G=12); beyond, up to ``MAX_TREE_SUBSETS``
     subsets of the cheaper side (64×64 G=8), the pricing tree: the root only, its bound within
-    about ``pricing_tol`` of the LP, at most ``tree_nodes`` nodes per pricing (see :func:`make_pricer`)."""
+    about ``pricing_tol`` of the LP, at most ``tree_work`` node × row evaluations per pricing
+    (see :func:`make_pricer`)."""
     node_limit, max_rounds = validate_count("node_limit", node_limit, 1), validate_count("max_rounds", max_rounds, 1)
     mip_nodes = validate_count("mip_nodes", mip_nodes)
     r, c = best(problem, seed=seed)
     (r2, c2), bound, info = branch_and_price(problem, (r, c), node_limit=node_limit, max_rounds=max_rounds,
                                              mip_nodes=mip_nodes, deadline=Deadline(time_limit), pricing=pricing,
-                                             pricing_tol=pricing_tol, tree_nodes=tree_nodes)
+                                             pricing_tol=pricing_tol, tree_work=tree_work)
     if problem.kept(r2, c2) >= problem.kept(r, c):
         r, c = r2, c2
     status = Status.TIME_LIMIT if info.get("time_limit_hit") else Status.WORK_LIMIT

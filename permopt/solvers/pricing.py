@@ -4,8 +4,8 @@ At duals ``y`` (one per row, then one per column) a block ``(R, C)`` has the red
 ``S[R, C].sum() − y(R) − y(C)``. Column generation needs good blocks; its Lagrangian
 certificate needs an upper bound on the *largest* reduced profit (see :mod:`permopt.solvers.colgen`).
 Both pricers work on ``T`` — the scores, transposed when the rows' subsets make the smaller table
-(:func:`cheaper_side`) — so that they enumerate or branch over the cheaper side's subsets; duals, pairs and blocks are in
-the original orientation.
+(:func:`cheaper_side`) — so that they enumerate or branch over the cheaper side's subsets; duals,
+pairs and blocks are in the original orientation.
 
 * :class:`EnumerationPricer` enumerates every subset (the other side's best members are a
   top-k): exact, for tables up to :data:`MAX_PRICING_ENTRIES`; it obeys branching pairs.
@@ -45,14 +45,20 @@ Masks = tuple[np.ndarray, np.ndarray]
 MAX_PRICING_ENTRIES = 16_000_000
 #: Largest number of group-size subsets the pricing tree branches over (64×64 G=8: 4.4e9).
 MAX_TREE_SUBSETS = 10_000_000_000
-#: Nodes the pricing tree may evaluate per pricing (64×64 G=8 at a 2% tolerance: 6.3 million).
-TREE_NODES = 30_000_000
+#: Most channels of the other side per block for the pricing tree (each node keeps its best this
+#: many rows, so the bounds loosen as it grows): 128×64 G=8 (16) certifies in 45 s; 256×64 G=8
+#: (32) ran 400 column-generation rounds (250 s of master LPs) and then out of tree work.
+MAX_TREE_MEMBERS = 16
+#: Work the pricing tree may do per pricing, in node × row evaluations (its cost grows with both):
+#: 64×64 G=8 at a 2% tolerance used 4.1e8 (6.4M nodes), 128×64 G=8 7.3e8; a 256×64 G=8 layer,
+#: whose bounds prune little, is refused after ~35 s instead of running out of time or memory.
+TREE_WORK = 1_000_000_000
 #: Blocks a pricer returns per call, best first.
 BLOCKS_PER_ROUND = 50
 #: Alternating rounds of the cheap stage (it settles in a few).
 HEURISTIC_ROUNDS = 10
-#: Tree nodes expanded per vectorised batch (bounds memory: a batch's children × rows floats).
-_TREE_BATCH = 1 << 17
+#: Floats (children × rows) per vectorised batch of the pricing tree: 128 MB of float64.
+_TREE_BATCH_FLOATS = 1 << 24
 #: float32 entries per columns-alone bound evaluation (nodes × candidate columns × rows): 64 MB.
 _COLUMNS_BOUND_FLOATS = 1 << 24
 
@@ -169,10 +175,11 @@ class TreePricer(_Oriented):
 
     exhaustive = False
 
-    def __init__(self, S: np.ndarray, G: int, tolerance: float, max_nodes: int = TREE_NODES,
+    def __init__(self, S: np.ndarray, G: int, tolerance: float, max_work: int = TREE_WORK,
                  deadline: Deadline | None = None):
         super().__init__(S, G)
-        self.tolerance, self.max_nodes, self.deadline = tolerance, max_nodes, deadline
+        self.tolerance, self.max_work, self.deadline = tolerance, max_work, deadline
+        self.nodes = 0  # tree nodes evaluated over all pricings (a work count, reported in colgen's info)
 
     def _spread(self, y: np.ndarray) -> np.ndarray:
         """``A``: the scores with each block's duals spread over its cells (``Σ A[R, C]`` = reduced profit)."""
@@ -221,7 +228,7 @@ class TreePricer(_Oriented):
     def exact(self, y: np.ndarray, masks: Masks | None = None) -> Priced:
         """Branch and bound: every block with reduced profit above ``τ = tolerance · |Σy| / G``
         is found (the best ones returned), so ``max(τ, best found)`` bounds them all; raises
-        :class:`PricingTreeTooLarge` past ``max_nodes`` nodes; certifies nothing (bound ``inf``)
+        :class:`PricingTreeTooLarge` past ``max_work`` node × row evaluations; certifies nothing (bound ``inf``)
         when the deadline passes first."""
         A, kr, kc = self._spread(y), self.kr, self.kc
         G = self.T.shape[0] // kr
@@ -233,7 +240,11 @@ class TreePricer(_Oriented):
         exact_pad = 1e-12 * kr * kc * amax
         prune_pad = exact_pad + 4 * kr * kc * float(np.finfo(np.float32).eps) * amax
         tau = self.tolerance * abs(float(y.sum())) / G
-        leaves = _Tree(A, kr, kc, tau, prune_pad, self.max_nodes, self.deadline).run()
+        tree = _Tree(A, kr, kc, tau, prune_pad, self.max_work // A.shape[0], self.deadline)
+        try:
+            leaves = tree.run()
+        finally:
+            self.nodes += tree.nodes
         if leaves is None:
             return Priced([], np.inf)
         blocks = [self._block(rows, order[cols]) for _, rows, cols in leaves]
@@ -304,24 +315,31 @@ class _Tree:
 
     def run(self) -> list[tuple[float, np.ndarray, np.ndarray]] | None:
         """Leaves above ``τ`` as (reduced profit, rows, sorted-column positions), best first, at most
-        :data:`BLOCKS_PER_ROUND`; None when the deadline passed."""
+        :data:`BLOCKS_PER_ROUND`; None when the deadline passed.
+
+        Depth first over batches of nodes (a batch's surviving children are expanded before its
+        siblings), so memory holds about one batch per level: breadth first kept a whole level and
+        ran out of 24 GB on a 256×64 layer."""
         n_r, n_c = self.A.shape
-        p, nxt, path = np.zeros((1, n_r)), np.zeros(1, dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
-        step = max(1, _TREE_BATCH // n_c)  # parents per batch
-        for level in range(self.kc - 1):
-            if not p.shape[0]:
-                return []
-            parts = []
-            for s in range(0, p.shape[0], step):
-                if self.deadline is not None and self.deadline.passed():
-                    return None
-                parts.append(self._expand(p[s:s + step], nxt[s:s + step], path[s:s + step], level))
-            p, nxt, path = (np.concatenate([part[k] for part in parts]) for k in range(3))
+        step = max(1, _TREE_BATCH_FLOATS // (n_c * n_r))  # parents per batch: their children × rows floats
+        stack = [(np.zeros((1, n_r)), np.zeros(1, dtype=np.int64), np.zeros((1, 0), dtype=np.int64), 0)]
         leaves: list[tuple[float, np.ndarray, np.ndarray]] = []
-        for s in range(0, p.shape[0], step):  # last level: every child is a block, valued exactly
-            cp, col, parent = self._children(p[s:s + step], nxt[s:s + step], self.kc - 1)
-            leaves += self._leaves(cp, np.concatenate([path[s:s + step][parent], col[:, None]], axis=1))
-            leaves = sorted(leaves, key=lambda t: -t[0])[:BLOCKS_PER_ROUND]
+        while stack:
+            p, nxt, path, level = stack.pop()
+            if p.shape[0] > step:  # split: the first part is expanded first
+                stack += [(p[s:s + step], nxt[s:s + step], path[s:s + step], level)
+                          for s in reversed(range(0, p.shape[0], step))]
+                continue
+            if self.deadline is not None and self.deadline.passed():
+                return None
+            if level == self.kc - 1:  # every child is a block, valued exactly
+                cp, col, parent = self._children(p, nxt, level)
+                leaves += self._leaves(cp, np.concatenate([path[parent], col[:, None]], axis=1))
+                leaves = sorted(leaves, key=lambda t: -t[0])[:BLOCKS_PER_ROUND]
+                continue
+            cp, nxt2, path2 = self._expand(p, nxt, path, level)
+            if cp.shape[0]:
+                stack.append((cp, nxt2, path2, level + 1))
         return leaves
 
     def _leaves(self, p: np.ndarray, path: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
