@@ -3,10 +3,11 @@ the best solution found (max of ``best``, ``local``, the rounded SDP solution wh
 runs, ``colgen`` where it can price, and ``enumerate`` where it proves), and the time each bound
 takes (``sdp_s``: the ``sdp`` solver, relaxation and rounding; ``colgen_s``: branch and price on
 the set-partitioning LP, whose bound is the search's certificate — with enumeration pricing, or
-with the pricing tree at the root only where the table is too large, up to ``MAX_TREE_SUBSETS``).
+with the pricing tree at the root only where the table is too large, within the tree's limits).
 
     python benchmarks/bench_bounds.py
     python benchmarks/bench_bounds.py --sizes 64x64g8 --sdp-max 256
+    python benchmarks/bench_bounds.py --sizes "" --no-trained --models tv:resnet50,tv:mobilenet_v2 --max-cases 13 --out bounds_models
 
 gap = (bound - best kept) / bound. Writes benchmarks/results/bounds.json.
 """
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 from bench_heuristics import trained_layers
-from common import print_table, write_json
+from common import print_table, seeded_models, write_json
 
 import permopt
 from permopt.bench import parse_sizes, random_scores
@@ -46,6 +47,26 @@ def colgen_applies(problem: GroupingProblem) -> bool:
     return True
 
 
+def model_layers(names: str) -> list:
+    """One case per distinct (shape, G) of the models' dense convs (random weights, seed 0) at
+    G = 4, 8, 16 where ``colgen`` can price: the layers whose bounds it tightens."""
+    import torch
+
+    cases, seen = [], set()
+    for name, model in seeded_models(names):
+        for layer, conv in model.named_modules():
+            if not isinstance(conv, torch.nn.Conv2d) or conv.groups != 1:
+                continue
+            S = permopt.scores_from_weight(conv.weight, "l2")
+            for G in (4, 8, 16):
+                key = (S.shape, G)
+                if S.shape[0] % G == 0 and S.shape[1] % G == 0 and key not in seen \
+                        and colgen_applies(GroupingProblem(S, G)):
+                    seen.add(key)
+                    cases.append((f"{name}:{layer}", S, G))
+    return cases
+
+
 def row_for(label: str, S: np.ndarray, G: int, sdp_max: int, cut_rounds: int = 0) -> dict:
     problem = GroupingProblem(S, G)
     kept, proven = best_known(problem)
@@ -55,7 +76,7 @@ def row_for(label: str, S: np.ndarray, G: int, sdp_max: int, cut_rounds: int = 0
     if colgen_applies(problem):  # branch and price on the set-partitioning LP
         try:
             priced = permopt.solve(problem, solver="colgen", seed=0)
-        except ValueError as e:  # the pricing tree outgrew its node budget
+        except ValueError as e:  # the pricing tree outgrew its work budget
             print(f"colgen: {e}", flush=True)
         if priced is not None:
             kept, row["proven"] = max(kept, priced.kept), proven or priced.status == "optimal"
@@ -87,11 +108,18 @@ def main(argv=None):
     ap.add_argument("--sdp-max", type=int, default=256, help="SDP only where rows + columns <= this")
     ap.add_argument("--no-trained", action="store_true", help="skip the trained digits-CNN layers")
     ap.add_argument("--cut-rounds", type=int, default=0, help="rounds of triangle cuts in the SDP (default 0)")
+    ap.add_argument("--models", default="", help="comma-separated zoo/tv:/timm: models: their layers where colgen "
+                    "can price (random weights), at G = 4, 8, 16")
+    ap.add_argument("--max-cases", type=int, default=None, help="only the first this many cases")
     ap.add_argument("--out", default="bounds", help="results/<out>.json (default bounds)")
     args = ap.parse_args(argv)
-    cases = [("normal", random_scores("normal", (F, C), 0), G) for F, C, G in parse_sizes(args.sizes)]
+    sizes = parse_sizes(args.sizes) if args.sizes else []
+    cases = [("normal", random_scores("normal", (F, C), 0), G) for F, C, G in sizes]
     if not args.no_trained:
         cases += trained_layers()
+    if args.models:
+        cases += model_layers(args.models)
+    cases = cases[:args.max_cases]
     rows = []
     for label, S, G in cases:
         rows.append(row_for(label, S, G, args.sdp_max, args.cut_rounds))
