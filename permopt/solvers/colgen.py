@@ -49,7 +49,7 @@ from ..solution import Solution
 from ..status import Status
 from .heuristics import best
 from .pricing import (MAX_PRICING_ENTRIES, MAX_TREE_MEMBERS, MAX_TREE_SUBSETS, TREE_WORK, Block, EnumerationPricer,
-                      Pair, Priced, PricingTreeTooLarge, TreePricer, cheaper_side)
+                      Pair, Priced, PricingTreeTooLarge, TreePricer, cheaper_side, table_sizes)
 from .registry import register
 
 #: Column-generation rounds (one master LP and one or two pricings each).
@@ -76,8 +76,7 @@ PRICINGS = ("auto", "enumerate", "tree")
 def pricing_entries(problem: GroupingProblem) -> int:
     """Size of the exact pricing table: the group-size subsets of one side times the other side's
     channels, for the cheaper side."""
-    F, C, G = problem.F, problem.C, problem.groups
-    return min(comb(C, C // G) * F, comb(F, F // G) * C)
+    return min(table_sizes(problem.F, problem.C, problem.groups))
 
 
 def pricing_method(problem: GroupingProblem, pricing: str = "auto") -> str:

@@ -63,10 +63,16 @@ _TREE_BATCH_FLOATS = 1 << 24
 _COLUMNS_BOUND_FLOATS = 1 << 24
 
 
+def table_sizes(F: int, C: int, G: int) -> tuple[int, int]:
+    """Pricing table sizes: the columns' group-size subsets × the rows, and the rows' × the columns."""
+    return comb(C, C // G) * F, comb(F, F // G) * C
+
+
 def cheaper_side(F: int, C: int, G: int) -> bool:
     """Whether the rows' group-size subsets times the columns make a smaller table than the other
     way round (then ``T`` is ``S.T`` and the rows' subsets are enumerated or branched over)."""
-    return comb(F, F // G) * C < comb(C, C // G) * F
+    by_columns, by_rows = table_sizes(F, C, G)
+    return by_rows < by_columns
 
 
 @dataclass
@@ -169,6 +175,13 @@ def _top_idx(M: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(-M, k - 1, axis=1)[:, :k]
 
 
+def _top_mask(M: np.ndarray, k: int) -> np.ndarray:
+    """0/1 rows marking the ``k`` largest entries of each row of ``M``."""
+    out = np.zeros_like(M)
+    np.put_along_axis(out, _top_idx(M, k), 1.0, axis=1)
+    return out
+
+
 class TreePricer(_Oriented):
     """Pricing for blocks too many to enumerate: the cheap stage in :meth:`price`, the
     certified branch and bound in :meth:`exact` (see the module docstring). No branching pairs."""
@@ -196,18 +209,10 @@ class TreePricer(_Oriented):
         """Cheap stage: alternating top-k search from every column's best rows and every row's
         best columns; its blocks, with no certificate."""
         A, kr, kc = self._spread(y), self.kr, self.kc
-        n_r, n_c = A.shape
-        seeds = np.zeros((n_c + n_r, n_r))  # row sets as 0/1 rows
-        np.put_along_axis(seeds[:n_c], _top_idx(A.T, kr), 1.0, axis=1)
-        cols = np.zeros((n_r, n_c))
-        np.put_along_axis(cols, _top_idx(A, kc), 1.0, axis=1)
-        np.put_along_axis(seeds[n_c:], _top_idx(cols @ A.T, kr), 1.0, axis=1)
-        rows = seeds
+        # row sets as 0/1 rows: every column's best rows, and the best rows of every row's best columns
+        rows = np.vstack([_top_mask(A.T, kr), _top_mask(_top_mask(A, kc) @ A.T, kr)])
         for _ in range(HEURISTIC_ROUNDS):
-            cols = np.zeros((rows.shape[0], n_c))
-            np.put_along_axis(cols, _top_idx(rows @ A, kc), 1.0, axis=1)
-            new = np.zeros_like(rows)
-            np.put_along_axis(new, _top_idx(cols @ A.T, kr), 1.0, axis=1)
+            new = _top_mask(_top_mask(rows @ A, kc) @ A.T, kr)
             if np.array_equal(new, rows):
                 break
             rows = new
