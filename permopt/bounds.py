@@ -230,9 +230,10 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
     """A certified upper bound on the kept mass of ``scores`` (a matrix or a GroupingProblem).
 
     ``method``: ``topk``, ``spectral``, ``sdp``, ``colgen`` (the set-partitioning LP, see
-    :mod:`permopt.solvers.colgen`; blocks of up to 1e10 subsets, seconds to a minute) or ``best`` (the smallest of top-k,
-    spectral and the column-generation bound where it prices at most ``COLGEN_AUTO_MAX_ENTRIES``
-    entries, else the SDP bound for problems of at most ``SDP_AUTO_MAX_SIZE`` rows + columns).
+    :mod:`permopt.solvers.colgen`; groups of up to 1e10 subsets, seconds to minutes) or ``best``
+    (the smallest of top-k, spectral and the column-generation bound where it prices at most
+    ``COLGEN_AUTO_MAX_ENTRIES`` entries, else the SDP bound for problems of at most
+    ``SDP_AUTO_MAX_SIZE`` rows + columns).
     ``time_limit`` caps the SDP or column generation (it then breaks reproducibility);
     ``cut_rounds`` adds rounds of triangle-inequality cuts to the SDP (tighter, a few times
     slower; see :func:`sdp_bound`). ``start`` (row and column groups) seeds the column generation

@@ -64,7 +64,7 @@ def _add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--bound", choices=METHODS, default=None,
                    help="a stronger certified bound to compute (sdp: the semidefinite relaxation; colgen: the "
-                        "set-partitioning LP, groups of up to 1e10 subsets, seconds to a minute; every solution "
+                        "set-partitioning LP, groups of up to 1e10 subsets, seconds to minutes; every solution "
                         "already has the top-k and spectral bounds)")
     p.add_argument("--json", dest="json_out", default=None, help="write the result as JSON to this file")
 

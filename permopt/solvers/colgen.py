@@ -165,7 +165,8 @@ class _MasterLP:
         self.blocks += 1
 
     def solve(self, usable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        """(duals, value, weights of the ``usable`` blocks and then the artificials)."""
+        """The LP over the ``usable`` blocks (always feasible through the penalised artificials):
+        (duals, value, weights of the usable blocks and then the artificials)."""
         closed = np.ones(self.blocks, dtype=bool)
         closed[usable] = False
         before = np.zeros(self.blocks, dtype=bool)
@@ -265,11 +266,6 @@ class _Search:
         if res.x is not None:
             self.offer([self.blocks[j] for j in np.flatnonzero(res.x > 0.5)])
 
-    def lp(self, usable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        """The master LP over the ``usable`` blocks, with penalised artificial columns so that it is
-        always feasible: (duals, value, weights of the usable blocks and then the artificials)."""
-        return self.master.solve(usable)
-
     def _new_blocks(self, priced: Priced, y: np.ndarray) -> list[Block]:
         """The priced blocks with a positive reduced profit at the LP's duals ``y`` that the master lacks (added)."""
         F = self.Sn.shape[0]
@@ -290,7 +286,7 @@ class _Search:
         for _ in range(max_rounds):
             self.rounds += 1
             usable = self.usable(node.pairs)
-            y, lp, x = self.lp(usable)
+            y, lp, x = self.master.solve(usable)
             points = [y]
             if centre is not None and self.pricer.exhaustive:  # the smoothed point first; y if it offers nothing new
                 points = [SMOOTHING * centre + (1 - SMOOTHING) * y, y]
