@@ -16,7 +16,7 @@ from permopt.search.space import LayerSpec
 #: Instances each registered solver finishes on without a time limit.
 SOLVER_CASES = {"small": (8, 8, 2), "large": (96, 64, 8)}
 EXACT = set(permopt.solvers.available(exact=True))
-SMALL = EXACT | {"sdp"}  # exact solvers and the SDP relaxation run on the small case
+SMALL = EXACT | {"sdp", "mip"}  # exact searches and the SDP relaxation run on the small case
 
 
 def _matrix(F, C, seed=0):

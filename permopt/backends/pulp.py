@@ -1,7 +1,10 @@
-"""Solving a PuLP model with a time limit and reading back a certified bound.
+"""Solving a PuLP model with a time limit and reading back the solver's best bound.
 
-Shared by the ``mip`` permutation solver and the ``exact`` knapsack strategy. With CBC
-(bundled with PuLP 3.x) the best bound of a stopped run is read from CBC's log.
+Shared by the ``mip`` permutation solver and the ``exact`` knapsack strategy's ``pulp``
+backend. With CBC (bundled with PuLP 3.x) the best bound of a stopped run is read from CBC's
+log. CBC's bound and its "optimal" come from a floating-point search with absolute tolerances:
+they are reported, never treated as certificates (a measured case: 8e-6 relative below the true
+optimum). CBC runs on one thread unless told otherwise: with several, runs differ.
 """
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ def pulp_module() -> Any:
 
 def solve_pulp(prob: Any, *, backend: str = CBC, time_limit: float | None = None, threads: int | None = None,
                seed: int | None = None, msg: bool = False, warm_start: bool = False) -> tuple[bool, bool, float | None]:
-    """Solve ``prob``; return ``(proven_optimal, has_solution, bound)`` where ``bound`` is the
-    solver's certified bound on the objective (in the model's sense, padded by BOUND_RTOL) or None.
+    """Solve ``prob``; return ``(solver_says_optimal, has_solution, bound)`` where ``bound`` is the
+    solver's own best bound on the objective (in the model's sense, padded by BOUND_RTOL; not a
+    certificate, see the module docstring) or None.
 
     With CBC and a ``time_limit``, CBC gets the limit and a watchdog ends it shortly after:
     CBC does not look at its clock during root processing, so on large models it would
@@ -41,7 +45,7 @@ def solve_pulp(prob: Any, *, backend: str = CBC, time_limit: float | None = None
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "cbc.log")
         if backend == CBC:
-            opts.update(threads=threads or max(1, os.cpu_count() or 1), logPath=log, warmStart=warm_start)
+            opts.update(threads=threads or 1, logPath=log, warmStart=warm_start)
             if seed is not None:
                 opts["options"] = [f"randomSeed {int(seed) % 2**31}", f"randomCbcSeed {int(seed) % 2**31}"]
         try:
@@ -92,7 +96,7 @@ def _solve_with_watchdog(prob: Any, solver: Any, time_limit: float | None) -> bo
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
-    thread.join(time_limit + WATCHDOG_GRACE)
+    thread.join(min(time_limit + WATCHDOG_GRACE, threading.TIMEOUT_MAX))
     stopped = False
     while thread.is_alive():  # writing the model may still be under way: stop CBC whenever it starts
         stopped |= _kill_children("cbc")

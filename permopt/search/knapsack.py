@@ -29,7 +29,8 @@ DETERMINISTIC_LIMIT = 30.0
 
 @register_strategy("exact")
 class Exact(Strategy):
-    """Exact multiple-choice knapsack (CP-SAT by default, ``backend="pulp"`` for CBC); proven optimal."""
+    """Exact multiple-choice knapsack (CP-SAT by default: proven optimal; ``backend="pulp"``: CBC, whose
+    "optimal" is reported as ``feasible`` with its uncertified claim in the message)."""
 
     exact = True
 
@@ -50,6 +51,10 @@ class Exact(Strategy):
             choice = repair(problem, problem.cheapest())
             return problem.result(choice, "exact", t0, status=status, message=f"{backend}: {status.value}")
         obj = problem.totals(choice)[0]
+        if backend == "pulp":  # CBC's bound is floating-point and uncertified (backends/pulp.py): no gap
+            claim = "reports optimal (uncertified)" if status is Status.OPTIMAL else status.value
+            return problem.result(choice, "exact", t0, status=Status.FEASIBLE if status is Status.OPTIMAL else status,
+                                  message=f"pulp: CBC {claim}; its bound {bound!r} is not a certificate")
         gap = 0.0 if status is Status.OPTIMAL else (1.0 if bound is None else max(0.0, obj - bound) / max(obj, 1e-30))
         return problem.result(choice, "exact", t0, status=status, gap=gap,
                               message=f"{backend}: {status.value}; objective rounding at most {slack:.2g}")
