@@ -13,12 +13,26 @@ def load_array(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give a .npy or .pt file")
     if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ValueError(f"{path} is not a readable .npy array ({e}); save one with numpy.save") from None
+        if not isinstance(a, np.ndarray) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise ValueError(f"{path} holds {getattr(a, 'dtype', type(a).__name__)} data, not numbers")
+        if np.iscomplexobj(a):
+            raise ValueError(f"{path} holds complex numbers; save real scores (np.abs or the real part)")
+        return a
     if path.suffix in (".pt", ".pth"):
         import torch
 
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises many kinds on a corrupt or foreign file
+            raise ValueError(f"{path} is not a readable torch file ({type(e).__name__}: "
+                             f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})") from None
         if isinstance(obj, dict):
             tensors = [v for v in obj.values() if hasattr(v, "detach")]
             if len(tensors) != 1:
@@ -26,7 +40,9 @@ def load_array(path: str | Path) -> np.ndarray:
             obj = tensors[0]
         if not hasattr(obj, "detach"):
             raise ValueError(f"{path} does not hold a tensor (got {type(obj).__name__})")
-        return obj.detach().cpu().numpy()
+        if obj.is_complex():
+            raise ValueError(f"{path} holds a complex tensor; save real scores (abs or the real part)")
+        return obj.detach().cpu().double().numpy() if obj.is_floating_point() else obj.detach().cpu().numpy()
     raise ValueError(f"unsupported file type {path.suffix!r}: use .npy or .pt")
 
 

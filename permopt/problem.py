@@ -14,15 +14,27 @@ from .criteria import Criterion, scores_from_weight
 
 
 def validate_scores(scores: Any) -> np.ndarray:
-    """Return ``scores`` as a float64 (F, C) array, or raise a clear error."""
-    if hasattr(scores, "detach"):
-        scores = scores.detach().cpu().numpy()
-    if np.iscomplexobj(scores):
-        raise TypeError("scores must be real; got complex values (take np.abs or the real part yourself)")
+    """Return ``scores`` as a read-only float64 (F, C) copy, or raise a clear error.
+
+    A copy, because problems cache their total and bounds: a caller reusing one buffer for
+    every layer would otherwise get kept mass from new scores and totals from old ones."""
+    if hasattr(scores, "detach"):  # a torch tensor, without importing torch here
+        if getattr(scores, "is_meta", False):
+            raise ValueError("scores is a tensor on the meta device (no values); materialise the model first")
+        if getattr(scores, "layout", None) is not None and "strided" not in str(scores.layout):
+            scores = scores.to_dense()
+        scores = scores.detach().cpu()
+        scores = (scores.double() if scores.is_floating_point() else scores).numpy()  # bfloat16 has no numpy twin
     try:
-        S = np.asarray(scores, dtype=np.float64)
+        raw = np.asarray(scores)
+        if np.iscomplexobj(raw):
+            raise TypeError("scores must be real; got complex values (take np.abs or the real part yourself)")
+        S = raw.astype(np.float64)  # always a copy: never the caller's buffer (nor a tensor's memory)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"scores must be a numeric 2-D array, got {type(scores).__name__}: {e}") from None
+        if "complex" in str(e):
+            raise
+        ragged = " (rows of different lengths?)" if "inhomogeneous" in str(e) else ""
+        raise TypeError(f"scores must be a numeric 2-D array, got {type(scores).__name__}{ragged}: {e}") from None
     if S.ndim != 2:
         raise ValueError(
             f"scores must be a 2-D (F, C) matrix, got shape {S.shape}; "
@@ -38,6 +50,7 @@ def validate_scores(scores: Any) -> np.ndarray:
     if not np.isfinite(total):
         raise ValueError(f"scores sum past the float range (largest {S.max():g}); divide them by a constant "
                          "first (groupings and ratios do not change)")
+    S.flags.writeable = False
     return S
 
 
@@ -93,9 +106,14 @@ class GroupingProblem:
     """
 
     def __init__(self, scores: Any, groups: int, name: str | None = None) -> None:
-        self.scores = validate_scores(scores)
-        self.F, self.C = self.scores.shape
-        self.groups = validate_groups(groups, self.F, self.C)
+        try:
+            self.scores = validate_scores(scores)
+            self.F, self.C = self.scores.shape
+            self.groups = validate_groups(groups, self.F, self.C)
+        except (TypeError, ValueError) as e:
+            if name is None:
+                raise
+            raise type(e)(f"layer {name!r}: {e}") from None
         self.name = name
 
     @classmethod

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ def layer_scores(model: Any, name: str, criterion: Any = "l2", grads: dict | Non
     grads = grads or {}
     if criterion == "taylor" and name not in grads:
         raise ValueError(f"criterion 'taylor' needs grads={{layer name: weight gradient}}; missing {name!r}")
-    return scores_from_weight(model.get_submodule(name).weight, criterion, grads.get(name))
+    try:
+        return validate_scores(scores_from_weight(model.get_submodule(name).weight, criterion, grads.get(name)))
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"layer {name!r}: {e}") from None
 
 
 @dataclass
@@ -39,7 +43,10 @@ class LayerSpec:
     latency: dict[int, float] | None = None
 
     def __post_init__(self):
-        self.scores = validate_scores(self.scores)
+        try:
+            self.scores = validate_scores(self.scores)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"layer {self.name!r}: {e}") from None
         F, C = self.scores.shape
         self.candidates = sorted({int(g) for g in self.candidates})
         bad = [g for g in self.candidates if g < 1 or F % g or C % g]
@@ -167,11 +174,18 @@ class SearchSpace:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["__meta__"]))
-            layers = [LayerSpec(d["name"], z[f"scores_{i}"], d["candidates"], d["weight_params"], d["macs"],
-                                d["other_params"], d.get("latency")) for i, d in enumerate(meta["layers"])]
-        return cls(layers, meta["fixed_params"], meta["fixed_macs"], meta.get("meta", {}), meta.get("fixed_latency"))
+        hint = "not a saved search space (write one with SearchSpace.save or permopt search --save-space)"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["__meta__"]))
+                layers = [LayerSpec(d["name"], z[f"scores_{i}"], d["candidates"], d["weight_params"], d["macs"],
+                                    d["other_params"], d.get("latency")) for i, d in enumerate(meta["layers"])]
+            return cls(layers, meta["fixed_params"], meta["fixed_macs"], meta.get("meta", {}),
+                       meta.get("fixed_latency"))
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: {hint} (missing or malformed {e})") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: {hint} ({type(e).__name__}: {e})") from None
 
 
 def _measure(model: Any, example_inputs: Any, specs: list[LayerSpec], setup: Any,
