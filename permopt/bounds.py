@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 
 from .problem import GroupingProblem
+from .limits import validate_count, validate_time_limit
 
 METHODS = ("topk", "spectral", "sdp", "colgen", "best")
-#: ``best`` includes the SDP bound up to this many rows + columns (it costs seconds there).
-SDP_AUTO_MAX_SIZE = 96
+#: ``best`` includes the SDP bound up to this many rows + columns (measured: 1.2 s at 64×64,
+#: 4 s at 96×96, 6.7 s at 128×128; it halves the spectral bound's gap there, 22–24% → 9–12%).
+SDP_AUTO_MAX_SIZE = 256
 #: ``best`` includes the column-generation bound up to this pricing table size (32×32 G=8:
 #: 35,960 subsets × 32, about 1 s), instead of the SDP (which it beats on every layer measured).
 COLGEN_AUTO_MAX_ENTRIES = 1_500_000
@@ -153,9 +155,10 @@ def sdp_bound(problem: GroupingProblem, *, max_iters: int = 20_000, eps: float =
         cuts = [Q[i, j] + Q[j, k] - Q[i, k] <= 1 for i, j, k in triples]
         prob = cp.Problem(objective, cons + cuts)
         opts: dict[str, Any] = {"max_iters": max_iters, "eps_abs": eps, "eps_rel": eps} if solver == "SCS" else {}
-        if time_limit is not None and solver == "SCS":
-            opts["time_limit_secs"] = max(float(deadline.remaining() or 0.0), 1e-3)
-        prob.solve(solver=solver, **opts)
+        if not _solve_within(prob, solver, opts, deadline):
+            if rnd == 0:
+                return problem.total, {"sdp_status": "skipped: its set-up alone would overrun time_limit"}
+            break
         if rnd == cut_rounds or Q.value is None or deadline.passed():
             break
         new = _violated_triangles(np.asarray(Q.value), cuts_per_round, set(triples))
@@ -170,6 +173,28 @@ def sdp_bound(problem: GroupingProblem, *, max_iters: int = 20_000, eps: float =
     value = min(_dual_bound(Sn, G, duals, sign, triples, mu) for sign in (1.0, -1.0)) + rounding
     return float(min(value * unit, problem.total)), {"sdp_status": prob.status, "sdp_primal": prob.value * unit,
                                                      "sdp_matrix": Q.value, "triangle_cuts": len(triples)}
+
+
+#: SCS's own set-up (the factorisation its time limit does not cover) measured at 2-3× cvxpy's
+#: canonicalisation time (0.05 s → 0.9 s from 128 to 512 rows + columns): reserved before a limit.
+_SCS_SETUP_PER_CANON = 3.0
+
+
+def _solve_within(prob: Any, solver: str, opts: dict, deadline: Any) -> bool:
+    """``prob.solve`` with SCS's time limit set to what is left of ``deadline`` after its set-up;
+    False (nothing solved, ``deadline.hit`` set) where the set-up alone would not fit."""
+    if deadline.end is None or solver != "SCS":
+        prob.solve(solver=solver, **opts)
+        return True
+    t0 = time.perf_counter()
+    data, chain, inverse = prob.get_problem_data(solver)  # cvxpy's canonicalisation, timed
+    left = float(deadline.remaining() or 0.0) - _SCS_SETUP_PER_CANON * (time.perf_counter() - t0)
+    if left <= 0:
+        deadline.hit = True
+        return False
+    solution = chain.solve_via_data(prob, data, False, False, {**opts, "time_limit_secs": left})
+    prob.unpack_results(solution, chain, inverse)
+    return True
 
 
 def _violated_triangles(X: np.ndarray, count: int, known: set) -> list[tuple[int, int, int]]:
@@ -242,6 +267,11 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
     problem = GroupingProblem.coerce(scores, groups)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    time_limit, cut_rounds = validate_time_limit(time_limit), validate_count("cut_rounds", cut_rounds)
+    if start is not None:
+        if isinstance(start, (str, bytes)) or not hasattr(start, "__len__") or len(start) != 2:
+            raise ValueError(f"start must be a (row_groups, col_groups) pair or None, got {start!r:.60}")
+        start = problem.check(*start)
     t0 = time.perf_counter()
     values: dict[str, float] = {}
     info: dict = {}
@@ -257,4 +287,22 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
     if "colgen" not in values and (method == "sdp" or (method == "best" and problem.F + problem.C <= SDP_AUTO_MAX_SIZE)):
         values["sdp"], info = sdp_bound(problem, time_limit=time_limit, cut_rounds=cut_rounds)
     name = min(values, key=lambda k: values[k])
-    return Bound(values[name], name, time.perf_counter() - t0, {"all": values, **info})
+    skipped = _skipped(problem) if method == "best" else {}
+    return Bound(values[name], name, time.perf_counter() - t0, {"all": values, **info, "skipped": skipped})
+
+
+def _skipped(problem: GroupingProblem) -> dict[str, str]:
+    """The methods ``best`` did not run on ``problem``, each with why and how to ask for it."""
+    from .solvers.colgen import pricing_entries
+
+    entries, size = pricing_entries(problem), problem.F + problem.C
+    out = {}
+    if entries > COLGEN_AUTO_MAX_ENTRIES:
+        out["colgen"] = (f"pricing table of {entries:.3g} entries > COLGEN_AUTO_MAX_ENTRIES={COLGEN_AUTO_MAX_ENTRIES:.3g} "
+                         "(seconds to minutes, or refused, beyond); ask for method='colgen'")
+        if size > SDP_AUTO_MAX_SIZE:
+            out["sdp"] = (f"{size} rows + columns > SDP_AUTO_MAX_SIZE={SDP_AUTO_MAX_SIZE} (tens of seconds and "
+                          "more beyond); ask for method='sdp'")
+    else:
+        out["sdp"] = "the column-generation bound ran instead (tighter on every layer measured)"
+    return out

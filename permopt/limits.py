@@ -77,10 +77,23 @@ def validate_time_limit(time_limit: object) -> float | None:
     """``time_limit`` as a positive float or None, or a ValueError naming it."""
     if time_limit is None:
         return None
-    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not time_limit > 0 \
-            or time_limit != time_limit or time_limit == float("inf"):
-        raise ValueError(f"time_limit must be a positive finite number of seconds or None, got {time_limit!r}")
-    return float(time_limit)
+    return positive_number("time_limit", time_limit, "seconds, or None for no cap")
+
+
+def positive_number(name: str, value: object, what: str = "", *, maximum: float = float("inf"),
+                    allow_zero: bool = False) -> float:
+    """``value`` as a finite float in ``(0, maximum]`` (``[0, maximum]`` with ``allow_zero``; Python or
+    numpy numbers), or a ValueError naming ``name`` — the one numeric validator of options."""
+    import numpy as np
+
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    v = float(value) if ok else float("nan")  # type: ignore[arg-type]
+    if not (ok and (0 <= v if allow_zero else 0 < v) and v <= maximum and v < float("inf")):
+        low = "[0" if allow_zero else "(0"
+        desc = f"a finite number in {low}, {maximum:g}]" if maximum < float("inf") else \
+            ("a finite number >= 0" if allow_zero else "a positive finite number")
+        raise ValueError(f"{name} must be {desc}{' (' + what + ')' if what else ''}, got {value!r}")
+    return v
 
 
 def validate_seed(seed: object) -> int | None:

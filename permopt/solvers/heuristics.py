@@ -20,22 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import Deadline, validate_count
+from ..limits import Deadline, positive_number, validate_count
 from ..problem import GroupingProblem, one_hot
+from ..solution import Solution
 from .paper import grps
 from .registry import register
-from .run import resolve_start
+from .run import resolve_start, stopped_result
 from .transport import assign_balanced, best_col_groups, best_row_groups
 
 Groups = tuple[np.ndarray, np.ndarray]
+#: What a heuristic returns: its groups, or a ``time_limit`` Solution when the clock cut it short.
+Result = Groups | Solution
 #: A sweep must gain more than this fraction of the total mass to count as progress.
 _GAIN_RTOL = 1e-12
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray | None = None, max_iter: int = 100,
@@ -64,7 +61,7 @@ def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray | None = No
 
 @register("alternating")
 def alternating(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-                start: Any = "grps", restarts: int = 0, max_iter: int = 100) -> Groups:
+                start: Any = "grps", restarts: int = 0, max_iter: int = 100) -> Result:
     """Alternating transportation to a fixed point, from ``start`` plus ``restarts`` random starts."""
     restarts, max_iter = validate_count("restarts", restarts), validate_count("max_iter", max_iter, 1)
     rng = np.random.default_rng(seed)
@@ -76,7 +73,7 @@ def alternating(problem: GroupingProblem, *, time_limit: float | None = None, se
         cand = alternate(problem, *resolve_start(problem, "random", int(rng.integers(2**32))), max_iter, deadline)
         if cand[2] > best_[2]:
             best_ = cand
-    return best_[0], best_[1]
+    return stopped_result(problem, best_[0], best_[1], deadline, "alternating")
 
 
 def _kick(r: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
@@ -109,13 +106,14 @@ def kick_search(problem: GroupingProblem, r: np.ndarray, c: np.ndarray, kept: fl
 
 @register("local")
 def local(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-          start: Any = "grps", iterations: int = 50, strength: float = 0.1) -> Groups:
+          start: Any = "grps", iterations: int = 50, strength: float = 0.1) -> Result:
     """Iterated local search: kick the alternating fixed point, re-run alternating, keep gains."""
-    iterations, strength = validate_count("iterations", iterations), _positive("strength", strength)
+    iterations, strength = validate_count("iterations", iterations), positive_number("strength", strength, "the fraction of rows swapped per kick", maximum=1.0)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
     r, c, kept = alternate(problem, *resolve_start(problem, start, seed), deadline=deadline)
-    return kick_search(problem, r, c, kept, iterations, strength, rng, deadline)[:2]
+    r, c, _ = kick_search(problem, r, c, kept, iterations, strength, rng, deadline)
+    return stopped_result(problem, r, c, deadline, "local")
 
 
 class _SwapState:
@@ -148,7 +146,7 @@ _ANNEAL_CHUNK = 4096
 
 @register("anneal")
 def anneal(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-           start: Any = "grps", steps: int | None = None, t0: float = 0.5, t1: float = 0.005) -> Groups:
+           start: Any = "grps", steps: int | None = None, t0: float = 0.5, t1: float = 0.005) -> Result:
     """Simulated annealing on single row/column swaps (O(1) deltas), then alternating polish.
 
     ``t0``/``t1`` are start/end temperatures relative to the mean |delta| of random swaps at
@@ -156,7 +154,7 @@ def anneal(problem: GroupingProblem, *, time_limit: float | None = None, seed: i
     """
     F, C = problem.F, problem.C
     steps = 200 * (F + C) if steps is None else validate_count("steps", steps)
-    t0, t1 = _positive("t0", t0), _positive("t1", t1)
+    t0, t1 = positive_number("t0", t0), positive_number("t1", t1)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
     st = _SwapState(problem, *alternate(problem, *resolve_start(problem, start, seed), deadline=deadline)[:2])
@@ -178,32 +176,37 @@ def anneal(problem: GroupingProblem, *, time_limit: float | None = None, seed: i
                 if st.kept > best_[2]:
                     best_ = (st.r.copy(), st.c.copy(), st.kept)
     polished = [alternate(problem, *cand, deadline=deadline) for cand in ((st.r, st.c), best_[:2])]
-    return max(polished, key=lambda t: t[2])[:2]
+    r, c, _ = max(polished, key=lambda t: t[2])
+    return stopped_result(problem, r, c, deadline, "anneal")
 
 
 #: ``best``'s fixed work: soft-annealing steps, alternating sweeps, and kick rounds per unit of
 #: effort. Chosen on benchmarks/bench_heuristics.py: 16 steps match the quality of the previous
 #: time-budgeted ``best`` on its benchmark set; more sweeps or kicks gain little per unit of time.
 BEST_SOFT_STEPS, BEST_SWEEPS, BEST_KICKS = 16, 3, 4
+#: Largest ``effort``: about a thousand ``best`` runs (more is better bought from an exact solver).
+MAX_EFFORT = 1000.0
 
 
 @register("best")
 def best(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-         effort: float = 0.0) -> Groups:
+         effort: float = 0.0) -> Result:
     """Default heuristic: GRPS, soft annealing, alternating, then ``round(4 · effort)`` kick rounds.
 
     A fixed amount of work, so the answer depends only on the inputs and ``seed``. Never keeps
     less than GRPS; more ``effort`` never keeps less (the kick rounds continue one sequence),
     and each unit of effort costs about one more ``best`` run.
     """
-    if isinstance(effort, bool) or not isinstance(effort, (int, float)) or not 0 <= effort < float("inf"):
-        raise ValueError(f"effort must be a finite number >= 0, got {effort!r}")
+    effort = positive_number("effort", effort, "each unit costs about one more best run", maximum=MAX_EFFORT,
+                             allow_zero=True)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
     r0, c0 = grps(problem)
     r, c, kept = alternate(problem, soft_groups(problem, r0, steps=BEST_SOFT_STEPS), None, BEST_SWEEPS, deadline)
     r, c, kept = kick_search(problem, r, c, kept, round(BEST_KICKS * effort), 0.05, rng, deadline, BEST_SWEEPS)
-    return (r, c) if kept >= problem.kept(r0, c0) else (r0, c0)
+    if kept < problem.kept(r0, c0):
+        r, c = r0, c0
+    return stopped_result(problem, r, c, deadline, "best")
 
 
 def _sinkhorn(logits: np.ndarray, cap: float, v: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
@@ -234,17 +237,29 @@ def soft_groups(problem: GroupingProblem, r: np.ndarray, steps: int = 20, t0: fl
     Pr = (0.5 * one_hot(r, G) + 0.5 / G).astype(np.float32)
     scale = float(Sf.std()) * np.sqrt(F / G) + 1e-30
     vr, vc = np.ones(G, np.float32), np.ones(G, np.float32)
-    for T in (np.geomspace(t0, t1, steps) * scale).astype(np.float32):
-        Pc, vc = _sinkhorn((SfT @ Pr) / T, C / G, vc, sinkhorn_iters)
-        Pr, vr = _sinkhorn((Sf @ Pc) / T, F / G, vr, sinkhorn_iters)
-    return assign_balanced(S @ Pc.astype(np.float64))[0]
+    plan = None  # the last finite column plan
+    with np.errstate(all="ignore"):
+        for T in (np.geomspace(t0, t1, steps) * scale).astype(np.float32):
+            Pc, vc = _sinkhorn((SfT @ Pr) / T, C / G, vc, sinkhorn_iters)
+            Pr, vr = _sinkhorn((Sf @ Pc) / T, F / G, vr, sinkhorn_iters)
+            if not (np.isfinite(Pc).all() and np.isfinite(Pr).all()):
+                # float32 scalings overflow on degenerate scores (constant, rank 1: nearly equal logits
+                # at a tiny temperature); the plans so far are still good steering
+                break
+            plan = Pc
+    if plan is None:
+        return r
+    return assign_balanced(S @ plan.astype(np.float64))[0]
 
 
 @register("soft")
 def soft(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-         start: Any = "grps", steps: int = 20, t0: float = 1.0, t1: float = 0.02) -> Groups:
+         start: Any = "grps", steps: int = 20, t0: float = 1.0, t1: float = 0.02) -> Result:
     """Deterministic annealing of soft (Sinkhorn) assignments from ``start``, then alternating."""
-    steps, t0, t1 = validate_count("steps", steps, 1), _positive("t0", t0), _positive("t1", t1)
+    steps, t0, t1 = validate_count("steps", steps, 1), positive_number("t0", t0), positive_number("t1", t1)
     r0, c0 = resolve_start(problem, start, seed)
-    r, c, kept = alternate(problem, soft_groups(problem, r0, steps, t0, t1), deadline=Deadline(time_limit))
-    return (r, c) if kept >= problem.kept(r0, c0) else (r0, c0)
+    deadline = Deadline(time_limit)
+    r, c, kept = alternate(problem, soft_groups(problem, r0, steps, t0, t1), deadline=deadline)
+    if kept < problem.kept(r0, c0):
+        r, c = r0, c0
+    return stopped_result(problem, r, c, deadline, "soft")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..bounds import sdp_bound
+from ..limits import Deadline
+from ..status import Status
 from ..problem import GroupingProblem
 from ..solution import Solution
 from .heuristics import alternate, best, kick_search
@@ -51,10 +53,11 @@ def balanced_kmeans(points: np.ndarray, sizes: list[int], groups: int, rounds: i
     return labels
 
 
-def round_sdp(problem: GroupingProblem, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def round_sdp(problem: GroupingProblem, Q: np.ndarray,
+              deadline: Deadline | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Groups from a relaxation solution ``Q``: balanced k-means in its embedding, then alternating."""
     r, c = balanced_kmeans(embed(Q, problem.groups), [problem.F, problem.C], problem.groups)
-    r2, c2, kept = alternate(problem, r, c)
+    r2, c2, kept = alternate(problem, r, c, deadline=deadline)
     return (r2, c2, kept) if kept >= problem.kept(r, c) else (r, c, problem.kept(r, c))
 
 
@@ -64,15 +67,19 @@ def sdp(problem: GroupingProblem, *, time_limit: float | None = None, seed: int 
     """SDP relaxation (cvxpy + SCS; ``cut_rounds`` rounds of triangle cuts), rounded and polished;
     the better of that and ``best``, with the SDP's certified dual bound. Seconds at 128×128;
     meant for layers up to a few hundred channels."""
-    value, info = sdp_bound(problem, time_limit=time_limit, cut_rounds=cut_rounds)
+    deadline = Deadline(time_limit)
+    r, c = best(problem, seed=seed)  # first: a time limit then still returns its groups
+    kept = problem.kept(r, c)
+    value, info = sdp_bound(problem, time_limit=deadline.remaining(floor=1e-3), cut_rounds=cut_rounds)
     Q = info.pop("sdp_matrix", None)
     info["sdp_bound"] = value
-    r, c = best(problem, seed=seed)
-    kept = problem.kept(r, c)
-    if Q is not None and np.all(np.isfinite(Q)):
-        r2, c2, k2 = round_sdp(problem, np.asarray(Q))
-        r2, c2, k2 = kick_search(problem, r2, c2, k2, ROUNDING_KICKS, 0.05, np.random.default_rng(seed))
+    if Q is not None and np.all(np.isfinite(Q)) and not deadline.passed():
+        r2, c2, k2 = round_sdp(problem, np.asarray(Q), deadline)
+        r2, c2, k2 = kick_search(problem, r2, c2, k2, ROUNDING_KICKS, 0.05, np.random.default_rng(seed), deadline)
         if k2 > kept:
             r, c, kept = r2, c2, k2
             info["rounded_from_sdp"] = True
-    return Solution.from_groups(problem, r, c, solver="sdp", upper_bound=value, bound_by="sdp", info=info)
+    stopped = deadline.passed() or str(info.get("sdp_status", "")).startswith("skipped")
+    return Solution.from_groups(problem, r, c, solver="sdp", upper_bound=value, bound_by="sdp", info=info,
+                                status=Status.TIME_LIMIT if stopped else Status.FEASIBLE,
+                                message="time limit hit: the SDP or its rounding was cut short" if stopped else "")

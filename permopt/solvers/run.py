@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import single_threaded_blas, validate_seed, validate_time_limit
+from ..limits import Deadline, single_threaded_blas, validate_seed, validate_time_limit
 from ..problem import GroupingProblem
-from ..solution import Solution
+from ..solution import InvalidBoundError, Solution
 from ..status import Status
 from .registry import get
 
@@ -27,6 +27,30 @@ def _check_options(solver: str, fn: Any, options: dict) -> None:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise TypeError(f"solver {solver!r} got unknown option(s) {unknown}; it accepts {accepted}")
+    _check_option_types(solver, fn, options)
+
+
+#: Plain annotations whose values are checked before a solver runs (numpy numbers count as numbers).
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool, np.bool_), "int": (int, np.integer), "float": (int, float, np.integer, np.floating), "str": (str,)}
+
+
+def _check_option_types(solver: str, fn: Any, options: dict) -> None:
+    """An option annotated ``bool``, ``int``, ``float`` or ``str`` (optionally ``| None``) must be one:
+    ``grps(repair="bogus")`` would otherwise run with a truthy string."""
+    params = inspect.signature(fn).parameters
+    for name, value in options.items():
+        ann = params[name].annotation
+        ann = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
+        parts = [a.strip() for a in ann.split("|")]
+        if value is None and "None" in parts:
+            continue
+        kinds = [_PLAIN_TYPES[a] for a in parts if a in _PLAIN_TYPES]
+        if len(kinds) != len([a for a in parts if a != "None"]) or not kinds:
+            continue  # anything richer (Any, unions of other types) is the solver's to check
+        bad_bool = isinstance(value, (bool, np.bool_)) and "bool" not in parts
+        if bad_bool or not any(isinstance(value, k) for k in kinds):
+            raise TypeError(f"solver {solver!r}: option {name} must be {ann}, got {value!r:.60}")
 
 
 def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | None = None,
@@ -47,7 +71,12 @@ def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | N
     _check_options(solver, entry.fn, options)
     t0 = time.perf_counter()
     with single_threaded_blas():  # the same labels and numbers whatever the machine's core count or load
-        out = entry.fn(problem, time_limit=time_limit, seed=seed, **options)
+        try:
+            out = entry.fn(problem, time_limit=time_limit, seed=seed, **options)
+        except InvalidBoundError as e:
+            if f"{solver!r}" in str(e):
+                raise
+            raise InvalidBoundError(f"in solver {solver!r}: {e}") from None
         elapsed = time.perf_counter() - t0
         sol = _checked(problem, solver, out)
         if bound is not None:
@@ -86,6 +115,17 @@ def with_bound(problem: GroupingProblem, sol: Solution, b: Any) -> Solution:
                                 info={**sol.info, "bound_time_s": b.time_s})
 
 
+def stopped_result(problem: GroupingProblem, row_groups: np.ndarray, col_groups: np.ndarray, deadline: Deadline,
+                   solver: str) -> "Solution | tuple[np.ndarray, np.ndarray]":
+    """A heuristic's groups as returned to :func:`run`: a ``time_limit`` Solution if ``deadline`` cut
+    its work short (the result then depends on the machine and its load), else the plain pair."""
+    if not deadline.hit:
+        return row_groups, col_groups
+    return Solution.from_groups(problem, row_groups, col_groups, solver=solver, status=Status.TIME_LIMIT,
+                                message="time limit hit before the work counts ran out: the result depends "
+                                        "on the machine's speed and load")
+
+
 def solve_layer(scores: Any, groups: int, name: str | None, solver: str, time_limit: float | None,
                 seed: int | None) -> Solution:
     """One solve from plain arguments: a module-level function, so process pools and clusters can run it."""
@@ -107,8 +147,12 @@ def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None)
                     rng.permutation(np.arange(problem.C) // problem.cols_per_group))
         sol = run(problem, start, seed=seed)
         return sol.row_groups, sol.col_groups
-    r, c = (start.row_groups, start.col_groups) if hasattr(start, "row_groups") else start
-    return problem.check(r, c)
+    if hasattr(start, "row_groups"):
+        return problem.check(start.row_groups, start.col_groups)
+    if start is None or isinstance(start, bytes) or not hasattr(start, "__len__") or len(start) != 2:
+        raise ValueError(f"start must be a solver name, 'random', a Solution or a (row_groups, col_groups) pair, "
+                         f"got {start!r:.60}")
+    return problem.check(*start)
 
 
 def solve(scores: Any, groups: int | None = None, solver: str = "auto", *, time_limit: float | None = None,
