@@ -26,7 +26,7 @@ from ..solution import Solution
 from ..status import Status
 from .exact_common import branching_side, log_partitions, refuse_unbounded, warm_start
 from .registry import Solver, register
-from .transport import assign_balanced, best_col_groups
+from .transport import EXACT_MAX_ITEMS, assign_balanced, best_col_groups
 
 #: Nodes whose bound is within this fraction of the total mass above the incumbent are pruned.
 PRUNE_RTOL = 1e-12
@@ -121,6 +121,9 @@ class Enumerate(Solver):
                          "node_limit= (reproducible) or time_limit=")
         S, transposed = branching_side(problem)
         n, G = S.shape[0], problem.groups
+        if G > 2 and S.shape[1] > EXACT_MAX_ITEMS:
+            raise ValueError(f"enumerate: each node solves an exact {S.shape[1]}×{S.shape[1]} assignment over the "
+                             f"larger side ({S.shape[1]} > {EXACT_MAX_ITEMS} channels); use solver='best' or 'auto'")
         log_parts = log_partitions(n, G)
         deadline = Deadline(time_limit)  # the warm start counts against the limit
         r0, c0 = warm_start(problem, start, seed)
