@@ -205,6 +205,24 @@ def forward_with_hooks(model: nn.Module, example_inputs: Any, select: Callable[[
             h.remove()
 
 
+def untouchable_layers(gm: fx.GraphModule, modules: dict[str, Any]) -> dict[str, str]:
+    """Conv/linear modules that must keep their weights and channel order, with the reason: called
+    more than once (shared weights), or a parameter also read outside the module (``F.conv2d(y,
+    self.c2.weight)``): grouping or permuting them would break the other use."""
+    calls: dict[str, int] = {}
+    out: dict[str, str] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module" and node.target in modules and layer_kind(modules[node.target]):
+            calls[node.target] = calls.get(node.target, 0) + 1
+        elif node.op == "get_attr" and isinstance(node.target, str):
+            owner = node.target.rpartition(".")[0]
+            if owner in modules and layer_kind(modules[owner]):
+                out[owner] = f"its parameter {node.target} is also used outside the module (kept dense)"
+    out.update({n: "module is called more than once in the graph (shared weights; kept dense)"
+                for n, k in calls.items() if k > 1})
+    return out
+
+
 def _hook_shapes(model: nn.Module, example_inputs: Any) -> dict[str, tuple | None]:
     shapes: dict[str, tuple | None] = {}
     def record(name: str, mod: nn.Module, out: Any) -> None:
@@ -235,27 +253,25 @@ def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = Fal
     producers: dict[str, list[str]] = {}
     consumers: dict[str, list[str]] = {}
     if gm is not None:
-        calls: dict[str, int] = {}
         for node in gm.graph.nodes:
             if node.op == "call_module" and node.target in modules and layer_kind(modules[node.target]):
-                calls[node.target] = calls.get(node.target, 0) + 1
                 meta = node.meta.get("tensor_meta")
                 out_shapes[node.target] = tuple(meta.shape) if meta is not None else None
                 producers[node.target] = [str(a.target) if a.op == "call_module" else a.name
                                           for a in node.all_input_nodes]
                 consumers[node.target] = [str(u.target) if u.op == "call_module" else u.name for u in node.users]
-        shared = [n for n, k in calls.items() if k > 1]
+        untouchable = untouchable_layers(gm, modules)
     else:
         out_shapes = _hook_shapes(model, example_inputs)
-        shared = []
+        untouchable = {}
 
     layers, skipped = {}, {}
     for name, m in modules.items():
         if not layer_kind(m):
             continue
         reason = _skip_reason(m, include_linear)
-        if reason is None and name in shared:
-            reason = "module is called more than once in the graph (shared weights)"
+        if reason is None and name in untouchable:
+            reason = untouchable[name]
         if reason is None and name not in out_shapes:
             reason = "not called by the forward pass"
         if reason:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import fx, nn
 
-from .inspect import layer_kind, trace_or_none
+from .inspect import layer_kind, trace_or_none, untouchable_layers
 
 _NORM_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d,
                  nn.InstanceNorm3d, nn.SyncBatchNorm)
@@ -131,12 +131,15 @@ def _function_role(node: fx.Node) -> str:
     return "unknown"
 
 
-def _role(node: fx.Node, modules: dict) -> str:
-    """What a node does to channel order: layer, channelwise(_params), order_free, source, sink or unknown."""
+def _role(node: fx.Node, modules: dict, untouchable: dict) -> str:
+    """What a node does to channel order: layer, channelwise(_params), order_free, source, sink or unknown
+    (a layer in ``untouchable`` too: its weights and channel order must stay as they are)."""
     if node.op in ("placeholder", "get_attr"):
         return "source"
     if node.op == "output":
         return "sink"
+    if node.op == "call_module" and node.target in untouchable:
+        return "unknown"
     role = _module_role(modules[node.target], node) if node.op == "call_module" else _function_role(node)
     if role == "reshape":  # (N, C, 1, 1) -> (N, C) keeps channel order; anything else mixes
         s_in, s_out = (_shape(node.args[0]) if node.args else None), _shape(node)
@@ -149,9 +152,9 @@ def _role(node: fx.Node, modules: dict) -> str:
 def analyse(gm: fx.GraphModule) -> tuple[UnionFind, dict, dict]:
     """Union channel tensors joined by channel-wise ops; classify every node's role."""
     modules = dict(gm.named_modules())
-    uf, roles = UnionFind(), {}
+    uf, roles, untouchable = UnionFind(), {}, untouchable_layers(gm, modules)
     for node in gm.graph.nodes:
-        role, c = _role(node, modules), _chan(node)
+        role, c = _role(node, modules, untouchable), _chan(node)
         if role in ("channelwise", "channelwise_params") and c is not None:
             same = [a for a in node.all_input_nodes if _chan(a) == c]
             if not same:
