@@ -35,8 +35,25 @@ def _shape(spec: str) -> tuple[int, ...]:
     return shape
 
 
+def _positive_int(spec: str) -> int:
+    """argparse type for counts that must be at least 1 (classes, repeats, batch sizes …)."""
+    try:
+        v = int(spec)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{spec!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{spec!r} must be at least 1")
+    return v
+
+
+#: Image formats ``--plot`` writes (matplotlib's common ones).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
 def _output_file(path: str | None, what: str) -> Path | None:
-    """An output file path whose folder exists and which is not a folder itself."""
+    """An output file path whose folder exists and is writable, and which is not a folder itself:
+    checked before any work, so a typo does not cost a finished run. A ``--plot`` needs a known
+    image suffix and matplotlib."""
     if path is None:
         return None
     p = Path(path)
@@ -44,6 +61,21 @@ def _output_file(path: str | None, what: str) -> Path | None:
         raise ValueError(f"{what} {path!r} is a directory; give a file name")
     if not p.parent.is_dir():
         raise ValueError(f"{what} {path!r}: folder {str(p.parent)!r} does not exist")
+    existed = p.exists()
+    try:  # a real open: permission bits say nothing to root or on special file systems
+        with open(p, "a"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{what} {path!r} is not writable here ({e.strerror})") from None
+    if not existed:
+        p.unlink()
+    if what == "--plot":
+        if p.suffix.lower() not in PLOT_SUFFIXES:
+            raise ValueError(f"--plot {path!r}: unknown image type {p.suffix!r}; use one of {', '.join(PLOT_SUFFIXES)}")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ValueError("--plot needs matplotlib: pip install 'permopt[plot]'") from None
     return p
 
 
@@ -134,8 +166,31 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     if shape is None:
         raise ValueError("--input-shape C,H,W is needed for --model-factory and --model-file")
     if args.weights:
-        model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
+        _load_weights(model, args.weights)
     return model.eval(), torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
+
+
+def _load_weights(model: Any, path: str) -> None:
+    """``--weights``: a state dict loaded safely; a mismatch names every missing and unexpected key."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"--weights {path!r}: no such file") from None
+    except Exception as e:
+        raise ValueError(f"--weights {path!r} is not a readable state dict ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"--weights {path!r} holds a {type(state).__name__}, not a state dict (save model.state_dict())")
+    missing, unexpected = sorted(set(model.state_dict()) - set(state)), sorted(set(state) - set(model.state_dict()))
+    if missing or unexpected:
+        raise ValueError(f"--weights {path!r} does not fit the model: missing keys {missing}, unexpected keys "
+                         f"{unexpected}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # shapes: torch lists each mismatch on its own line
+        raise ValueError(f"--weights {path!r} does not fit the model: "
+                         + "; ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())) from None
 
 
 def _factory(spec: str) -> Callable[[], Any]:
@@ -167,15 +222,15 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-model-file", action="store_true", help="allow --model-file to be unpickled")
     p.add_argument("--input-shape", type=_shape, default=None,
                    help="per-sample input shape C,H,W (default: the zoo model's; 3,224,224 for tv:/timm:)")
-    p.add_argument("--num-classes", type=int, default=10, help="classes of a zoo model (default 10)")
-    p.add_argument("--min-channels", type=int, default=None,
+    p.add_argument("--num-classes", type=_positive_int, default=10, help="classes of a zoo model (default 10)")
+    p.add_argument("--min-channels", type=_positive_int, default=None,
                    help="at least this many channels per group (default 4; 1 under a latency budget: depthwise)")
-    p.add_argument("--max-groups", type=int, default=64, help="largest G considered by a budget search (default 64)")
+    p.add_argument("--max-groups", type=_positive_int, default=64, help="largest G considered by a budget search (default 64)")
     p.add_argument("--include-linear", action="store_true", help="also group Linear layers")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--layer-time-limit", type=float, default=None,
                    help="optional wall-clock cap per layer solve (breaks reproducibility when it bites)")
-    p.add_argument("--jobs", type=int, default=None, help="solve layers on this many local processes (same results)")
+    p.add_argument("--jobs", type=_positive_int, default=None, help="solve layers on this many local processes (same results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -250,9 +305,9 @@ def _latency_setup(args: argparse.Namespace) -> Any:
 
 
 def _add_latency_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--latency-batch", type=int, default=32, help="batch size for latency measurements (default 32)")
-    p.add_argument("--latency-threads", type=int, default=1, help="torch threads when timing (default 1)")
-    p.add_argument("--latency-rounds", type=int, default=15, help="interleaved timing rounds (medians; default 15)")
+    p.add_argument("--latency-batch", type=_positive_int, default=32, help="batch size for latency measurements (default 32)")
+    p.add_argument("--latency-threads", type=_positive_int, default=1, help="torch threads when timing (default 1)")
+    p.add_argument("--latency-rounds", type=_positive_int, default=15, help="interleaved timing rounds (medians; default 15)")
     p.add_argument("--memory-format", default="auto", choices=("auto", "channels_last", "contiguous"),
                    help="memory format models are timed (and, under a latency budget, delivered) in; auto: the "
                         "faster for the dense model, measured (default)")
@@ -403,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     _add_latency_args(p)
     p.add_argument("--dist", default="normal", help="normal (|N(0,1)|), uniform or lognormal")
-    p.add_argument("--repeats", type=int, default=3, help="runs per timing (median)")
+    p.add_argument("--repeats", type=_positive_int, default=3, help="runs per timing (median)")
     p.add_argument("--json", dest="json_out", default=None, help="write the rows as JSON")
     p.set_defaults(func=_cmd_bench)
     return parser

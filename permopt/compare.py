@@ -81,6 +81,8 @@ def compare(scores: Any, groups: int | None = None, solvers: Any = DEFAULT_COMPA
     problem = GroupingProblem.coerce(scores, groups)
     if isinstance(solvers, str):  # "grps,best" or one name
         solvers = [s.strip() for s in solvers.split(",") if s.strip()]
+    if solvers is None or not hasattr(solvers, "__iter__"):
+        raise TypeError(f"solvers must be names (a list, or one string such as 'grps,best'), got {solvers!r}")
     solvers = list(solvers)
     if not solvers:
         raise ValueError("compare needs at least one solver name")

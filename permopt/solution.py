@@ -17,6 +17,10 @@ OPT_TOL = 1e-6
 NOISE_RTOL = 1e-9
 
 
+class InvalidBoundError(RuntimeError):
+    """A solver claimed a bound below the kept mass of its own solution: a bug in that solver."""
+
+
 class GroupedChannels:
     """Permutations and mask derived from ``row_groups`` / ``col_groups`` (shared by solutions and plans)."""
 
@@ -79,7 +83,8 @@ class Solution(GroupedChannels):
         info = {**(info or {}), "bound_method": certified_by}
         if ub < kept:  # a bound under the kept mass only by rounding noise
             if ub < kept - NOISE_RTOL * problem.total:
-                raise RuntimeError(f"solver {solver!r} returned an invalid bound {ub!r} below its kept mass {kept!r}")
+                raise InvalidBoundError(f"solver {solver or '(unnamed)'!r} returned an invalid bound {ub!r} below its "
+                                        f"kept mass {kept!r}")
             ub = kept
         if status is not Status.OPTIMAL and ub - kept <= OPT_TOL * ub:
             status, message = Status.OPTIMAL, (message + "; " if message else "") + "kept meets the certified bound"
@@ -118,6 +123,11 @@ class Solution(GroupedChannels):
     @classmethod
     def from_dict(cls, d: dict) -> "Solution":
         """Inverse of :meth:`to_dict` (derived fields are recomputed, not read)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a Solution is read from a dict (to_dict's output), got {type(d).__name__}")
+        missing = [k for k in ("row_groups", "col_groups", "groups", "kept", "total", "upper_bound") if k not in d]
+        if missing:
+            raise ValueError(f"not a saved Solution: missing {missing} (to_dict/to_json write them)")
         return cls(np.asarray(d["row_groups"], dtype=np.int64), np.asarray(d["col_groups"], dtype=np.int64),
                    int(d["groups"]), float(d["kept"]), float(d["total"]), float(d["upper_bound"]),
                    Status.parse(d.get("status", "feasible")), d.get("solver", ""), float(d.get("time_s", 0.0)),
@@ -130,7 +140,11 @@ class Solution(GroupedChannels):
     @classmethod
     def from_json(cls, s: str) -> "Solution":
         """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(s))
+        try:
+            d = json.loads(s)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"not a saved Solution: invalid JSON ({e})") from None
+        return cls.from_dict(d)
 
     def __repr__(self) -> str:
         return (f"Solution(solver={self.solver!r}, status='{self.status}', G={self.groups}, "
