@@ -77,7 +77,7 @@ def _log_bound(text: str) -> float | None:
 
 
 #: Seconds CBC may run past its own limit before the watchdog ends it (it writes its solution then).
-WATCHDOG_GRACE = 0.5
+WATCHDOG_GRACE = 0.2
 
 
 def _solve_with_watchdog(prob: Any, solver: Any, time_limit: float | None) -> bool:

@@ -90,7 +90,7 @@ class MIP(Solver):
             v.setInitialValue(int(hint_cols[c] == g))
         for (f, c), v in z.items():
             v.setInitialValue(int(hint_rows[f] == hint_cols[c]))
-        optimal, has_solution, bound = solve_pulp(prob, backend=backend, time_limit=deadline.remaining(floor=0.5),
+        optimal, has_solution, bound = solve_pulp(prob, backend=backend, time_limit=deadline.remaining(floor=0.05),
                                                   threads=threads, seed=seed, msg=msg, warm_start=True)
         if prob.status == pulp.LpStatusInfeasible:
             raise RuntimeError(f"{backend} reported an infeasible model, which cannot be (a solution was hinted)")

@@ -79,7 +79,7 @@ def sdp(problem: GroupingProblem, *, time_limit: float | None = None, seed: int 
         if k2 > kept:
             r, c, kept = r2, c2, k2
             info["rounded_from_sdp"] = True
-    stopped = deadline.passed() or str(info.get("sdp_status", "")).startswith("skipped")
+    stopped = deadline.passed() or bool(info.get("time_limit_hit"))
     return Solution.from_groups(problem, r, c, solver="sdp", upper_bound=value, bound_by="sdp", info=info,
                                 status=Status.TIME_LIMIT if stopped else Status.FEASIBLE,
                                 message="time limit hit: the SDP or its rounding was cut short" if stopped else "")
