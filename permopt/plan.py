@@ -80,7 +80,7 @@ class Plan:
         """Inverse of :meth:`to_json`; any malformed input is a ValueError naming ``source`` and the layer."""
         try:
             d = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as e:
+        except (ValueError, RecursionError) as e:  # ValueError also: an integer past Python's 4300-digit limit
             raise ValueError(f"{source}: not valid JSON ({type(e).__name__}: {str(e)[:80]})") from None
         if not isinstance(d, dict) or not isinstance(d.get("layers"), dict):
             raise ValueError(f"{source}: a plan is a JSON object with a 'layers' object (name -> layer plan)")

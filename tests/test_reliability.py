@@ -247,3 +247,13 @@ def test_sdp_solver_keeps_within_a_short_time_limit_at_256():
     sol = permopt.solve(S, 16, "sdp", time_limit=1)
     assert _cpu_seconds() - t0 <= 2.0 and sol.status == "time_limit"
     check_solution(S, 16, sol)
+
+
+def test_a_plan_with_a_huge_integer_names_its_file(tmp_path):
+    """Item 10: a 5000-digit integer lost the file name."""
+    from permopt.plan import Plan
+
+    path = tmp_path / "plan.json"
+    path.write_text('{"layers": {"c": {"name": "c", "groups": ' + "9" * 5000 + ', "row_groups": [], "col_groups": []}}}')
+    with pytest.raises(ValueError, match="plan.json"):
+        Plan.load(path)
