@@ -261,6 +261,9 @@ def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = Fal
                                           for a in node.all_input_nodes]
                 consumers[node.target] = [str(u.target) if u.op == "call_module" else u.name for u in node.users]
         untouchable = untouchable_layers(gm, modules)
+        if untouchable:  # a user expects every conv to be grouped: say which are not, and why
+            warnings.warn("layers kept dense: " + "; ".join(f"{n}: {why}" for n, why in untouchable.items()),
+                          stacklevel=2)
     else:
         out_shapes = _hook_shapes(model, example_inputs)
         untouchable = {}
