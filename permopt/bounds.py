@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .problem import GroupingProblem
-from .limits import validate_count, validate_time_limit
+from .limits import Deadline, validate_count, validate_time_limit
 
 METHODS = ("topk", "spectral", "sdp", "colgen", "best")
 #: ``best`` includes the SDP bound up to this many rows + columns (measured: 1.2 s at 64×64,
@@ -135,7 +135,6 @@ def sdp_bound(problem: GroupingProblem, *, max_iters: int = 20_000, eps: float =
         import cvxpy as cp
     except ImportError as e:  # pragma: no cover - cvxpy is a runtime dependency
         raise ImportError("the 'sdp' bound needs cvxpy: pip install cvxpy") from e
-    from .limits import Deadline, validate_count
 
     cut_rounds, cuts_per_round = validate_count("cut_rounds", cut_rounds), validate_count("cuts_per_round", cuts_per_round, 1)
     F, C, G = problem.F, problem.C, problem.groups
@@ -182,7 +181,7 @@ def sdp_bound(problem: GroupingProblem, *, max_iters: int = 20_000, eps: float =
 _SCS_SETUP_PER_CANON = 3.0
 
 
-def _solve_within(prob: Any, solver: str, opts: dict, deadline: Any) -> bool:
+def _solve_within(prob: Any, solver: str, opts: dict, deadline: Deadline) -> bool:
     """``prob.solve`` with SCS's time limit set to what is left of ``deadline`` after its set-up;
     False (nothing solved, ``deadline.hit`` set) where the set-up alone would not fit."""
     if deadline.end is None or solver != "SCS":
@@ -265,7 +264,7 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
     ``SDP_AUTO_MAX_SIZE`` rows + columns).
     ``time_limit`` caps the SDP or column generation (it then breaks reproducibility);
     ``cut_rounds`` adds rounds of triangle-inequality cuts to the SDP (tighter, a few times
-    slower; see :func:`sdp_bound`). ``start`` (row and column groups) seeds the column generation
+    slower; see :func:`sdp_bound`). ``start`` (row and column groups, or a Solution) seeds the column generation
     with its blocks instead of a ``best`` run (``solve(..., bound=...)`` passes its solution).
     """
     problem = GroupingProblem.coerce(scores, groups)
@@ -273,9 +272,7 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     time_limit, cut_rounds = validate_time_limit(time_limit), validate_count("cut_rounds", cut_rounds)
     if start is not None:
-        if isinstance(start, (str, bytes)) or not hasattr(start, "__len__") or len(start) != 2:
-            raise ValueError(f"start must be a (row_groups, col_groups) pair or None, got {start!r:.60}")
-        start = problem.check(*start)
+        start = problem.check_pair(start, "start", also="None, ")
     t0 = time.perf_counter()
     values: dict[str, float] = {}
     info: dict = {}
@@ -302,8 +299,9 @@ def _skipped(problem: GroupingProblem) -> dict[str, str]:
     entries, size = pricing_entries(problem), problem.F + problem.C
     out = {}
     if entries > COLGEN_AUTO_MAX_ENTRIES:
-        out["colgen"] = (f"pricing table of {entries:.3g} entries > COLGEN_AUTO_MAX_ENTRIES={COLGEN_AUTO_MAX_ENTRIES:.3g} "
-                         "(seconds to minutes, or refused, beyond); ask for method='colgen'")
+        out["colgen"] = (f"pricing table of {entries:.3g} entries > COLGEN_AUTO_MAX_ENTRIES="
+                         f"{COLGEN_AUTO_MAX_ENTRIES:.3g} (seconds to minutes, or refused, beyond); "
+                         "ask for method='colgen'")
         if size > SDP_AUTO_MAX_SIZE:
             out["sdp"] = (f"{size} rows + columns > SDP_AUTO_MAX_SIZE={SDP_AUTO_MAX_SIZE} (tens of seconds and "
                           "more beyond); ask for method='sdp'")

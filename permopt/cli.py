@@ -181,7 +181,8 @@ def _load_weights(model: Any, path: str) -> None:
     except Exception as e:
         raise ValueError(f"--weights {path!r} is not a readable state dict ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict):
-        raise ValueError(f"--weights {path!r} holds a {type(state).__name__}, not a state dict (save model.state_dict())")
+        raise ValueError(f"--weights {path!r} holds a {type(state).__name__}, not a state dict "
+                         "(save model.state_dict())")
     missing, unexpected = sorted(set(model.state_dict()) - set(state)), sorted(set(state) - set(model.state_dict()))
     if missing or unexpected:
         raise ValueError(f"--weights {path!r} does not fit the model: missing keys {missing}, unexpected keys "
@@ -225,12 +226,14 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-classes", type=_positive_int, default=10, help="classes of a zoo model (default 10)")
     p.add_argument("--min-channels", type=_positive_int, default=None,
                    help="at least this many channels per group (default 4; 1 under a latency budget: depthwise)")
-    p.add_argument("--max-groups", type=_positive_int, default=64, help="largest G considered by a budget search (default 64)")
+    p.add_argument("--max-groups", type=_positive_int, default=64,
+                   help="largest G considered by a budget search (default 64)")
     p.add_argument("--include-linear", action="store_true", help="also group Linear layers")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--layer-time-limit", type=float, default=None,
                    help="optional wall-clock cap per layer solve (breaks reproducibility when it bites)")
-    p.add_argument("--jobs", type=_positive_int, default=None, help="solve layers on this many local processes (same results)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="solve layers on this many local processes (same results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -305,9 +308,11 @@ def _latency_setup(args: argparse.Namespace) -> Any:
 
 
 def _add_latency_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--latency-batch", type=_positive_int, default=32, help="batch size for latency measurements (default 32)")
+    p.add_argument("--latency-batch", type=_positive_int, default=32,
+                   help="batch size for latency measurements (default 32)")
     p.add_argument("--latency-threads", type=_positive_int, default=1, help="torch threads when timing (default 1)")
-    p.add_argument("--latency-rounds", type=_positive_int, default=15, help="interleaved timing rounds (medians; default 15)")
+    p.add_argument("--latency-rounds", type=_positive_int, default=15,
+                   help="interleaved timing rounds (medians; default 15)")
     p.add_argument("--memory-format", default="auto", choices=("auto", "channels_last", "contiguous"),
                    help="memory format models are timed (and, under a latency budget, delivered) in; auto: the "
                         "faster for the dense model, measured (default)")

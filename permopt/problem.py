@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -27,14 +29,14 @@ def validate_scores(scores: Any) -> np.ndarray:
         scores = (scores.double() if scores.is_floating_point() else scores).numpy()  # bfloat16 has no numpy twin
     try:
         raw = np.asarray(scores)
-        if np.iscomplexobj(raw):
-            raise TypeError("scores must be real; got complex values (take np.abs or the real part yourself)")
+    except (TypeError, ValueError) as e:
+        raise _not_numeric(scores, e) from None
+    if np.iscomplexobj(raw):  # before the float conversion, which would drop the imaginary parts
+        raise TypeError("scores must be real; got complex values (take np.abs or the real part yourself)")
+    try:
         S = raw.astype(np.float64)  # always a copy: never the caller's buffer (nor a tensor's memory)
     except (TypeError, ValueError) as e:
-        if "complex" in str(e):
-            raise
-        ragged = " (rows of different lengths?)" if "inhomogeneous" in str(e) else ""
-        raise TypeError(f"scores must be a numeric 2-D array, got {type(scores).__name__}{ragged}: {e}") from None
+        raise _not_numeric(scores, e) from None
     if S.ndim != 2:
         raise ValueError(
             f"scores must be a 2-D (F, C) matrix, got shape {S.shape}; "
@@ -52,6 +54,23 @@ def validate_scores(scores: Any) -> np.ndarray:
                          "first (groupings and ratios do not change)")
     S.flags.writeable = False
     return S
+
+
+def _not_numeric(scores: Any, e: Exception) -> TypeError:
+    """The error for scores numpy cannot read as numbers (naming a ragged list as such)."""
+    ragged = " (rows of different lengths?)" if "inhomogeneous" in str(e) else ""
+    return TypeError(f"scores must be a numeric 2-D array, got {type(scores).__name__}{ragged}: {e}")
+
+
+@contextmanager
+def about_layer(name: str | None) -> Iterator[None]:
+    """Prefix a TypeError/ValueError raised inside with ``layer 'name': `` (nothing when ``name`` is None)."""
+    try:
+        yield
+    except (TypeError, ValueError) as e:
+        if name is None:
+            raise
+        raise type(e)(f"layer {name!r}: {e}") from None
 
 
 def validate_groups(groups: object, F: int, C: int) -> int:
@@ -106,14 +125,10 @@ class GroupingProblem:
     """
 
     def __init__(self, scores: Any, groups: int, name: str | None = None) -> None:
-        try:
+        with about_layer(name):
             self.scores = validate_scores(scores)
             self.F, self.C = self.scores.shape
             self.groups = validate_groups(groups, self.F, self.C)
-        except (TypeError, ValueError) as e:
-            if name is None:
-                raise
-            raise type(e)(f"layer {name!r}: {e}") from None
         self.name = name
 
     @classmethod
@@ -171,6 +186,16 @@ class GroupingProblem:
         """Validate a candidate solution; return it as int arrays or raise ValueError."""
         return (validate_labels(row_groups, self.F, self.groups, "row_groups"),
                 validate_labels(col_groups, self.C, self.groups, "col_groups"))
+
+    def check_pair(self, groups: Any, what: str = "start", also: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`check` of a Solution (anything with ``row_groups``/``col_groups``) or a
+        ``(row_groups, col_groups)`` pair; anything else is a ValueError naming ``what`` (and the
+        ``also`` accepted forms the caller handled itself)."""
+        if hasattr(groups, "row_groups"):
+            return self.check(groups.row_groups, groups.col_groups)
+        if isinstance(groups, (str, bytes)) or not hasattr(groups, "__len__") or len(groups) != 2:
+            raise ValueError(f"{what} must be {also}a Solution or a (row_groups, col_groups) pair, got {groups!r:.60}")
+        return self.check(*groups)
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""

@@ -18,7 +18,13 @@ NOISE_RTOL = 1e-9
 
 
 class InvalidBoundError(RuntimeError):
-    """A solver claimed a bound below the kept mass of its own solution: a bug in that solver."""
+    """A solver claimed a bound below the kept mass of its own solution: a bug in that solver
+    (``solver``: its name, "" where the Solution was built without one)."""
+
+    def __init__(self, solver: str, bound: float, kept: float):
+        super().__init__(f"solver {solver or '(unnamed)'!r} returned an invalid bound {bound!r} below its "
+                         f"kept mass {kept!r}")
+        self.solver, self.bound, self.kept = solver, bound, kept
 
 
 class GroupedChannels:
@@ -83,8 +89,7 @@ class Solution(GroupedChannels):
         info = {**(info or {}), "bound_method": certified_by}
         if ub < kept:  # a bound under the kept mass only by rounding noise
             if ub < kept - NOISE_RTOL * problem.total:
-                raise InvalidBoundError(f"solver {solver or '(unnamed)'!r} returned an invalid bound {ub!r} below its "
-                                        f"kept mass {kept!r}")
+                raise InvalidBoundError(solver, ub, kept)
             ub = kept
         if status is not Status.OPTIMAL and ub - kept <= OPT_TOL * ub:
             status, message = Status.OPTIMAL, (message + "; " if message else "") + "kept meets the certified bound"

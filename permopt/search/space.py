@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..criteria import scores_from_weight
-from ..problem import validate_scores
+from ..problem import about_layer, validate_scores
 
 
 def layer_scores(model: Any, name: str, criterion: Any = "l2", grads: dict | None = None) -> np.ndarray:
@@ -19,10 +19,8 @@ def layer_scores(model: Any, name: str, criterion: Any = "l2", grads: dict | Non
     grads = grads or {}
     if criterion == "taylor" and name not in grads:
         raise ValueError(f"criterion 'taylor' needs grads={{layer name: weight gradient}}; missing {name!r}")
-    try:
+    with about_layer(name):  # validated here, so a bad layer stops a prune before any solve
         return validate_scores(scores_from_weight(model.get_submodule(name).weight, criterion, grads.get(name)))
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"layer {name!r}: {e}") from None
 
 
 @dataclass
@@ -43,10 +41,8 @@ class LayerSpec:
     latency: dict[int, float] | None = None
 
     def __post_init__(self):
-        try:
+        with about_layer(self.name):
             self.scores = validate_scores(self.scores)
-        except (TypeError, ValueError) as e:
-            raise type(e)(f"layer {self.name!r}: {e}") from None
         F, C = self.scores.shape
         self.candidates = sorted({int(g) for g in self.candidates})
         bad = [g for g in self.candidates if g < 1 or F % g or C % g]

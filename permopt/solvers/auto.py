@@ -13,6 +13,7 @@ what ``best`` finds in 0.09 s). A ``time_limit`` is one deadline shared by every
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..bounds import Bound
 from ..limits import Deadline
@@ -57,7 +58,7 @@ def auto(problem: GroupingProblem, *, time_limit: float | None = None, seed: int
     if sol is None:
         sol = run(problem, "best", time_limit=_left(deadline), seed=seed)
     if deadline.hit and sol.status is Status.WORK_LIMIT:  # the clock, not the node count, ended the search
-        sol.status = Status.TIME_LIMIT
+        sol = replace(sol, status=Status.TIME_LIMIT, message=f"time limit hit ({sol.message})")
     sol.info["delegate"] = sol.solver
     return sol
 

@@ -108,7 +108,8 @@ def kick_search(problem: GroupingProblem, r: np.ndarray, c: np.ndarray, kept: fl
 def local(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
           start: Any = "grps", iterations: int = 50, strength: float = 0.1) -> Result:
     """Iterated local search: kick the alternating fixed point, re-run alternating, keep gains."""
-    iterations, strength = validate_count("iterations", iterations), positive_number("strength", strength, "the fraction of rows swapped per kick", maximum=1.0)
+    iterations = validate_count("iterations", iterations)
+    strength = positive_number("strength", strength, "the fraction of rows swapped per kick", maximum=1.0)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
     r, c, kept = alternate(problem, *resolve_start(problem, start, seed), deadline=deadline)

@@ -74,9 +74,9 @@ def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | N
         try:
             out = entry.fn(problem, time_limit=time_limit, seed=seed, **options)
         except InvalidBoundError as e:
-            if f"{solver!r}" in str(e):
+            if e.solver:
                 raise
-            raise InvalidBoundError(f"in solver {solver!r}: {e}") from None
+            raise InvalidBoundError(solver, e.bound, e.kept) from None  # built inside the solver without its name
         elapsed = time.perf_counter() - t0
         sol = _checked(problem, solver, out)
         if bound is not None:
@@ -147,12 +147,7 @@ def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None)
                     rng.permutation(np.arange(problem.C) // problem.cols_per_group))
         sol = run(problem, start, seed=seed)
         return sol.row_groups, sol.col_groups
-    if hasattr(start, "row_groups"):
-        return problem.check(start.row_groups, start.col_groups)
-    if start is None or isinstance(start, bytes) or not hasattr(start, "__len__") or len(start) != 2:
-        raise ValueError(f"start must be a solver name, 'random', a Solution or a (row_groups, col_groups) pair, "
-                         f"got {start!r:.60}")
-    return problem.check(*start)
+    return problem.check_pair(start, "start", also="a solver name, 'random', ")
 
 
 def solve(scores: Any, groups: int | None = None, solver: str = "auto", *, time_limit: float | None = None,
