@@ -203,7 +203,7 @@ def best(problem: GroupingProblem, *, time_limit: float | None = None, seed: int
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
     r0, c0 = grps(problem)
-    r, c, kept = alternate(problem, soft_groups(problem, r0, steps=BEST_SOFT_STEPS), None, BEST_SWEEPS, deadline)
+    r, c, kept = alternate(problem, soft_groups(problem, r0, steps=BEST_SOFT_STEPS, deadline=deadline), None, BEST_SWEEPS, deadline)
     r, c, kept = kick_search(problem, r, c, kept, round(BEST_KICKS * effort), 0.05, rng, deadline, BEST_SWEEPS)
     if kept < problem.kept(r0, c0):
         r, c = r0, c0
@@ -220,12 +220,13 @@ def _sinkhorn(logits: np.ndarray, cap: float, v: np.ndarray, iters: int) -> tupl
 
 
 def soft_groups(problem: GroupingProblem, r: np.ndarray, steps: int = 20, t0: float = 1.0, t1: float = 0.02,
-                sinkhorn_iters: int = 4) -> np.ndarray:
+                sinkhorn_iters: int = 4, deadline: Deadline | None = None) -> np.ndarray:
     """Deterministic annealing of soft balanced row/column assignments, from row groups ``r``.
 
     At temperature ``T`` the column assignment is the entropic transport plan of
     ``S^T P_rows / T`` and vice versa; ``T`` falls geometrically from ``t0`` to ``t1`` times
-    the score scale, so the soft groups harden into a good basin; rounding is exact
+    the score scale, so the soft groups harden into a good basin (``deadline`` stops the annealing
+    early, at its last plan); rounding is exact
     transportation of the rows (the columns follow in :func:`alternate`).
     """
     S, G = problem.scores, problem.groups
@@ -248,6 +249,8 @@ def soft_groups(problem: GroupingProblem, r: np.ndarray, steps: int = 20, t0: fl
                 # at a tiny temperature); the plans so far are still good steering
                 break
             plan = Pc
+            if deadline is not None and deadline.passed():  # the plans so far steer the rounding
+                break
     if plan is None:
         return r
     return assign_balanced(S @ plan.astype(np.float64))[0]
@@ -260,7 +263,7 @@ def soft(problem: GroupingProblem, *, time_limit: float | None = None, seed: int
     steps, t0, t1 = validate_count("steps", steps, 1), positive_number("t0", t0), positive_number("t1", t1)
     r0, c0 = resolve_start(problem, start, seed)
     deadline = Deadline(time_limit)
-    r, c, kept = alternate(problem, soft_groups(problem, r0, steps, t0, t1), deadline=deadline)
+    r, c, kept = alternate(problem, soft_groups(problem, r0, steps, t0, t1, deadline=deadline), deadline=deadline)
     if kept < problem.kept(r0, c0):
         r, c = r0, c0
     return stopped_result(problem, r, c, deadline, "soft")
