@@ -46,8 +46,9 @@ def solve_pulp(prob: Any, *, backend: str = CBC, time_limit: float | None = None
         log = os.path.join(tmp, "cbc.log")
         if backend == CBC:
             opts.update(threads=threads or 1, logPath=log, warmStart=warm_start)
-            if seed is not None:
-                opts["options"] = [f"randomSeed {int(seed) % 2**31}", f"randomCbcSeed {int(seed) % 2**31}"]
+            if seed is not None:  # CBC reads a seed of 0 as "the time of day": shift into [1, 2**31 - 1]
+                cbc_seed = 1 + int(seed) % (2**31 - 1)
+                opts["options"] = [f"randomSeed {cbc_seed}", f"randomCbcSeed {cbc_seed}"]
         try:
             with warnings.catch_warnings():  # PuLP 3.x flags its bundled CBC as deprecated for 4.0
                 warnings.simplefilter("ignore", DeprecationWarning)
