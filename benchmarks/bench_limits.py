@@ -13,25 +13,13 @@ Writes benchmarks/results/limits.json. (Timing belongs here, never in the tests.
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 import warnings
 
 from common import print_table, write_json
 
 import permopt
-from permopt.bench import parse_sizes, random_scores
-
-#: Heuristics given a work count far beyond the limit, so the cap is what stops them.
-HEAVY = {"local": {"iterations": 10**6}, "anneal": {"steps": 10**8}, "alternating": {"restarts": 10**6},
-         "best": {"effort": 1000}, "soft": {"steps": 10**5}}
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and of its waited-for children (CBC runs as one)."""
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + kids.ru_utime + kids.ru_stime
-
+from permopt.bench import ENDLESS_WORK, cpu_seconds, parse_sizes, random_scores
 
 def timed_run(S, G: int, solver: str, limit: float) -> dict:
     """One limited solve: wall and CPU seconds, status and gap ("refused" where the solver declines the size)."""
@@ -39,7 +27,7 @@ def timed_run(S, G: int, solver: str, limit: float) -> dict:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SCS: a time-limited solution is inaccurate
-            sol = permopt.solve(S, G, solver, time_limit=limit, seed=0, **HEAVY.get(solver, {}))
+            sol = permopt.solve(S, G, solver, time_limit=limit, seed=0, **ENDLESS_WORK.get(solver, {}))
         status, gap = str(sol.status), sol.gap
     except ValueError:
         status, gap = "refused", float("nan")

@@ -29,10 +29,10 @@ from itertools import combinations
 
 import numpy as np
 
-from bench_limits import cpu_seconds
 from common import print_table, write_json
 
 import permopt
+from permopt.bench import cpu_seconds
 
 PARTS = ("mip", "tall", "best_bound", "colgen", "sdp_limit")
 

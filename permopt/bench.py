@@ -1,7 +1,8 @@
-"""Small benchmarking helpers shared by ``permopt bench`` and ``benchmarks/``."""
+"""Small benchmarking helpers shared by ``permopt bench``, ``benchmarks/`` and the limit tests."""
 from __future__ import annotations
 
 import re
+import resource
 import statistics
 import time
 from typing import Any, Callable
@@ -16,6 +17,18 @@ DISTRIBUTIONS = {
     "uniform": lambda rng, shape: rng.random(shape),
     "lognormal": lambda rng, shape: rng.lognormal(0.0, 1.5, shape),
 }
+
+
+#: Heuristic options whose work counts outlast any short limit, so the clock is what stops them.
+ENDLESS_WORK: dict[str, dict[str, Any]] = {
+    "local": {"iterations": 10**6}, "anneal": {"steps": 10**8}, "alternating": {"restarts": 10**6},
+    "best": {"effort": 1000}, "soft": {"steps": 10**5}}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children (CBC runs as one)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
 def parse_sizes(spec: str) -> list[tuple[int, int, int]]:
