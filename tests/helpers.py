@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 
 def kept_of(S, r, c) -> float:
@@ -54,3 +55,8 @@ def check_solution(S, G, sol) -> None:
     # block-diagonal after permutation: the mask of the permuted matrix is G blocks
     M = sol.mask()[sol.row_perm][:, sol.col_perm]
     assert np.array_equal(M, np.kron(np.eye(G, dtype=bool), np.ones((F // G, C // G), dtype=bool)))
+
+
+def slow_params(values, slow) -> list:
+    """``values`` for ``parametrize``, those in ``slow`` marked slow (out of the quick subset)."""
+    return [pytest.param(v, marks=pytest.mark.slow) if v in slow else v for v in values]

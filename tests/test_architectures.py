@@ -41,6 +41,7 @@ def pruned():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GROUPS_MATRIX)
 def test_uniform_groups_export_equals_mask(pruned, name):
     model, res = pruned[name]
@@ -69,6 +70,7 @@ def test_timm_batchnormact_folds_like_torchvision(pruned):
     assert tv.report.index_modules / len(tv.plan.pruned()) <= 1.4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tv:resnet18", "timm:efficientnet_lite0"])
 def test_budget_with_defaults_meets_it_in_both_modes(name):
     model = build(name)
@@ -84,6 +86,7 @@ def test_unreachable_budget_is_refused_before_solving_with_what_would_help():
         permopt.prune(model, X, budget={"params": 0.02}, progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tv:mobilenet_v3_small", "timm:efficientnet_lite0"])
 def test_torch_export_and_onnx_runtime_agree(pruned, name):
     ort = pytest.importorskip("onnxruntime")
@@ -98,6 +101,7 @@ def test_torch_export_and_onnx_runtime_agree(pruned, name):
     assert rel_diff(torch.from_numpy(got), want) < 1e-5
 
 
+@pytest.mark.slow
 def test_the_users_model_is_never_changed():
     model = build("timm:resnet26d")
     model.train()
@@ -123,6 +127,7 @@ def coupled():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", COUPLED)
 def test_full_coupling_removes_gathers_on_real_architectures(coupled, name):
     model, res = coupled[name]
@@ -135,6 +140,7 @@ def test_full_coupling_removes_gathers_on_real_architectures(coupled, name):
     assert meta["mean_kept_ratio"] <= meta["mean_kept_ratio_uncoupled"] + 1e-12
 
 
+@pytest.mark.slow
 def test_coupled_channels_last_export_runs_in_torch_export_and_onnx_runtime(coupled):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

@@ -19,6 +19,7 @@ def instance(seed, shape, dist):
             "sparse": rng.random((F, C)) * (rng.random((F, C)) < 0.3)}[dist]
 
 
+@pytest.mark.slow
 def test_cheap_bounds_hold_on_hundreds_of_instances_at_every_scale():
     for seed in range(200):
         shape = SHAPES[seed % len(SHAPES)]
@@ -30,6 +31,7 @@ def test_cheap_bounds_hold_on_hundreds_of_instances_at_every_scale():
                 assert value >= opt * scale * (1 - 1e-12), (seed, scale)
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10**6), shape=st.sampled_from(SHAPES), dist=st.sampled_from(["normal", "lognormal"]),
        scale=st.sampled_from([1e-12, 1.0, 1e12]))
@@ -97,6 +99,7 @@ def test_sdp_solver_rounds_the_relaxation_into_better_certified_solutions():
     assert sol.status == "optimal" and np.array_equal(sol.mask(), mask)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10**6), shape=st.sampled_from([(6, 6, 2), (6, 6, 3), (8, 4, 2), (8, 8, 2)]),
        scale=st.sampled_from([1e-12, 1.0, 1e12]))
@@ -107,6 +110,7 @@ def test_triangle_cuts_keep_the_sdp_bound_certified(seed, shape, scale):
     assert value >= brute_force(S, G) * (1 - 1e-9)
 
 
+@pytest.mark.slow
 def test_triangle_cuts_tighten_the_sdp_bound_at_24x24():
     S = np.abs(np.random.default_rng(0).standard_normal((24, 24)))
     problem = GroupingProblem(S, 4)

@@ -44,6 +44,7 @@ def test_cli_solve_compare_and_bench(tmp_path, capsys):
     assert "grps" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_search_and_prune(tmp_path, capsys):
     assert main(["search", "--model", "resnet20", "--budget", "params=0.5", "--strategies", "paper,exact",
                  "--solver", "grps", "--quiet", "--save-space", str(tmp_path / "space.npz"),
@@ -85,6 +86,7 @@ def test_example_heuristic_vs_exact():
     assert proven and all(s.kept <= ref * (1 + 1e-9) for s in cmp.solutions.values())
 
 
+@pytest.mark.slow
 def test_example_custom_strategy():
     out = run_example("custom_strategy.py", ["--budget", "0.5"])
     for cost in ("default", "params-weighted"):
@@ -92,6 +94,7 @@ def test_example_custom_strategy():
         assert out[cost, "exact"].objective <= out[cost, "uniform_largest_fit"].objective + 1e-9
 
 
+@pytest.mark.slow
 def test_example_digits_end_to_end(tmp_path):
     out = run_example("digits_end_to_end.py", ["--epochs", "3", "--finetune", "1", "--json", str(tmp_path / "d.json")])
     assert out["dense_accuracy"] > 0.85

@@ -13,6 +13,7 @@ from helpers import brute_force, check_solution
 SHAPES = [(4, 4, 2), (6, 6, 3), (4, 8, 2), (8, 8, 2), (9, 6, 3), (6, 8, 2)]
 
 
+@pytest.mark.slow
 @given(shape=st.sampled_from(SHAPES), seed=st.integers(0, 2**31), scale=st.sampled_from([1e-12, 1.0, 1e12]),
        dist=st.sampled_from(["uniform", "lognormal", "sparse"]))
 @settings(max_examples=60, deadline=None)
@@ -43,6 +44,7 @@ def test_fractional_roots_are_closed_by_branching(shape, seed):
     assert root_only.upper_bound >= sol.kept
 
 
+@pytest.mark.slow
 def test_colgen_proves_16x16_g4_like_enumerate_and_beats_the_sdp_bound():
     S = np.abs(np.random.default_rng(0).standard_normal((16, 16)))
     sol = permopt.solve(S, 4, "colgen")
@@ -107,6 +109,7 @@ def test_pricing_tree_bounds_the_largest_reduced_profit_like_enumeration(shape, 
         assert all(_reduced(S, y, b) > tau for b in tree.blocks)
 
 
+@pytest.mark.slow
 @given(shape=st.sampled_from(SHAPES), seed=st.integers(0, 2**31), scale=st.sampled_from([1e-12, 1.0, 1e12]))
 @settings(max_examples=25, deadline=None)
 def test_tree_priced_colgen_is_certified_and_within_its_tolerance_of_the_lp(shape, seed, scale):
@@ -121,6 +124,7 @@ def test_tree_priced_colgen_is_certified_and_within_its_tolerance_of_the_lp(shap
     assert sol.upper_bound <= permopt.bound(S, G, "colgen").value * 1.05 * (1 + 1e-9)
 
 
+@pytest.mark.slow
 def test_tree_priced_bound_beats_the_sdp_bound_where_enumeration_cannot_run():
     S = np.abs(np.random.default_rng(0).standard_normal((32, 32)))
     assert pricing_entries(GroupingProblem(S, 4)) > MAX_PRICING_ENTRIES

@@ -100,6 +100,7 @@ def resnet20():
     return randomize_bn(models.get("resnet20")), torch.randn(2, 3, 32, 32)
 
 
+@pytest.mark.slow
 def test_full_coupling_removes_every_gather_and_matches_the_masked_model(resnet20):
     model, x = resnet20
     res = {c: permopt.prune(model, x, groups=4, coupling=c, progress=False) for c in ("none", "chain", "full")}
@@ -117,6 +118,7 @@ def test_full_coupling_removes_every_gather_and_matches_the_masked_model(resnet2
         assert sol.upper_bound >= sol.kept and sol.solver.endswith("+coupled")
 
 
+@pytest.mark.slow
 def test_budget_with_mixed_groups_couples_nested_partitions(resnet20):
     model, x = resnet20
     r = permopt.prune(model, x, budget={"params": 0.4}, coupling="full", progress=False)

@@ -26,6 +26,7 @@ def test_exact_solvers_match_brute_force(shape, seed):
         assert sol.upper_bound >= opt * (1 - 1e-12)
 
 
+@pytest.mark.slow
 @given(seed=st.integers(0, 2**31), shape=st.sampled_from([(8, 8, 2), (6, 9, 3), (8, 8, 4), (9, 6, 3)]))
 def test_exact_solvers_agree_and_bound_everything(seed, shape):
     F, C, G = shape
@@ -42,6 +43,7 @@ def test_exact_solvers_agree_and_bound_everything(seed, shape):
         assert sol.upper_bound >= opt * (1 - 1e-12)
 
 
+@pytest.mark.slow
 def test_enumerate_proves_16x16_g4():
     S = np.abs(np.random.default_rng(1).standard_normal((16, 16)))
     sol = permopt.solve(S, groups=4, solver="enumerate", time_limit=60)
@@ -49,6 +51,7 @@ def test_enumerate_proves_16x16_g4():
     assert sol.kept >= permopt.solve(S, groups=4, solver="local", seed=0).kept - 1e-9
 
 
+@pytest.mark.slow
 def test_mip_finds_the_12x12_g3_optimum_and_reports_cbcs_claim_uncertified():
     S = np.abs(np.random.default_rng(2).standard_normal((12, 12)))
     ref = permopt.solve(S, groups=3, solver="enumerate")
@@ -75,6 +78,7 @@ def test_mip_never_certifies_cbcs_wrong_optimum_on_heavy_tailed_scores(start, se
     assert np.array_equal(sols[0].row_groups, sols[1].row_groups)  # one thread, a nonzero CBC seed: repeatable
 
 
+@pytest.mark.slow
 def test_cpsat_proves_10x10_g2_against_enumerate():
     S = np.abs(np.random.default_rng(2).standard_normal((10, 10)))
     ref = permopt.solve(S, groups=2, solver="enumerate").kept
@@ -82,6 +86,7 @@ def test_cpsat_proves_10x10_g2_against_enumerate():
     assert cp.status == "optimal" and cp.kept == pytest.approx(ref, rel=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["enumerate", "cpsat", "mip"])
 def test_time_limit_returns_a_certified_feasible_solution(solver):
     S = np.abs(np.random.default_rng(5).standard_normal((32, 32)))

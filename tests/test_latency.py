@@ -139,6 +139,7 @@ def test_no_faster_group_is_an_error_not_a_slower_model(chain, monkeypatch):
         permopt.prune(model, x, budget={"latency": 0.9}, latency={"cache_dir": None}, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_bench_latency_prints_and_writes_rows(tmp_path):
     import subprocess
     import sys

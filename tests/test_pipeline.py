@@ -8,9 +8,13 @@ from permopt import models  # noqa: E402
 import permopt  # noqa: E402
 from permopt.nn import count  # noqa: E402
 from nn_helpers import randomize_bn, rel_err  # noqa: E402
+from helpers import slow_params  # noqa: E402
 
 
-@pytest.mark.parametrize("name", models.available())
+QUICK_ZOO = {"resnet20", "digits_cnn"}  # the rest are slow
+
+
+@pytest.mark.parametrize("name", slow_params(models.available(), set(models.available()) - QUICK_ZOO))
 def test_prune_every_zoo_model_uniform_and_budget(name):
     torch.manual_seed(0)
     model = randomize_bn(models.get(name))
@@ -30,6 +34,7 @@ def test_prune_every_zoo_model_uniform_and_budget(name):
             assert res.model.get_submodule(lname).groups == lp.groups
 
 
+@pytest.mark.slow
 def test_plan_json_round_trip_reproduces_the_model_and_mask_mode_matches():
     model = randomize_bn(models.get("resnet20"))
     x = torch.randn(3, 3, 32, 32)
@@ -89,6 +94,7 @@ def test_bad_arguments():
         models.get("resnet9000")
 
 
+@pytest.mark.slow
 def test_taylor_criterion_with_grads():
     model = models.get("resnet20")
     x = torch.randn(4, 3, 32, 32)

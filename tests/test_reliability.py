@@ -234,6 +234,7 @@ def test_meta_tensors_and_ragged_lists_are_refused_clearly():
         permopt.solve([[1.0, 2.0], [3.0]], 1)
 
 
+@pytest.mark.slow
 def test_bound_best_runs_the_sdp_on_64x64_and_says_what_it_skipped():
     """Item 12: best gave 22.5% on 64x64 G=8 where the SDP gives 9.1%."""
     S = np.abs(np.random.default_rng(0).standard_normal((64, 64)))

@@ -63,6 +63,7 @@ def test_strategy_repeats_in_process(name):
     assert _strategy_config(name) == _strategy_config(name)
 
 
+@pytest.mark.slow
 def test_fresh_process_gives_the_same_labels():
     here = {"solvers": {n: _solver_labels(n) for n in ALL_SOLVERS},
             "strategies": {n: _strategy_config(n) for n in ALL_STRATEGIES}}

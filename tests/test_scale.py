@@ -16,6 +16,7 @@ def run(S, G, solver):
     return permopt.solve(S, G, solver, seed=0, time_limit=30 if solver in ("mip", "cpsat") else None)
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 10**6), shape=st.sampled_from([(4, 4, 2), (6, 6, 2), (6, 6, 3), (4, 8, 2), (8, 4, 2)]),
        dist=st.sampled_from(["normal", "lognormal"]))
@@ -37,6 +38,7 @@ def test_same_answer_and_honest_bounds_at_every_scale(seed, shape, dist):
                 assert sol.kept >= opt * scale * (1 - 1e-6), (solver, scale)
 
 
+@pytest.mark.slow
 def test_mip_small_scores_never_claim_a_wrong_optimum():
     S = np.random.default_rng(590959719).random((12, 16)) * 1e-6
     ref = permopt.solve(S, 2, "enumerate")

@@ -53,6 +53,7 @@ def test_precompute_is_the_same_serial_on_processes_and_on_dask(dask_executor):
     assert procs.evaluations == dask.evaluations == serial.evaluations == 18
 
 
+@pytest.mark.slow
 def test_prune_and_compare_on_an_executor_match_serial(dask_executor):
     torch.manual_seed(0)
     model, x = models.get("resnet20"), torch.randn(1, 3, 32, 32)
@@ -74,6 +75,7 @@ def test_bad_parallel_arguments():
         permopt.compare(np.ones((4, 4)), 2, "grps", n_jobs=0)
 
 
+@pytest.mark.slow
 def test_optuna_strategy_within_budget_reproducible_and_resumable(tmp_path):
     optuna = pytest.importorskip("optuna")
     sp, cm = space(), SolverCostModel("grps")

@@ -47,6 +47,7 @@ def brute(space, cost, budget):
     return best
 
 
+@pytest.mark.slow
 @settings(max_examples=15)
 @given(seed=st.integers(0, 10_000), frac=st.sampled_from([0.2, 0.35, 0.5, 0.8]),
        kind=st.sampled_from(["params", "macs", "both"]))
@@ -150,6 +151,7 @@ def latency_space(seed, n=5):
     return SearchSpace(layers, base.fixed_params, base.fixed_macs, fixed_latency=2e-4)
 
 
+@pytest.mark.slow
 @settings(max_examples=15)
 @given(seed=st.integers(0, 10_000), frac=st.sampled_from([0.4, 0.6, 0.8]), with_params=st.booleans())
 def test_latency_budget_matches_brute_force(seed, frac, with_params):
@@ -186,6 +188,7 @@ def test_latency_budget_needs_measurements():
         Budget(latency=2.0)
 
 
+@pytest.mark.slow
 def test_exact_stops_at_its_deterministic_work_limit_with_a_budget_meeting_config():
     from permopt.search.space import LayerSpec
 

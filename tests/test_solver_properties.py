@@ -5,7 +5,7 @@ from hypothesis import given, strategies as st
 
 import permopt
 from permopt.solvers import available
-from helpers import check_solution
+from helpers import check_solution, slow_params
 
 FAST = [n for n in available() if n not in ("cpsat", "mip", "enumerate", "colgen", "auto")]
 EXACT = ["enumerate", "cpsat", "mip", "colgen", "auto"]  # exhaustive searches
@@ -14,7 +14,7 @@ PROVING = [n for n in EXACT if n != "mip"]  # mip's proof is CBC's, uncertified
 shapes = st.sampled_from([(4, 4, 2), (6, 9, 3), (8, 4, 2), (12, 8, 4), (16, 16, 8), (10, 20, 5), (8, 8, 1)])
 
 
-@pytest.mark.parametrize("solver", FAST)
+@pytest.mark.parametrize("solver", slow_params(FAST, {"sdp"}))
 @given(shape=shapes, seed=st.integers(0, 2**31), dist=st.sampled_from(["normal", "uniform", "lognormal", "sparse"]))
 def test_heuristic_solutions_are_valid(solver, shape, seed, dist):
     F, C, G = shape
@@ -26,7 +26,7 @@ def test_heuristic_solutions_are_valid(solver, shape, seed, dist):
     check_solution(S, G, sol)
 
 
-@pytest.mark.parametrize("solver", EXACT)
+@pytest.mark.parametrize("solver", slow_params(EXACT, {"mip"}))
 @given(shape=st.sampled_from([(4, 4, 2), (6, 6, 3), (4, 8, 2), (6, 6, 2)]), seed=st.integers(0, 2**31))
 def test_exact_solutions_are_valid(solver, shape, seed):
     F, C, G = shape
