@@ -42,15 +42,39 @@ def _check(name: str) -> None:
                          f"timm:NAME (timm)")
 
 
-def get(name: str, **kwargs: Any) -> Any:
-    """Build the named architecture with fresh (untrained) weights."""
+def get(name: str, seed: int | None = None, **kwargs: Any) -> Any:
+    """Build the named architecture with fresh (untrained) weights; ``kwargs`` go to its
+    constructor (``num_classes=…``: see :func:`default_classes`).
+
+    With ``seed`` the weights are drawn from ``torch.manual_seed(seed)`` (torch's global random
+    state is left as it was), so the same name and seed give identical weights in any process;
+    without it they come from the global random state, as ``torch.nn`` modules do. The CLI
+    always passes its ``--seed``.
+    """
     _check(name)
+    if seed is None:
+        return _build(name, **kwargs)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _build(name, **kwargs)
+
+
+def _build(name: str, **kwargs: Any) -> Any:
     if name.startswith(EXTERNAL_PREFIXES):
         from .external import build
 
         return build(name, **kwargs)
     module, cls, defaults, _ = _ZOO[name]
     return getattr(importlib.import_module(f".{module}", __name__), cls)(**{**defaults, **kwargs})
+
+
+def default_classes(name: str) -> int:
+    """The class count the named model has unless ``num_classes=`` is given: 10 for the zoo
+    (CIFAR-10 and digits), 1000 for ``tv:``/``timm:`` models (ImageNet)."""
+    _check(name)
+    return 1000 if name.startswith(EXTERNAL_PREFIXES) else 10
 
 
 def input_shape(name: str) -> tuple[int, ...]:
@@ -65,5 +89,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["available", "get", "input_shape", "CifarResNet", "PreResNet", "DenseNet", "CondenseNet",
+__all__ = ["available", "get", "input_shape", "default_classes", "CifarResNet", "PreResNet", "DenseNet", "CondenseNet",
            "MobileNetV2", "VGG", "DigitsCNN"]

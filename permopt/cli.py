@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +16,7 @@ from . import __version__
 from .bounds import METHODS
 from .compare import DEFAULT_COMPARE
 from .coupling import COUPLING_MODES
+from .progress import progress_bar
 
 
 def _names(spec: str, what: str) -> list[str]:
@@ -108,12 +110,30 @@ def _problem(args: argparse.Namespace) -> Any:
     return GroupingProblem(load_scores(args.matrix, args.criterion), args.groups, name=Path(args.matrix).stem)
 
 
+def _options(items: list[str]) -> dict[str, Any]:
+    """``--solver-option KEY=VALUE`` pairs; a value is read as a Python literal (5000, 0.5, True)
+    where it is one, else kept as text."""
+    import ast
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise ValueError(f"--solver-option {item!r} is not KEY=VALUE (e.g. node_limit=5000)")
+        try:
+            out[key.strip()] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            out[key.strip()] = text.strip()
+    return out
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
     from .solvers import run
 
     json_out, plot = _output_file(args.json_out, "--json"), _output_file(args.plot, "--plot")
     problem = _problem(args)
-    sol = run(problem, args.solver, time_limit=args.time_limit, seed=args.seed, bound=args.bound)
+    sol = run(problem, args.solver, time_limit=args.time_limit, seed=args.seed, bound=args.bound,
+              **_options(args.solver_options))
     print(f"solver {sol.solver}: status {sol.status}, kept {sol.kept:.6g} of {sol.total:.6g} "
           f"(ratio {sol.kept_ratio:.4f}), upper bound {sol.upper_bound:.6g} "
           f"({sol.info.get('bound_method', '')}), gap {sol.gap:.4f}, {sol.time_s:.3f} s")
@@ -153,8 +173,11 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any]:
         raise ValueError("--model-file unpickles arbitrary code; pass --trust-model-file if you trust the file, "
                          "or use --model-factory MODULE:FUNCTION with --weights (a state dict, loaded safely)")
     if args.model:
-        model = models.get(args.model, num_classes=args.num_classes)
+        classes = args.num_classes or models.default_classes(args.model)
+        model = models.get(args.model, seed=args.seed, num_classes=classes)
         shape = args.input_shape or models.input_shape(args.model)
+        print(f"model {args.model}: random weights (seed {args.seed}), {classes} classes, input "
+              f"{','.join(map(str, shape))}")
     elif args.model_factory:
         model = _factory(args.model_factory)()
         shape = args.input_shape
@@ -200,6 +223,8 @@ def _factory(spec: str) -> Callable[[], Any]:
     module, _, name = spec.partition(":")
     if not module or not name:
         raise ValueError(f"--model-factory {spec!r} must look like package.module:function")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # as `python -m` does: the user's own package, run from its folder
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
@@ -223,13 +248,16 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-model-file", action="store_true", help="allow --model-file to be unpickled")
     p.add_argument("--input-shape", type=_shape, default=None,
                    help="per-sample input shape C,H,W (default: the zoo model's; 3,224,224 for tv:/timm:)")
-    p.add_argument("--num-classes", type=_positive_int, default=10, help="classes of a zoo model (default 10)")
+    p.add_argument("--num-classes", type=_positive_int, default=None,
+                   help="classes of a --model (default: the model's own, 10 for the zoo, 1000 for tv:/timm:)")
     p.add_argument("--min-channels", type=_positive_int, default=None,
                    help="at least this many channels per group (default 4; 1 under a latency budget: depthwise)")
     p.add_argument("--max-groups", type=_positive_int, default=64,
                    help="largest G considered by a budget search (default 64)")
     p.add_argument("--include-linear", action="store_true", help="also group Linear layers")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the solvers, the search and a --model's random weights (default 0): identical "
+                        "commands write identical plans")
     p.add_argument("--layer-time-limit", type=float, default=None,
                    help="optional wall-clock cap per layer solve (breaks reproducibility when it bites)")
     p.add_argument("--jobs", type=_positive_int, default=None,
@@ -257,10 +285,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
             space.save(save_space)
     cost = SolverCostModel(args.solver, time_limit=args.layer_time_limit, seed=args.seed, n_jobs=args.jobs)
     cost.precompute(space, progress=not args.quiet)
-    rows, results = [], {}
-    for name in strategies:
+    rows, results, missed = [], {}, []
+    for name in _progress(strategies, "searching", args.quiet):
         r = search(space, args.budget, name, cost_model=cost, seed=args.seed, time_limit=args.search_time_limit)
         results[name] = json.loads(r.to_json())
+        if not r.feasible:
+            missed.append(name)
         rows.append({"strategy": name, "status": str(r.status), "objective": r.objective, "params": r.params,
                      "params_ratio": r.params / space.dense_params, "macs_ratio": r.macs / space.dense_macs,
                      "time_s": r.time_s})
@@ -268,7 +298,21 @@ def _cmd_search(args: argparse.Namespace) -> int:
     print(format_table(rows, ["strategy", "status", "objective", "params", "params_ratio", "macs_ratio", "time_s"]))
     if json_out:
         json_out.write_text(json.dumps({"budget": args.budget, "results": results}, indent=1))
+    if missed:
+        print(f"permopt search: budget {args.budget} not met by {', '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _progress(items: list, desc: str, quiet: bool) -> Any:
+    """``items``, advancing a progress bar as each is taken, unless ``--quiet``."""
+    bar = progress_bar(len(items), desc, "run", not quiet and len(items) > 1)
+    for item in items:
+        yield item
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
@@ -328,13 +372,14 @@ def _bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
     model, x = _load_model(args)
     setup = _latency_setup(args).resolve(model, x)
     exported, info = {}, {}
-    for G in _ints(args.groups_list, "--groups-list"):
-        for coupling in _names(args.couplings, "--couplings"):
-            r = prune(model, x, groups=G, coupling=coupling, solver=args.solver, seed=args.seed, progress=False,
-                      min_channels=args.min_channels, include_linear=args.include_linear)
-            exported[f"G={G} {coupling}"] = r.model
-            info[f"G={G} {coupling}"] = (r.report.macs_before / r.report.macs_after, r.report.index_modules)
-    t = LatencyTable(setup).models({"dense": model, **exported}, x)
+    couplings = _names(args.couplings, "--couplings")
+    combos = [(G, c) for G in _ints(args.groups_list, "--groups-list") for c in couplings]
+    for G, coupling in _progress(combos, "pruning", args.quiet):
+        r = prune(model, x, groups=G, coupling=coupling, solver=args.solver, seed=args.seed, progress=False,
+                  min_channels=args.min_channels, include_linear=args.include_linear)
+        exported[f"G={G} {coupling}"] = r.model
+        info[f"G={G} {coupling}"] = (r.report.macs_before / r.report.macs_after, r.report.index_modules)
+    t = LatencyTable(setup).models({"dense": model, **exported}, x, progress=not args.quiet)
     rows = [{"model": "dense", "ms": 1e3 * t["dense"], "speedup": 1.0, "ideal": 1.0, "index_modules": 0}]
     rows += [{"model": k, "ms": 1e3 * t[k], "speedup": t["dense"] / t[k], "ideal": info[k][0],
               "index_modules": info[k][1]} for k in exported]
@@ -390,6 +435,9 @@ def _add_solve_parsers(sub: Any, names: str) -> None:
     _add_problem_args(p)
     p.add_argument("-s", "--solver", default="auto", help=f"solver name (default auto); one of: {names}")
     p.add_argument("--plot", default=None, help="draw the permuted score matrix and kept blocks to this image")
+    p.add_argument("--solver-option", dest="solver_options", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the solver, e.g. node_limit=5000 or effort=2 (repeatable; unknown keys are "
+                        "refused with the list the solver takes)")
     p.set_defaults(func=_cmd_solve)
 
     p = sub.add_parser("compare", help="compare solvers side by side",
@@ -469,6 +517,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Python spellings that library messages use, and what a command-line user types instead.
+_CLI_WORDS = [(re.compile(p), flag) for p, flag in [
+    (r"\binclude_linear=True\b", "--include-linear"),
+    (r"\blayer_time_limit\b", "--layer-time-limit"),
+    (r"\bsearch_time_limit\b", "--search-time-limit"),
+    (r"\bmax_groups\b", "--max-groups"),
+    (r"\bmin_channels\b", "--min-channels"),
+    (r"\bn_jobs=", "--jobs "),
+    (r"\bgroups= \(uniform G\) or budget= ", "--groups G (uniform) or --budget SPEC "),
+    (r"\bsolver='(\w+)' or '(\w+)'", r"-s \1 or -s \2"),
+    (r"\bsolver='(\w+)'", r"-s \1"),
+]]
+
+
+def in_cli_words(message: str, command: str) -> str:
+    """``message`` with the Python argument names it suggests replaced by this CLI's flags
+    (``node_limit=`` is a solver option, settable only in ``permopt solve --solver-option``)."""
+    for pattern, flag in _CLI_WORDS:
+        message = pattern.sub(flag, message)
+    limit = "--time-limit " if command in ("solve", "compare") else "--layer-time-limit "
+    message = re.sub(r"\btime_limit=", limit, message)
+    option = "--solver-option node_limit=N" if command == "solve" else "`permopt solve --solver-option node_limit=N`"
+    return re.sub(r"\bnode_limit=(?!\d)", option + " ", message).replace("  ", " ")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``permopt`` console script."""
     parser = build_parser()
@@ -485,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"permopt {args.command}: error: {msg}", file=sys.stderr)
+        print(f"permopt {args.command}: error: {in_cli_words(msg, args.command)}", file=sys.stderr)
         return 2
 
 
