@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from .limits import validate_count
+from .progress import progress_bar
 
 
 class _Identity(nn.Module):
@@ -54,7 +55,23 @@ def without_index_modules(model: nn.Module) -> nn.Module:
     return out
 
 
-def interleaved_medians(fns: dict[str, Callable[[], Any]], rounds: int = 20, warmup: int = 3,
+#: Untimed rounds before the timed ones (caches, allocator, lazy initialisation).
+WARMUP = 3
+
+
+def _counting(fn: Callable[[], Any], bar: Any | None) -> Callable[[], Any]:
+    """``fn``, advancing ``bar`` by one step per call (``fn`` itself when there is no bar)."""
+    if bar is None:
+        return fn
+
+    def counted() -> Any:
+        out = fn()
+        bar.update()
+        return out
+    return counted
+
+
+def interleaved_medians(fns: dict[str, Callable[[], Any]], rounds: int = 20, warmup: int = WARMUP,
                         threads: int | None = None) -> dict[str, float]:
     """Median seconds per call of each function, timed round-robin with ``threads`` torch threads."""
     old = torch.get_num_threads()
@@ -258,7 +275,7 @@ class LatencyTable:
         return ({n: {g: float(entry["layers"][n][str(g)]) for g in gs} for n, gs in candidates.items()},
                 float(entry["dense"]))
 
-    def models(self, models: dict[str, nn.Module], example_inputs: Any) -> dict[str, float]:
+    def models(self, models: dict[str, nn.Module], example_inputs: Any, progress: bool = False) -> dict[str, float]:
         """Seconds per call of whole models in eval mode (copies in the setup's memory format) on
         ``example_inputs`` resized to its batch; not cached: they are timed side by side each time."""
         import copy
@@ -266,8 +283,14 @@ class LatencyTable:
         x = self.setup.inputs(example_inputs)
         args = x if isinstance(x, tuple) else (x,)
         copies = {k: self.setup.apply(copy.deepcopy(m)).eval() for k, m in models.items()}
-        fns: dict[str, Callable[[], Any]] = {k: partial(m, *args) for k, m in copies.items()}
-        return interleaved_medians(fns, self.setup.rounds, threads=self.setup.threads)
+        bar = progress_bar((self.setup.rounds + WARMUP) * len(copies), f"timing {len(copies)} models", "pass",
+                           progress)
+        try:
+            return interleaved_medians({k: _counting(partial(m, *args), bar) for k, m in copies.items()},
+                                       self.setup.rounds, threads=self.setup.threads)
+        finally:
+            if bar:
+                bar.close()
 
     def save(self) -> None:
         """Write the cache (atomically, so concurrent runs never see half a file)."""
@@ -316,16 +339,10 @@ def _hooked_medians(variants: dict[int, nn.Module], timed: dict[int, list[str]],
                 lambda *_, s=start, k=(g, n): samples.setdefault(k, []).append(time.perf_counter() - s[0])))
     args = x if isinstance(x, tuple) else (x,)
     warmup = 2
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=rounds + warmup, desc=f"timing layers ({len(variants)} variants)", unit="round")
+    bar = progress_bar((rounds + warmup) * len(variants), f"timing layers ({len(variants)} variants)", "pass",
+                       progress)
     try:
-        def run(m: nn.Module) -> None:
-            m(*args)
-            if bar:
-                bar.update(1.0 / len(variants))
-        fns: dict[str, Callable[[], Any]] = {str(g): partial(run, m) for g, m in variants.items()}
+        fns = {str(g): _counting(partial(m, *args), bar) for g, m in variants.items()}
         medians = interleaved_medians(fns, rounds, warmup=warmup, threads=threads)
         totals = {int(g): t for g, t in medians.items()}
     finally:

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..solvers import get as get_solver
 from ..solvers.run import solve_groups, solve_layer
 from ..parallel import map_jobs, validate_parallel
+from ..progress import progress_bar
 from ..status import Status
 from .space import LayerSpec, SearchSpace
 
@@ -113,10 +114,7 @@ class SolverCostModel:
         (its scores are sent once), largest layers first."""
         todo = [(L, [g for g in L.candidates if self._cached(L, g) is None]) for L in space.layers]
         todo = sorted(((L, gs) for L, gs in todo if gs), key=lambda t: -t[0].scores.size)
-        bar = None
-        if progress and todo:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(todo), desc=f"cost model ({self.solver})", unit="layer")
+        bar = progress_bar(len(todo), f"cost model ({self.solver})", "layer", progress)
         jobs = [(L.scores, gs, L.name, self.solver, self.time_limit, self.seed) for L, gs in todo]
         for (L, gs), sols in zip(todo, map_jobs(solve_groups, jobs, self.executor, self.n_jobs, bar)):
             for g, sol in zip(gs, sols):
