@@ -46,7 +46,7 @@ def measure(name: str, mode: str, x: torch.Tensor) -> dict:
         row.update(error=str(e)[:160], prune_s=time.perf_counter() - t)
         return row
     row["prune_s"] = time.perf_counter() - t
-    masked, _ = permopt.apply_plan(model, res.plan, x, mode="mask")
+    masked = permopt.apply_plan(model, res.plan, x, mode="mask")
     with torch.no_grad():
         diff = relative_difference(res.model(x), masked(x))
     r = res.report

@@ -46,15 +46,25 @@ def load_digits_tensors(test_fraction: float = 0.25,
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 10, lr: float = 3e-3,
           batch_size: int = 64, seed: int = 0) -> nn.Module:
-    """Train with Adam and cross-entropy (in place); returns the model in eval mode."""
+    """Train with Adam and cross-entropy (in place); returns the model in eval mode.
+
+    Runs on one torch thread (restored afterwards): the order of floating-point sums in the
+    backward pass depends on the thread count, so the trained weights would differ between a
+    1-core and a 2-core machine (digits test accuracy 0.9955 vs 0.9933 measured); one thread is
+    also the faster on these tiny 8×8 images."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(y), generator=g).split(batch_size):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.train()
+        for _ in range(epochs):
+            for idx in torch.randperm(len(y), generator=g).split(batch_size):
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                opt.step()
+    finally:
+        torch.set_num_threads(threads)
     return model.eval()
 
 

@@ -28,16 +28,23 @@ from .status import Status
 __version__ = "0.3.0"
 
 #: Names served from torch-dependent modules, imported on first access.
-_LAZY = {"prune": "pipeline", "apply_plan": "pipeline", "PruneResult": "pipeline", "Report": "pipeline",
+_LAZY = {"prune": "pipeline", "apply_plan": "pipeline", "load_pruned": "pipeline", "PruneResult": "pipeline", "Report": "pipeline",
          "LatencySetup": "latency"}
+
+
+#: Subpackages reachable as attributes after a plain ``import permopt`` (``permopt.nn.count``),
+#: imported on first access so that ``import permopt`` stays free of torch.
+_SUBMODULES = ("nn", "models", "search", "solvers", "latency", "plot", "coupling", "pipeline", "bench", "io")
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'permopt' has no attribute {name!r}")
 
 
-__all__ = ["prune", "apply_plan", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison",
+__all__ = ["prune", "apply_plan", "load_pruned", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison",
            "GroupingProblem", "Solution", "Status", "solve", "mbm", "available_solvers", "register_solver",
            "register_criterion", "available_criteria", "scores_from_weight", "bound", "Bound", "LatencySetup"]

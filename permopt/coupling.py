@@ -248,5 +248,5 @@ def couple(solutions: dict[str, Solution], scores: dict[str, np.ndarray], sides:
         out[n] = Solution.from_groups(
             GroupingProblem(scores[n], sol.groups), r, c, solver=f"{sol.solver}+coupled", upper_bound=sol.upper_bound,
             bound_by=sol.info.get("bound_method", sol.solver), time_s=sol.time_s,
-            info={"uncoupled_kept_ratio": sol.kept_ratio})
+            info={"uncoupled_kept_ratio": sol.kept_ratio, "delegate": f"{sol.info.get('delegate', sol.solver)}+coupled"})
     return out

@@ -6,6 +6,7 @@ import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from .nn.inspect import ModelInfo, signature
 from .nn.spaces import channel_spaces
 from .parallel import map_jobs
 from .plan import LayerPlan, Plan
+from .progress import progress_bar
 from .search import Budget, SearchResult, SearchSpace, SolverCostModel, get_strategy, search
 from .search.space import layer_scores
 from .latency import LatencySetup, LatencyTable
@@ -40,6 +42,13 @@ class Report:
     latency_after: float | None = None
 
     @property
+    def kept_ratio(self) -> float:
+        """The whole model's kept ratio: each conv/linear layer's kept ratio (of its criterion mass;
+        1 for layers left dense) weighted by its dense parameter count."""
+        weights = np.array([r["params_before"] for r in self.layers], float)
+        return float(np.dot([r["kept_ratio"] for r in self.layers], weights) / weights.sum()) if weights.sum() else 1.0
+
+    @property
     def latency_ratio(self) -> float | None:
         """Measured pruned / dense latency (None when latency was not measured)."""
         if self.latency_before is None or self.latency_after is None:
@@ -48,16 +57,18 @@ class Report:
 
     def table(self) -> str:
         """A plain-text table, one row per conv/linear layer plus totals."""
-        head = f"{'layer':<28} {'G':>3} {'kept':>7} {'params':>10} {'-> after':>10} {'MACs':>12} {'-> after':>12}"
+        head = (f"{'layer':<28} {'G':>3} {'kept':>7} {'method':<16} {'params':>10} {'-> after':>10} {'MACs':>12} "
+                f"{'-> after':>12}")
         lines = [head, "-" * len(head)]
         for r in self.layers:
-            kept = f"{r['kept_ratio']:.3f}" if r["groups"] > 1 else "-"
-            lines.append(f"{r['name'][:28]:<28} {r['groups']:>3} {kept:>7} {r['params_before']:>10} "
+            kept, method = (f"{r['kept_ratio']:.3f}", r["method"][:16]) if r["groups"] > 1 else ("-", "")
+            lines.append(f"{r['name'][:28]:<28} {r['groups']:>3} {kept:>7} {method:<16} {r['params_before']:>10} "
                          f"{r['params_after']:>10} {r['macs_before']:>12} {r['macs_after']:>12}")
         lines.append("-" * len(head))
-        lines.append(f"{'total (all parameters)':<28} {'':>3} {'':>7} {self.params_before:>10} {self.params_after:>10} "
-                     f"{self.macs_before:>12} {self.macs_after:>12}")
+        lines.append(f"{'total (all parameters)':<28} {'':>3} {'':>7} {'':<16} {self.params_before:>10} "
+                     f"{self.params_after:>10} {self.macs_before:>12} {self.macs_after:>12}")
         lines.append(f"params x{self.params_after / self.params_before:.3f}, MACs x{self.macs_after / self.macs_before:.3f}, "
+                     f"kept x{self.kept_ratio:.3f} (layer kept ratios weighted by parameters), "
                      f"{self.index_modules} channel-index modules")
         if self.latency_before and self.latency_after:
             lines.append(f"latency x{self.latency_ratio:.3f} (measured: "
@@ -65,7 +76,8 @@ class Report:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"layers": self.layers, "params_before": self.params_before, "params_after": self.params_after,
+        return {"layers": self.layers, "kept_ratio": self.kept_ratio,
+                "params_before": self.params_before, "params_after": self.params_after,
                 "macs_before": self.macs_before, "macs_after": self.macs_after, "index_modules": self.index_modules,
                 "latency_before": self.latency_before, "latency_after": self.latency_after}
 
@@ -139,6 +151,11 @@ def _budget_hints(info: ModelInfo, include_linear: bool, max_groups: int | None,
 def _check_budget(budget: Budget, space: SearchSpace, info: ModelInfo, include_linear: bool,
                   max_groups: int | None) -> None:
     limits = budget.limits(space.dense_params, space.dense_macs, space.dense_latency)
+    for what, limit, dense in (("params", limits[0], space.dense_params), ("macs", limits[1], space.dense_macs)):
+        value = getattr(budget, what)
+        if value is not None and value > 1 and limit >= dense:  # an absolute count at or above dense
+            warnings.warn(f"budget {what}={value:g} (an absolute count) is not below the dense model's {dense}: "
+                          f"it constrains nothing; a fraction of dense is a number in (0, 1]", stacklevel=3)
     smallest = space.smallest
     if all(within(v, lim) for v, lim in zip(smallest, limits)):
         return
@@ -204,7 +221,23 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
         L = info[n]
         plan.layers[n] = (LayerPlan.from_solution(n, solutions[n]) if n in config
                           else LayerPlan.dense(n, L.out_channels, L.in_channels))
+    _warn_low_kept(plan)
     return plan, result, solutions
+
+
+#: A grouped layer keeping less than this share of its criterion mass is named in a warning.
+LOW_KEPT_RATIO = 0.05
+
+
+def _warn_low_kept(plan: Plan) -> None:
+    """One warning naming the grouped layers that keep less than :data:`LOW_KEPT_RATIO` (a budget
+    search may put G=64 on a layer: it then works on about 2% of its weights)."""
+    low = sorted((lp.kept_ratio, n, lp.groups) for n, lp in plan.pruned().items() if lp.kept_ratio < LOW_KEPT_RATIO)
+    if low:
+        named = ", ".join(f"{n} (G={g}, kept {k:.3f})" for k, n, g in low[:5])
+        more = f" and {len(low) - 5} more" if len(low) > 5 else ""
+        warnings.warn(f"{len(low)} grouped layer(s) keep less than {LOW_KEPT_RATIO:.0%} of their weight mass: "
+                      f"{named}{more}; a smaller max_groups keeps more (accuracy may not recover)", stacklevel=3)
 
 
 def _couple(model: nn.Module, example_inputs: Any, config: dict, solutions: dict, coupling: str, criterion: Any,
@@ -226,10 +259,7 @@ def _solve_layers(model: nn.Module, config: dict, known: dict, solver: str, crit
                   n_jobs: int | None) -> dict:
     """Solutions for the configured layers not solved yet (one solver run each, on the executor)."""
     todo = [n for n in config if n not in known]
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(todo), desc=f"solving layers ({solver})", unit="layer")
+    bar = progress_bar(len(todo), f"solving layers ({solver})", "layer", progress)
     jobs = [(layer_scores(model, n, criterion, grads), config[n], n, solver, time_limit, seed) for n in todo]
     out = dict(zip(todo, map_jobs(solve_layer, jobs, executor, n_jobs, bar)))
     if bar:
@@ -237,13 +267,52 @@ def _solve_layers(model: nn.Module, config: dict, known: dict, solver: str, crit
     return out
 
 
-def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any,
-               mode: str = "export") -> tuple[nn.Module, ExportResult | None]:
-    """Apply a plan to a dense model: ``"export"`` (grouped layers) or ``"mask"`` (masked copy).
-
-    Returns ``(model, export_result)``; the input model is left untouched. A plan made for a
-    different model (its recorded signature differs) is applied with a warning.
+def apply_plan(model: nn.Module, plan: Plan | str | Path, example_inputs: Any, mode: str = "export") -> nn.Module:
+    """Apply a plan (a :class:`Plan` or the path of a saved ``plan.json``) to a dense model and
+    return the new model: ``"export"`` (real grouped layers, permutations folded in; a
+    ``torch.fx.GraphModule``) or ``"mask"`` (a masked copy with the dense layers, for
+    fine-tuning). The input model is left untouched. A plan made for a different model (its
+    recorded signature differs) is applied with a warning. For the export's details (its
+    channel-index modules) call :func:`permopt.nn.export` directly.
     """
+    return _apply(model, _as_plan(plan), example_inputs, mode)[0]
+
+
+def load_pruned(dense_model: nn.Module, plan: Plan | str | Path, state_dict: dict | str | Path,
+                example_inputs: Any, mode: str = "export") -> nn.Module:
+    """The pruned model saved by ``permopt prune`` (or ``torch.save(res.model.state_dict())``),
+    rebuilt: the dense architecture (any weights), the plan it was pruned with, and the pruned
+    model's state dict (a dict or a ``.pt`` path). ``mode`` must be the one the state dict was
+    saved from (``export`` for ``permopt prune``'s ``pruned_state_dict.pt``)."""
+    import torch
+
+    model = apply_plan(dense_model, plan, example_inputs, mode)
+    if not isinstance(state_dict, dict):
+        path = state_dict
+        try:
+            state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ValueError(f"state_dict {str(path)!r}: no such file") from None
+        if not isinstance(state_dict, dict):
+            raise ValueError(f"state_dict {str(path)!r} holds a {type(state_dict).__name__}, not a state dict")
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"the state dict does not fit the dense model under this plan (mode={mode!r}): missing "
+                         f"keys {sorted(missing)}, unexpected keys {sorted(unexpected)}; was it saved from "
+                         f"another architecture, plan or mode?")
+    return model
+
+
+def _as_plan(plan: Plan | str | Path) -> Plan:
+    if isinstance(plan, Plan):
+        return plan
+    if isinstance(plan, (str, Path)):
+        return Plan.load(plan)
+    raise TypeError(f"plan must be a Plan or the path of a plan.json, got {type(plan).__name__}")
+
+
+def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str) -> tuple[nn.Module, ExportResult | None]:
+    """``apply_plan``, also returning the export's result (None in mask mode)."""
     recorded = plan.meta.get("model_signature")
     if recorded is not None and recorded != signature(model):
         warnings.warn("this plan was made for a model with other conv/linear layers (names or shapes differ); "
@@ -276,7 +345,7 @@ def _runs_until_measured(build: Any, model: nn.Module, example_inputs: Any, mode
             if not runs:
                 raise
             break
-        out, exported = apply_plan(model, plan, example_inputs, mode)
+        out, exported = _apply(model, plan, example_inputs, mode)
         report = make_report(model, plan, example_inputs, exported, before)
         if setup is not None:
             _measure_latency(model, out, example_inputs, setup, plan, report)
@@ -323,6 +392,7 @@ def make_report(model: nn.Module, plan: Plan, example_inputs: Any, exported: Exp
         a = after.layers.get(name, b)
         lp = plan.layers.get(name)
         rows.append({"name": name, "groups": lp.groups if lp else 1, "kept_ratio": lp.kept_ratio if lp else 1.0,
+                     "method": lp.method if lp else "dense",
                      "params_before": b["params"], "params_after": a["params"],
                      "macs_before": b["macs"], "macs_after": a["macs"]})
     return Report(rows, before.params, after.params, before.macs, after.macs, len(exported.index_modules))

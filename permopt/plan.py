@@ -19,7 +19,10 @@ from .status import Status
 
 @dataclass
 class LayerPlan(GroupedChannels):
-    """One layer's grouping: ``row_groups`` (output channels) and ``col_groups`` (input channels)."""
+    """One layer's grouping: ``row_groups`` (output channels) and ``col_groups`` (input channels).
+
+    ``solver`` is the solver asked for; ``method`` the one whose solution was kept (``auto``
+    delegates to ``enumerate``, ``colgen`` or ``best``; other solvers are their own method)."""
 
     name: str
     groups: int
@@ -29,16 +32,19 @@ class LayerPlan(GroupedChannels):
     solver: str = ""
     status: Status = Status.FEASIBLE
     gap: float = float("nan")
+    method: str = ""
 
     @classmethod
     def from_solution(cls, name: str, sol: Solution) -> "LayerPlan":
         """The plan entry of a solved layer."""
-        return cls(name, sol.groups, sol.row_groups, sol.col_groups, sol.kept_ratio, sol.solver, sol.status, sol.gap)
+        return cls(name, sol.groups, sol.row_groups, sol.col_groups, sol.kept_ratio, sol.solver, sol.status, sol.gap,
+                   str(sol.info.get("delegate", sol.solver)))
 
     @classmethod
     def dense(cls, name: str, out_channels: int, in_channels: int) -> "LayerPlan":
         """A layer left dense (``G = 1``)."""
-        return cls(name, 1, np.zeros(out_channels, np.int64), np.zeros(in_channels, np.int64), 1.0, "dense", Status.OPTIMAL, 0.0)
+        return cls(name, 1, np.zeros(out_channels, np.int64), np.zeros(in_channels, np.int64), 1.0, "dense",
+                   Status.OPTIMAL, 0.0, "dense")
 
     def __post_init__(self) -> None:
         if isinstance(self.groups, bool) or not isinstance(self.groups, (int, np.integer)) or self.groups < 1:
@@ -103,7 +109,7 @@ class Plan:
 
 
 _REQUIRED = {"name": str, "groups": int, "row_groups": list, "col_groups": list}
-_OPTIONAL = {"kept_ratio": (int, float), "solver": str, "status": str, "gap": (int, float)}
+_OPTIONAL = {"kept_ratio": (int, float), "solver": str, "status": str, "gap": (int, float), "method": str}
 
 
 def _layer_from_dict(key: str, entry: Any, source: str) -> LayerPlan:

@@ -90,7 +90,7 @@ def test_a_plan_for_another_model_warns_and_wrong_inputs_are_errors():
     plan = permopt.prune(small, x, groups=2, solver="grps", progress=False).plan
     with pytest.warns(UserWarning, match="made for a model with other"):
         permopt.apply_plan(big, plan, x)
-    masked, _ = permopt.apply_plan(small, plan, x, mode="mask")
+    masked = permopt.apply_plan(small, plan, x, mode="mask")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same model with masks on is no "other model"
         permopt.apply_plan(masked, plan, x)

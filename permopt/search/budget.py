@@ -8,7 +8,8 @@ from typing import Any
 @dataclass(frozen=True)
 class Budget:
     """Upper limits on parameters, MACs and/or latency. For params and MACs a value in (0, 1] is a
-    fraction of the dense model's total and a value above 1 an absolute count; ``latency`` is a
+    fraction of the dense model's total and a whole number above 1 an absolute count (``1.5`` is
+    neither, and refused: write ``0.5`` or ``1500000``); ``latency`` is a
     fraction in (0, 1] of the dense model's latency measured on this machine (see
     :mod:`permopt.latency`). ``None`` means no limit."""
 
@@ -26,6 +27,11 @@ class Budget:
             v = getattr(self, what)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
                 raise ValueError(f"budget {what} must be a positive number (fraction <= 1 or absolute), got {v!r}")
+        for what in ("params", "macs"):
+            v = getattr(self, what)
+            if v is not None and v > 1 and v != int(v):
+                raise ValueError(f"budget {what}={v!r} is neither a fraction of the dense model (in (0, 1], e.g. "
+                                 f"{what}=0.5) nor an absolute count (a whole number, e.g. {what}=250000)")
         if self.latency is not None and self.latency > 1:
             raise ValueError(f"budget latency is a fraction of the dense model's latency in (0, 1], got {self.latency!r}")
 
