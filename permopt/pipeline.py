@@ -237,7 +237,7 @@ def _warn_low_kept(plan: Plan) -> None:
         named = ", ".join(f"{n} (G={g}, kept {k:.3f})" for k, n, g in low[:5])
         more = f" and {len(low) - 5} more" if len(low) > 5 else ""
         warnings.warn(f"{len(low)} grouped layer(s) keep less than {LOW_KEPT_RATIO:.0%} of their weight mass: "
-                      f"{named}{more}; a smaller max_groups keeps more (accuracy may not recover)", stacklevel=3)
+                      f"{named}{more}; a smaller G keeps more (groups=, or max_groups= under a budget)", stacklevel=3)
 
 
 def _couple(model: nn.Module, example_inputs: Any, config: dict, solutions: dict, coupling: str, criterion: Any,
@@ -295,7 +295,11 @@ def load_pruned(dense_model: nn.Module, plan: Plan | str | Path, state_dict: dic
             raise ValueError(f"state_dict {str(path)!r}: no such file") from None
         if not isinstance(state_dict, dict):
             raise ValueError(f"state_dict {str(path)!r} holds a {type(state_dict).__name__}, not a state dict")
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as e:  # shapes: torch lists each mismatch on its own line
+        raise ValueError("the state dict does not fit the dense model under this plan: " + "; ".join(
+            line.strip() for line in str(e).splitlines()[1:] if line.strip())) from None
     if missing or unexpected:
         raise ValueError(f"the state dict does not fit the dense model under this plan (mode={mode!r}): missing "
                          f"keys {sorted(missing)}, unexpected keys {sorted(unexpected)}; was it saved from "

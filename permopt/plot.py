@@ -20,62 +20,84 @@ def _figure(figsize: tuple[float, float]) -> Any:
 
 
 def plot_solution(problem: Any, solution: Any, path: Any) -> None:
-    """Save the score matrix before and after permutation, with the kept blocks outlined."""
+    """Save the score matrix before and after permutation, the kept blocks outlined, with a
+    colour bar and the solution's kept ratio, certified bound and gap in the title."""
     from matplotlib.patches import Rectangle
 
     S = problem.scores
     P = S[solution.row_perm][:, solution.col_perm]
-    fig = _figure((10, 5))
+    fig = _figure((11, 5))
     axes = fig.subplots(1, 2)
-    axes[0].imshow(S, cmap="viridis", aspect="auto")
-    axes[0].set_title("scores (original order)")
-    axes[1].imshow(P, cmap="viridis", aspect="auto")
+    vmax = float(S.max()) if S.size and S.max() > 0 else 1.0
+    for ax, M, title in ((axes[0], S, "scores, original order"), (axes[1], P, "permuted: kept blocks in red")):
+        image = ax.imshow(M, cmap="viridis", aspect="auto", vmin=0.0, vmax=vmax, interpolation="nearest")
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel("input channel", fontsize=10)
+        ax.set_ylabel("output channel", fontsize=10)
     fg, cg = problem.rows_per_group, problem.cols_per_group
     for g in range(problem.groups):
         axes[1].add_patch(Rectangle((g * cg - 0.5, g * fg - 0.5), cg, fg, fill=False, ec="red", lw=1.5))
-    axes[1].set_title(f"{solution.solver}: kept {solution.kept_ratio:.3f} (G={problem.groups})")
-    for ax in axes:
-        ax.set_xlabel("input channel")
-        ax.set_ylabel("output channel")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.colorbar(image, ax=list(axes), label="score (criterion mass)", fraction=0.03, pad=0.02)
+    bound = solution.upper_bound / solution.total if solution.total else float("nan")
+    fig.suptitle(f"{problem.name or 'layer'} {problem.F}x{problem.C}, G={problem.groups}, {solution.solver}: "
+                 f"kept {solution.kept_ratio:.3f} of the mass, certified bound {bound:.3f} "
+                 f"({solution.info.get('bound_method', '')}), gap {solution.gap:.1%}, {solution.status}", fontsize=11)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def plot_pareto(points: list[dict], path: Any, resource: str = "params", dense: float | None = None,
                 chosen: dict | None = None) -> None:
-    """Save the Pareto front of pruned mass against ``resource`` (from :func:`permopt.search.pareto_front`)."""
-    fig = _figure((7, 5))
+    """Save the Pareto front of pruned mass against ``resource`` (from :func:`permopt.search.pareto_front`),
+    as a staircase (each step a configuration), and ``chosen`` (a search result's point) as a star."""
+    fig = _figure((7.5, 5))
     ax = fig.subplots()
-    x = np.array([p[resource] for p in points], dtype=float)
-    y = np.array([p["objective"] for p in points])
+    pts = sorted(points, key=lambda p: p[resource])
     scale = dense or 1.0
-    ax.plot(x / scale, y, "o-", color="tab:blue", label="Pareto front")
+    x = np.array([p[resource] for p in pts], dtype=float) / scale
+    y = np.array([p["objective"] for p in pts])
+    ax.step(x, y, where="post", color="tab:blue", lw=1.5, label=f"Pareto front ({len(pts)} configurations)")
+    ax.plot(x, y, ".", color="tab:blue", ms=3)
     if chosen is not None:
-        ax.plot([chosen[resource] / scale], [chosen["objective"]], "*", ms=14, color="tab:red", label="chosen")
-    ax.set_xlabel(f"{resource}" + (" (fraction of dense)" if dense else ""))
-    ax.set_ylabel("pruned mass (sum of 1 - kept ratio)")
-    ax.legend()
+        ax.plot([chosen[resource] / scale], [chosen["objective"]], "*", ms=15, color="tab:red",
+                label=f"chosen: {chosen['objective']:.3f} at {chosen[resource] / scale:.3f}")
+    ax.set_xlabel(f"{resource}" + (" (fraction of the dense model)" if dense else ""), fontsize=11)
+    ax.set_ylabel("pruned mass (sum over layers of 1 - kept ratio)", fontsize=11)
+    ax.legend(fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=110)
 
 
 def plot_report(report: Any, path: Any, title: str = "") -> None:
-    """Save a per-layer picture of a prune report: G chosen, and parameters before/after."""
+    """Save a per-layer picture of a prune report, one row per layer (names readable at any
+    depth): G chosen, kept ratio, and parameters before/after."""
     rows = report.layers
     names = [r["name"] for r in rows]
-    x = np.arange(len(rows))
-    fig = _figure((max(8, 0.25 * len(rows)), 7))
-    a1, a2 = fig.subplots(2, 1, sharex=True)
-    a1.bar(x, [r["groups"] for r in rows], color="tab:blue")
-    a1.set_ylabel("groups G")
-    a1.set_yscale("log", base=2)
-    a1.set_title(title or f"params x{report.params_after / report.params_before:.3f}, "
-                          f"MACs x{report.macs_after / report.macs_before:.3f}")
-    a2.bar(x - 0.2, [r["params_before"] for r in rows], 0.4, label="before", color="tab:gray")
-    a2.bar(x + 0.2, [r["params_after"] for r in rows], 0.4, label="after", color="tab:orange")
-    a2.set_ylabel("parameters")
-    a2.legend()
-    a2.set_xticks(x, names, rotation=90, fontsize=6)
+    y = np.arange(len(rows))
+    fig = _figure((13, max(4.0, 0.24 * len(rows) + 1.6)))
+    a1, a2, a3 = fig.subplots(1, 3, sharey=True, gridspec_kw={"width_ratios": [1, 1, 1.4]})
+    groups = [r["groups"] for r in rows]
+    a1.barh(y, groups, color="tab:blue")
+    a1.set_xscale("log", base=2)
+    a1.set_xlabel("groups G", fontsize=10)
+    for k, g in enumerate(groups):
+        a1.text(g, k, f" {g}", va="center", fontsize=8)
+    kept = [r["kept_ratio"] if r["groups"] > 1 else np.nan for r in rows]
+    a2.barh(y, kept, color="tab:green")
+    a2.axvline(report.kept_ratio, color="k", ls="--", lw=1, label=f"model {report.kept_ratio:.3f}")
+    a2.set_xlim(0, 1)
+    a2.set_xlabel("kept ratio of grouped layers", fontsize=10)
+    a2.legend(fontsize=8, loc="lower right")
+    a3.barh(y - 0.2, [r["params_before"] for r in rows], 0.4, label="before", color="tab:gray")
+    a3.barh(y + 0.2, [r["params_after"] for r in rows], 0.4, label="after", color="tab:orange")
+    a3.set_xscale("log")
+    a3.set_xlabel("parameters", fontsize=10)
+    a3.legend(fontsize=8, loc="lower right")
+    a1.set_yticks(y, names, fontsize=8)
+    a1.invert_yaxis()  # first layer on top
+    for ax in (a1, a2, a3):
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title + ("\n" if title else "") + f"params x{report.params_after / report.params_before:.3f}, "
+                 f"MACs x{report.macs_after / report.macs_before:.3f}, kept x{report.kept_ratio:.3f}", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=110)

@@ -95,7 +95,7 @@ def test_pareto_front_is_non_dominated_and_drawn(tmp_path):
     pytest.importorskip("optuna")
     sp, cm = space(), SolverCostModel("grps")
     problem = ConfigProblem(sp, cm, Budget(params=0.5))
-    front = pareto_front(problem, resources=("params",), n_trials=80, seed=0)
+    front = pareto_front(problem, resources=("params",), method="nsga2", n_trials=80, seed=0)
     assert len(front) >= 3
     for p in front:
         choice = [L.candidates.index(p["config"][L.name]) for L in sp.layers]

@@ -22,7 +22,7 @@ from .space import LayerSpec, SearchSpace
 from .strategies import (STRATEGIES, Strategy, available_strategies, get_strategy, register_strategy, repair,
                          unregister_strategy)
 from . import knapsack, optuna_search  # noqa: E402,F401  (register "exact" and "optuna")
-from .optuna_search import pareto_front
+from .pareto import pareto_front
 from ..limits import validate_seed, validate_time_limit
 
 

@@ -4,8 +4,8 @@
   constraint (``Trial.set_constraint``, so infeasible trials inform the sampler); ``storage=``
   (an RDB URL such as ``sqlite:///study.db``) lets several processes or machines share one
   study, and ``study_name=`` resumes it. The paper's greedy is enqueued as the first trial.
-* :func:`pareto_front`: several objectives at once (pruned mass against params / MACs),
-  returning the non-dominated configurations; :func:`permopt.plot.plot_pareto` draws them.
+* :func:`nsga2_front`: several objectives at once (pruned mass against params / MACs /
+  latency) by NSGA-II, for :func:`permopt.search.pareto_front` where no exact front exists.
 
 With ``seed`` and a private (in-memory) study the search is reproducible; a study shared by
 several processes depends on their timing. Optuna is imported only when used.
@@ -64,19 +64,11 @@ def optuna_search(problem: ConfigProblem, *, time_limit: float | None = None, se
     return _choice(problem, min(feasible, key=lambda t: (t.value, t.number)).params)
 
 
-def pareto_front(problem: ConfigProblem, *, resources: tuple[str, ...] = ("params",), n_trials: int = 300,
-                 seed: int | None = 0, storage: str | None = None, study_name: str | None = None) -> list[dict]:
-    """Non-dominated configurations of pruned mass against ``resources`` (``params``, ``macs``,
-    ``latency`` when the space has measured latencies).
-
-    Each point: ``config`` (G per layer), ``objective`` and each resource, sorted by the first
-    resource. The budget of ``problem`` is not enforced here: the front shows the trade-off.
-    """
+def nsga2_front(problem: ConfigProblem, resources: tuple[str, ...], n_trials: int = 300, seed: int | None = 0,
+                storage: str | None = None, study_name: str | None = None) -> list[dict]:
+    """Non-dominated configurations found by Optuna's NSGA-II in ``n_trials`` trials (approximate:
+    see :func:`permopt.search.pareto_front`)."""
     optuna = _optuna()
-    known = problem.RESOURCES if problem.space.fixed_latency is not None else problem.RESOURCES[:2]
-    bad = set(resources) - set(known)
-    if not resources or bad:
-        raise ValueError(f"resources must name some of {', '.join(known)}, got {resources!r}")
     index = [problem.RESOURCES.index(r) for r in resources]
     n_trials = validate_count("n_trials", n_trials, 1)
     problem.evaluate_all()
@@ -93,7 +85,6 @@ def pareto_front(problem: ConfigProblem, *, resources: tuple[str, ...] = ("param
     for t in study.best_trials:
         obj, use = problem.totals(_choice(problem, t.params))
         point: dict[str, Any] = {"config": dict(t.params), "objective": obj}
-        point.update({r: int(u) if r != "latency" else float(u) for r, u in zip(problem.RESOURCES, use) if r in known})
+        point.update({r: int(u) if r != "latency" else float(u) for r, u in zip(problem.RESOURCES, use)})
         points.append(point)
-    unique = {tuple(sorted(pt["config"].items())): pt for pt in points}
-    return sorted(unique.values(), key=lambda pt: (pt[resources[0]], pt["objective"]))
+    return points
