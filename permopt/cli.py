@@ -427,7 +427,11 @@ _EPILOG = """Examples:
   permopt bench --latency --model resnet56 --groups-list 2,4 --couplings none,full
 
 The default solver everywhere is auto: exact branch and bound where it is cheap and bounded,
-else the best heuristic. Same inputs and --seed give the same result unless a time limit bites."""
+else the best heuristic. Same inputs and --seed give the same result (zoo, tv: and timm: models
+get weights seeded by --seed) unless a time limit bites.
+
+Exit codes: 0 done; 1 a search strategy did not meet the budget; 2 an error (one line; --debug
+shows the traceback); 130 interrupted."""
 
 
 def _add_solve_parsers(sub: Any, names: str) -> None:
