@@ -25,7 +25,7 @@ from .solvers import available as available_solvers
 from .solvers import mbm, register as register_solver, solve
 from .status import Status
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 #: Names served from torch-dependent modules, imported on first access.
 _LAZY = {"prune": "pipeline", "apply_plan": "pipeline", "load_pruned": "pipeline", "PruneResult": "pipeline", "Report": "pipeline",

@@ -274,6 +274,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     strategies = _names(args.strategies, "--strategies")
     for name in strategies:
         get_strategy(name)
+    if "optuna" in strategies:  # its optional dependency, before any work
+        from .search.optuna_search import require_optuna
+        require_optuna()
     json_out, save_space = _output_file(args.json_out, "--json"), _output_file(args.save_space, "--save-space")
     if args.space:
         space = SearchSpace.load(args.space)

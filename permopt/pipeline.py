@@ -335,7 +335,7 @@ LATENCY_SLACK, LATENCY_RETRIES = 0.01, 2
 
 
 def _runs_until_measured(build: Any, model: nn.Module, example_inputs: Any, mode: str, before: Counts,
-                         setup: LatencySetup | None, budget: Budget | None) -> list[tuple]:
+                         setup: LatencySetup | None, budget: Budget | None, progress: bool = False) -> list[tuple]:
     """``(plan, search result, solutions, model, export, report)`` of one build; under a latency
     budget, more builds with the budget lowered by the estimate's measured error while the model
     measures over it (at most ``LATENCY_RETRIES``; a budget lowered under the floor ends the tries)."""
@@ -352,7 +352,7 @@ def _runs_until_measured(build: Any, model: nn.Module, example_inputs: Any, mode
         out, exported = _apply(model, plan, example_inputs, mode)
         report = make_report(model, plan, example_inputs, exported, before)
         if setup is not None:
-            _measure_latency(model, out, example_inputs, setup, plan, report)
+            _measure_latency(model, out, example_inputs, setup, plan, report, progress)
         runs.append((plan, result, solutions, out, exported, report))
         if not retries or spec is None or spec.latency is None or budget is None or budget.latency is None:
             break
@@ -366,13 +366,13 @@ def _runs_until_measured(build: Any, model: nn.Module, example_inputs: Any, mode
 
 
 def _measure_latency(model: nn.Module, out: nn.Module, example_inputs: Any, setup: LatencySetup, plan: Plan,
-                     report: Report) -> None:
+                     report: Report, progress: bool = False) -> None:
     """Time the dense and the pruned model side by side into ``report``; ``out`` is converted to the
     memory format it was measured in (the one the search used, or the setup's, resolved)."""
     setup = replace(setup, memory_format=plan.meta.get("memory_format", setup.memory_format))
     setup = setup.resolve(model, example_inputs)
     setup.apply(out)
-    t = LatencyTable(setup).models({"dense": model, "pruned": out}, example_inputs)
+    t = LatencyTable(setup).models({"dense": model, "pruned": out}, example_inputs, progress)
     report.latency_before, report.latency_after = t["dense"], t["pruned"]
 
 
@@ -461,7 +461,7 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
                     layer_time_limit=layer_time_limit, search_time_limit=search_time_limit, seed=seed,
                     progress=progress, executor=executor, n_jobs=n_jobs, coupling=coupling, latency=setup,
                     cost_model=cost, info=info, counts=before)
-    runs = _runs_until_measured(build, model, example_inputs, mode, before, setup, parsed)
+    runs = _runs_until_measured(build, model, example_inputs, mode, before, setup, parsed, progress)
     plan, result, solutions, out, exported, report = _latency_choice(runs, parsed)
     if len(runs) > 1:
         plan.meta["latency_runs"] = [{"internal_budget": r[0].meta.get("budget"),

@@ -248,3 +248,39 @@ def test_the_changelog_and_licence_ship():
     text = (ROOT / "CHANGELOG.md").read_text()
     assert f"## [{permopt.__version__}]" in text and "Keep a Changelog" in text
     assert "MIT License" in (ROOT / "LICENSE").read_text()
+
+
+def test_training_gives_the_same_weights_at_any_thread_count():
+    from permopt.models.digits import DigitsCNN, load_digits_tensors, train
+
+    xtr, ytr, _, _ = load_digits_tensors()
+    weights = []
+    before = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        weights.append(train(DigitsCNN((8, 16, 16)), xtr[:256], ytr[:256], epochs=1).state_dict())
+        assert torch.get_num_threads() == threads  # restored
+    torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(weights[0].values(), weights[1].values()))
+
+
+def test_weights_that_do_not_fit_name_every_missing_and_unexpected_key(tmp_path, capsys):
+    state = models.get("digits_cnn").state_dict()
+    state["extra.weight"] = state.pop("classifier.weight")
+    torch.save(state, tmp_path / "w.pt")
+    assert main(["prune", "--model", "digits_cnn", "--weights", str(tmp_path / "w.pt"), "-g", "2", "--quiet",
+                 "--out-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "missing keys ['classifier.weight']" in err and "unexpected keys ['extra.weight']" in err
+
+
+def test_a_missing_optional_dependency_is_named_before_any_work(monkeypatch, capsys):
+    import permopt.search.optuna_search as optuna_search
+
+    def missing():
+        raise ImportError("the 'optuna' strategy and NSGA-II fronts need Optuna: pip install 'permopt[scale]'")
+    monkeypatch.setattr(optuna_search, "require_optuna", missing)
+    monkeypatch.setattr("permopt.cli._load_model", lambda args: pytest.fail("the model was loaded"))
+    assert main(["search", "--model", "resnet20", "--budget", "params=0.5", "--strategies", "exact,optuna"]) == 2
+    assert "permopt[scale]" in capsys.readouterr().err

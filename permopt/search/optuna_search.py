@@ -19,11 +19,11 @@ from .problem import ConfigProblem
 from .strategies import paper, register_strategy, repair
 
 
-def _optuna() -> Any:
+def require_optuna() -> Any:
     try:
         import optuna
     except ImportError as e:  # pragma: no cover - optuna is in the dev extra
-        raise ImportError("the 'optuna' strategy needs Optuna: pip install optuna") from e
+        raise ImportError("the 'optuna' strategy and NSGA-II fronts need Optuna: pip install 'permopt[scale]'") from e
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -40,7 +40,7 @@ def _suggest(problem: ConfigProblem, trial: Any) -> list[int]:
 def optuna_search(problem: ConfigProblem, *, time_limit: float | None = None, seed: int | None = None,
                   n_trials: int = 300, storage: str | None = None, study_name: str | None = None) -> list[int]:
     """Optuna's TPE sampler over per-layer G (budget as a constraint); shareable, resumable studies."""
-    optuna = _optuna()
+    optuna = require_optuna()
     n_trials = validate_count("n_trials", n_trials, 1)
     problem.evaluate_all()
     sampler = optuna.samplers.TPESampler(seed=seed)
@@ -68,7 +68,7 @@ def nsga2_front(problem: ConfigProblem, resources: tuple[str, ...], n_trials: in
                 storage: str | None = None, study_name: str | None = None) -> list[dict]:
     """Non-dominated configurations found by Optuna's NSGA-II in ``n_trials`` trials (approximate:
     see :func:`permopt.search.pareto_front`)."""
-    optuna = _optuna()
+    optuna = require_optuna()
     index = [problem.RESOURCES.index(r) for r in resources]
     n_trials = validate_count("n_trials", n_trials, 1)
     problem.evaluate_all()
