@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 _BLAS_LOCK = threading.Lock()
@@ -71,6 +73,14 @@ class Deadline:
     def remaining(self, floor: float = 0.0) -> float | None:
         """Seconds left (at least ``floor``), or None without a cap."""
         return None if self.end is None else max(floor, self.end - time.perf_counter())
+
+    def every(self, items: Iterable[T], n: int = 64) -> Iterator[T]:
+        """``items``, raising :class:`OutOfTime` before every ``n``-th once the cap has passed (for
+        loops that build solver models: 256×256 G=16 takes about half a second in Python)."""
+        for i, item in enumerate(items):
+            if i % n == 0:
+                self.check()
+            yield item
 
 
 def validate_time_limit(time_limit: object) -> float | None:

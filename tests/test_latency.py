@@ -163,7 +163,7 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
     estimate, then on target: two runs, the second with a lower internal budget, the caller's kept."""
     measured = iter([1.2, 1.0])
 
-    def models(self, models, example_inputs):
+    def models(self, models, example_inputs, progress=False):
         return {"dense": 1.0, "pruned": next(measured) * state["estimate"]}
     state = {"estimate": 1.0}
     import permopt.pipeline as pipeline

@@ -40,15 +40,14 @@ def _build(lin: LinearisedModel, coef: np.ndarray, hint_rows: np.ndarray, hint_c
     x = {k: model.new_bool_var(f"x{k[0]}_{k[1]}") for k in lin.x_keys}
     y = {k: model.new_bool_var(f"y{k[0]}_{k[1]}") for k in lin.y_keys}
     z = {k: model.new_bool_var(f"z{k[0]}_{k[1]}") for k in lin.z_keys if coef[k] > 0}
-    for group in lin.exactly_one(x, y):
+    deadline = deadline or Deadline(None)
+    for group in deadline.every(lin.exactly_one(x, y)):
         model.add_exactly_one(group)
-    for terms, rhs in lin.cardinalities(x, y):
+    for terms, rhs in deadline.every(lin.cardinalities(x, y)):
         model.add(sum(terms) == rhs)
-    for later, earlier in lin.symmetry(x):
+    for later, earlier in deadline.every(lin.symmetry(x)):
         model.add(later <= sum(earlier))
-    for i, ((f, c), v) in enumerate(z.items()):  # z[f, c] only inside a matched block
-        if deadline is not None and i % 256 == 0:
-            deadline.check()
+    for (f, c), v in deadline.every(z.items()):  # z[f, c] only inside a matched block
         for g in range(lin.G):
             xf = x.get((f, g))
             if xf is None:  # row f is never in group g: kept needs y[c, g] false
@@ -56,8 +55,9 @@ def _build(lin: LinearisedModel, coef: np.ndarray, hint_rows: np.ndarray, hint_c
             else:
                 model.add_bool_or([v.Not(), xf.Not(), y[c, g]])
                 model.add_bool_or([v.Not(), xf, y[c, g].Not()])
-    for terms, cap in lin.aggregated(z):
+    for terms, cap in deadline.every(lin.aggregated(z)):
         model.add(sum(terms) <= cap)
+    deadline.check()
     model.maximize(sum(int(coef[k]) * v for k, v in z.items()))
     for (f, g), v in x.items():
         model.add_hint(v, int(hint_rows[f] == g))
@@ -83,7 +83,7 @@ class CPSat(Solver):
             raise ValueError(f"resolution must be at most {MAX_RESOLUTION:.0e}, got {resolution}")
         deadline = Deadline(time_limit)  # warm start and model building count against the limit
         refuse_unbounded(problem, "cpsat", time_limit is not None)
-        S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
+        S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed, deadline)
         n, m = S.shape
         scale = resolution / float(S.max()) if S.max() > 0 else 1.0
         coef = np.rint(S * scale).astype(np.int64)

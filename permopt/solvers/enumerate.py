@@ -126,7 +126,7 @@ class Enumerate(Solver):
                              f"larger side ({S.shape[1]} > {EXACT_MAX_ITEMS} channels); use solver='best' or 'auto'")
         log_parts = log_partitions(n, G)
         deadline = Deadline(time_limit)  # the warm start counts against the limit
-        r0, c0 = warm_start(problem, start, seed)
+        r0, c0 = warm_start(problem, start, seed, deadline)
         order = np.argsort(-S.sum(axis=1), kind="stable")  # heavy rows first: bounds tighten early
         rows0 = c0 if transposed else r0
         search = _Search(S[order], G, problem.kept(r0, c0), rows0[order], PRUNE_RTOL * problem.total)

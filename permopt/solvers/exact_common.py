@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..limits import Deadline
 from ..problem import GroupingProblem
 from .run import resolve_start
 
@@ -39,22 +40,26 @@ def branching_side(problem: GroupingProblem) -> tuple[np.ndarray, bool]:
     return (problem.scores.T if transposed else problem.scores), transposed
 
 
-def warm_start(problem: GroupingProblem, start: Any, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+def warm_start(problem: GroupingProblem, start: Any, seed: int | None,
+               deadline: Deadline | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Initial incumbent: a solver name, a Solution, or a (rows, cols) pair; by default the
-    better of ``best`` and ``local`` (both cheap on the sizes exact solvers can handle)."""
+    better of ``best`` and ``local`` (both cheap on the sizes exact solvers can handle), each
+    within what is left of ``deadline`` (the warm start counts against the solver's limit)."""
     if start is not None:
-        return resolve_start(problem, start, seed)
-    return max((resolve_start(problem, name, seed) for name in ("best", "local")), key=lambda rc: problem.kept(*rc))
+        return resolve_start(problem, start, seed, deadline)
+    return max((resolve_start(problem, name, seed, deadline) for name in ("best", "local")),
+               key=lambda rc: problem.kept(*rc))
 
 
-def prepare(problem: GroupingProblem, start: Any,
-            seed: int | None) -> tuple[np.ndarray, bool, tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+def prepare(problem: GroupingProblem, start: Any, seed: int | None,
+            deadline: Deadline | None = None) -> tuple[np.ndarray, bool, tuple[np.ndarray, np.ndarray], np.ndarray,
+                                                       np.ndarray]:
     """Common set-up of the model-based exact solvers: the oriented scores, whether transposed,
     the warm start ``(r0, c0)`` in the problem's orientation, and canonical hint rows/columns."""
     from .linearised import canonical
 
     S, transposed = branching_side(problem)
-    r0, c0 = warm_start(problem, start, seed)
+    r0, c0 = warm_start(problem, start, seed, deadline)
     hint_rows, hint_cols = canonical(*((c0, r0) if transposed else (r0, c0)), problem.groups)
     return S, transposed, (r0, c0), hint_rows, hint_cols
 

@@ -66,7 +66,7 @@ def alternating(problem: GroupingProblem, *, time_limit: float | None = None, se
     restarts, max_iter = validate_count("restarts", restarts), validate_count("max_iter", max_iter, 1)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
-    best_ = alternate(problem, *resolve_start(problem, start, seed), max_iter, deadline)
+    best_ = alternate(problem, *resolve_start(problem, start, seed, deadline), max_iter, deadline)
     for _ in range(restarts):
         if deadline.passed():
             break
@@ -112,7 +112,7 @@ def local(problem: GroupingProblem, *, time_limit: float | None = None, seed: in
     strength = positive_number("strength", strength, "the fraction of rows swapped per kick", maximum=1.0)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
-    r, c, kept = alternate(problem, *resolve_start(problem, start, seed), deadline=deadline)
+    r, c, kept = alternate(problem, *resolve_start(problem, start, seed, deadline), deadline=deadline)
     r, c, _ = kick_search(problem, r, c, kept, iterations, strength, rng, deadline)
     return stopped_result(problem, r, c, deadline, "local")
 
@@ -158,7 +158,7 @@ def anneal(problem: GroupingProblem, *, time_limit: float | None = None, seed: i
     t0, t1 = positive_number("t0", t0), positive_number("t1", t1)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
-    st = _SwapState(problem, *alternate(problem, *resolve_start(problem, start, seed), deadline=deadline)[:2])
+    st = _SwapState(problem, *alternate(problem, *resolve_start(problem, start, seed, deadline), deadline=deadline)[:2])
     best_ = (st.r.copy(), st.c.copy(), st.kept)
     i, j = rng.integers(0, F, size=(2, 256))
     scale = np.nan_to_num(np.abs([st.delta(True, a, b) for a, b in zip(i, j)])).mean() + 1e-300
@@ -261,8 +261,8 @@ def soft(problem: GroupingProblem, *, time_limit: float | None = None, seed: int
          start: Any = "grps", steps: int = 20, t0: float = 1.0, t1: float = 0.02) -> Result:
     """Deterministic annealing of soft (Sinkhorn) assignments from ``start``, then alternating."""
     steps, t0, t1 = validate_count("steps", steps, 1), positive_number("t0", t0), positive_number("t1", t1)
-    r0, c0 = resolve_start(problem, start, seed)
     deadline = Deadline(time_limit)
+    r0, c0 = resolve_start(problem, start, seed, deadline)
     r, c, kept = alternate(problem, soft_groups(problem, r0, steps, t0, t1, deadline=deadline), deadline=deadline)
     if kept < problem.kept(r0, c0):
         r, c = r0, c0

@@ -44,19 +44,19 @@ def build_model(S: np.ndarray, G: int, deadline: Deadline | None = None) -> tupl
     x = {k: var(f"x_{k[0]}_{k[1]}", 0, 1, cat="Binary") for k in lin.x_keys}
     y = {k: var(f"y_{k[0]}_{k[1]}", 0, 1) for k in lin.y_keys}
     z = {k: var(f"z_{k[0]}_{k[1]}", 0, 1) for k in lin.z_keys if S[k] > 0}
-    for group in lin.exactly_one(x, y):
+    deadline = deadline or Deadline(None)
+    for group in deadline.every(lin.exactly_one(x, y)):
         prob += pulp.lpSum(group) == 1
-    for terms, rhs in lin.cardinalities(x, y):
+    for terms, rhs in deadline.every(lin.cardinalities(x, y)):
         prob += pulp.lpSum(terms) == rhs
-    for later, earlier in lin.symmetry(x):
+    for later, earlier in deadline.every(lin.symmetry(x)):
         prob += later <= pulp.lpSum(earlier)
-    for i, ((f, c), v) in enumerate(z.items()):
-        if deadline is not None and i % 256 == 0:
-            deadline.check()
+    for (f, c), v in deadline.every(z.items()):
         for g in range(G):  # with rows integral this half of the linking alone gives the transportation LP
             prob += v <= 1 - x.get((f, g), 0) + y[c, g]
-    for terms, cap in lin.aggregated(z):
+    for terms, cap in deadline.every(lin.aggregated(z)):
         prob += pulp.lpSum(terms) <= cap
+    deadline.check()
     prob += pulp.lpSum(float(S[k]) * v for k, v in z.items())
     return prob, x, y, z
 
@@ -75,7 +75,7 @@ class MIP(Solver):
         threads = 1 if threads is None else validate_count("threads", threads, minimum=1)
         deadline = Deadline(time_limit)  # warm start and model building count against the limit
         refuse_unbounded(problem, "mip", time_limit is not None)
-        S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed)
+        S, transposed, start0, hint_rows, hint_cols = prepare(problem, start, seed, deadline)
         n, m = S.shape
         G = problem.groups
         unit = float(S.max()) if S.max() > 0 else 1.0  # the MIP sees scores <= 1: its absolute tolerances

@@ -138,14 +138,16 @@ def solve_groups(scores: Any, groups: Sequence[int], name: str | None, solver: s
     return [solve_layer(scores, g, name, solver, time_limit, seed) for g in groups]
 
 
-def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Checked ``(row_groups, col_groups)`` from a solver name (run now), ``"random"``, a Solution, or a pair."""
+def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None,
+                  deadline: Deadline | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Checked ``(row_groups, col_groups)`` from a solver name (run now, within what is left of
+    ``deadline``), ``"random"``, a Solution, or a pair."""
     if isinstance(start, str):
         if start == "random":
             rng = np.random.default_rng(seed)
             return (rng.permutation(np.arange(problem.F) // problem.rows_per_group),
                     rng.permutation(np.arange(problem.C) // problem.cols_per_group))
-        sol = run(problem, start, seed=seed)
+        sol = run(problem, start, seed=seed, time_limit=None if deadline is None else deadline.remaining(floor=1e-3))
         return sol.row_groups, sol.col_groups
     return problem.check_pair(start, "start", also="a solver name, 'random', ")
 
