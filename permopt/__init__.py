@@ -22,7 +22,8 @@ from .plan import LayerPlan, Plan
 from .problem import GroupingProblem
 from .solution import Solution
 from .solvers import available as available_solvers
-from .solvers import mbm, register as register_solver, solve
+from .solvers import mbm, register as register_solver
+from .solving import solve
 from .status import Status
 
 __version__ = "0.4.0"

@@ -128,11 +128,11 @@ def _options(items: list[str]) -> dict[str, Any]:
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    from .solvers import run
+    from .solving import solve
 
     json_out, plot = _output_file(args.json_out, "--json"), _output_file(args.plot, "--plot")
     problem = _problem(args)
-    sol = run(problem, args.solver, time_limit=args.time_limit, seed=args.seed, bound=args.bound,
+    sol = solve(problem, solver=args.solver, time_limit=args.time_limit, seed=args.seed, bound=args.bound,
               **_options(args.solver_options))
     print(f"solver {sol.solver}: status {sol.status}, kept {sol.kept:.6g} of {sol.total:.6g} "
           f"(ratio {sol.kept_ratio:.4f}), upper bound {sol.upper_bound:.6g} "

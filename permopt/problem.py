@@ -170,18 +170,6 @@ class GroupingProblem:
         """Mass kept by a solution: the sum of ``S[f, c]`` with equal row and column group."""
         return float(np.trace(self.block_sums(row_groups, col_groups)))
 
-    @cached_property
-    def cheap_bounds(self) -> dict[str, float]:
-        """The certified bounds every solution gets: top-k and spectral (see :mod:`permopt.bounds`)."""
-        from .bounds import spectral_bound, topk_bound
-
-        return {"topk": topk_bound(self), "spectral": spectral_bound(self)}
-
-    @property
-    def upper_bound(self) -> float:
-        """Certified bound on ``kept``: the smaller of the top-k and spectral bounds."""
-        return min(self.cheap_bounds.values())
-
     def check(self, row_groups: object, col_groups: object) -> tuple[np.ndarray, np.ndarray]:
         """Validate a candidate solution; return it as int arrays or raise ValueError."""
         return (validate_labels(row_groups, self.F, self.groups, "row_groups"),

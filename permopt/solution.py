@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .certify import cheap_bounds
 from .problem import GroupingProblem
 from .status import Status
 
@@ -81,7 +82,7 @@ class Solution(GroupedChannels):
         status = Status.parse(status)
         r, c = problem.check(row_groups, col_groups)
         kept = problem.kept(r, c)
-        bounds = dict(problem.cheap_bounds)
+        bounds = dict(cheap_bounds(problem))
         if upper_bound is not None:
             bounds[bound_by or solver or "solver"] = float(upper_bound)
         certified_by = min(bounds, key=lambda k: bounds[k])

@@ -16,9 +16,9 @@ class Status(StrEnum):
     OPTIMAL = "optimal"
     #: A valid result with no optimality proof (see its bound and gap where it has one).
     FEASIBLE = "feasible"
-    #: An exact method stopped at its wall-clock limit: best result found, certified bound and gap.
+    #: A method stopped at its wall-clock limit: best result found, certified bound and gap.
     TIME_LIMIT = "time_limit"
-    #: An exact method stopped at its work limit (nodes): best result found, certified bound and gap.
+    #: A method stopped at its work limit (nodes): best result found, certified bound and gap.
     #: Unlike ``time_limit`` it is reproducible: the same inputs stop at the same place.
     WORK_LIMIT = "work_limit"
     #: No valid result exists (a budget that cannot be met), or none was found.
@@ -29,16 +29,6 @@ class Status(StrEnum):
         """Whether the result can be used (everything but ``infeasible``)."""
         return self is not Status.INFEASIBLE
 
-    @property
-    def proven(self) -> bool:
-        """Whether optimality is proven."""
-        return self is Status.OPTIMAL
-
-    @property
-    def description(self) -> str:
-        """What this status promises, in words."""
-        return _DESCRIPTIONS[self]
-
     @classmethod
     def parse(cls, value: "Status | str") -> "Status":
         """``value`` as a Status, or a ValueError listing the known words."""
@@ -47,11 +37,3 @@ class Status(StrEnum):
         except ValueError:
             raise ValueError(f"unknown status {value!r}; known: {[s.value for s in cls]}") from None
 
-
-_DESCRIPTIONS = {
-    Status.OPTIMAL: "proven optimal: the value meets a certified bound (within a relative 1e-6)",
-    Status.FEASIBLE: "a valid result with no optimality proof; see the bound and gap",
-    Status.TIME_LIMIT: "an exact method stopped at its time limit; best result, certified bound and gap",
-    Status.WORK_LIMIT: "an exact method stopped at its work limit (reproducible); best result, certified bound and gap",
-    Status.INFEASIBLE: "no valid result exists or none was found",
-}

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..limits import Deadline, validate_count, within
-from ..registry import Entry, Registry
+from ..registry import Registry
 from .problem import ConfigProblem
 from .result import SearchResult
 
@@ -33,7 +33,6 @@ class Strategy(ABC):
 STRATEGIES = Registry("strategy", Strategy, "search")
 register_strategy, unregister_strategy = STRATEGIES.register, STRATEGIES.unregister
 get_strategy, available_strategies = STRATEGIES.get, STRATEGIES.available
-StrategyEntry = Entry
 
 
 def repair(problem: ConfigProblem, choice: Any) -> list[int]:

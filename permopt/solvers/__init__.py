@@ -5,8 +5,8 @@ before any user code can register its own: a clashing user name is refused at on
 """
 import importlib
 
-from .registry import SOLVERS, Solver, SolverEntry, available, get, register, unregister
-from .run import resolve_start, run, solve
+from .registry import SOLVERS, Solver, available, get, register, unregister
+from .run import resolve_start, run
 
 #: The modules whose import registers the built-in solvers.
 BUILTIN_MODULES = ("paper", "heuristics", "relaxation", "colgen", "enumerate", "cpsat", "mip", "auto")
@@ -15,5 +15,5 @@ for _name in BUILTIN_MODULES:
 
 from .paper import mbm  # noqa: E402
 
-__all__ = ["Solver", "SolverEntry", "SOLVERS", "available", "get", "register", "run", "solve", "unregister", "mbm",
+__all__ = ["Solver", "SOLVERS", "available", "get", "register", "run", "unregister", "mbm",
            "resolve_start", "BUILTIN_MODULES"]

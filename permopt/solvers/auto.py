@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..bounds import Bound
+from ..certify import Bound
 from ..limits import Deadline
 from ..problem import GroupingProblem
 from ..solution import Solution

@@ -43,6 +43,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csc_matrix
 
+from ..certify import on_grid, topk_bound
 from ..limits import Deadline, validate_count
 from ..problem import GroupingProblem
 from ..solution import Solution
@@ -341,7 +342,6 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
     found, its certified bound (in the problem's units) and search facts. ``mip_nodes=0`` skips
     the integer master. With the pricing tree (see :func:`make_pricer`) only the root is solved
     (the tree does not obey branching pairs) and the integer master is skipped."""
-    from ..bounds import on_grid, topk_bound
 
     F, C, G = problem.F, problem.C, problem.groups
     if G == 1 or problem.total == 0:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..registry import Entry, Registry
+from ..registry import Registry
 
 if TYPE_CHECKING:
     from ..problem import GroupingProblem
@@ -34,5 +34,4 @@ class Solver(ABC):
 
 
 SOLVERS = Registry("solver", Solver, "solve")
-SolverEntry = Entry
 register, unregister, get, available = SOLVERS.register, SOLVERS.unregister, SOLVERS.get, SOLVERS.available

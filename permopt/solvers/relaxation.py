@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bounds import sdp_bound
+from ..certify import sdp_bound
 from ..limits import Deadline
 from ..status import Status
 from ..problem import GroupingProblem

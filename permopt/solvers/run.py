@@ -54,18 +54,13 @@ def _check_option_types(solver: str, fn: Any, options: dict) -> None:
 
 
 def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | None = None,
-        seed: int | None = 0, bound: str | None = None, **options: Any) -> Solution:
-    """Run a registered solver on a problem and return a checked :class:`Solution`.
+        seed: int | None = 0, **options: Any) -> Solution:
+    """Run a registered solver on a problem and return a checked :class:`Solution` (the engine
+    under :func:`permopt.solve`, which solvers also use for their sub-runs and warm starts).
 
     ``time_limit`` is an optional wall-clock cap (it breaks reproducibility when it bites);
-    ``seed`` makes randomised solvers repeatable; ``bound`` (``"sdp"``, ``"best"`` …, see
-    :func:`permopt.bound`) tightens the certified bound beyond the default top-k and
-    spectral ones; other keywords are the solver's options.
+    ``seed`` makes randomised solvers repeatable; other keywords are the solver's options.
     """
-    if bound is not None:
-        from ..bounds import METHODS
-        if bound not in METHODS:
-            raise ValueError(f"bound must be one of {METHODS} or None, got {bound!r}")
     entry = get(solver)
     time_limit, seed = validate_time_limit(time_limit), validate_seed(seed)
     _check_options(solver, entry.fn, options)
@@ -79,8 +74,6 @@ def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | N
             raise InvalidBoundError(solver, e.bound, e.kept) from None  # built inside the solver without its name
         elapsed = time.perf_counter() - t0
         sol = _checked(problem, solver, out)
-        if bound is not None:
-            sol = _tighten(problem, sol, bound)
     sol.time_s = elapsed
     return sol
 
@@ -96,12 +89,6 @@ def _checked(problem: GroupingProblem, solver: str, out: Any) -> Solution:
         raise TypeError(f"solver {solver!r} must return a Solution or (row_groups, col_groups), "
                         f"got {type(out).__name__}") from None
     return Solution.from_groups(problem, r, c, solver=solver)
-
-
-def _tighten(problem: GroupingProblem, sol: Solution, method: str) -> Solution:
-    from ..bounds import bound as compute_bound
-
-    return with_bound(problem, sol, compute_bound(problem, method=method, start=(sol.row_groups, sol.col_groups)))
 
 
 def with_bound(problem: GroupingProblem, sol: Solution, b: Any) -> Solution:
@@ -152,19 +139,4 @@ def resolve_start(problem: GroupingProblem, start: Any, seed: int | None = None,
     return problem.check_pair(start, "start", also="a solver name, 'random', ")
 
 
-def solve(scores: Any, groups: int | None = None, solver: str = "auto", *, time_limit: float | None = None,
-          seed: int | None = 0, bound: str | None = None, **options: Any) -> Solution:
-    """Solve the permutation problem for a score matrix (or a :class:`GroupingProblem`).
-
-    ``solver`` defaults to ``auto``: exact branch and bound where that is cheap and bounded,
-    else the ``best`` heuristic; every result carries a certified bound.
-
-    >>> import numpy as np, permopt
-    >>> sol = permopt.solve(np.eye(4) + 0.1, groups=2)
-    >>> sol.status
-    <Status.OPTIMAL: 'optimal'>
-    """
-    return run(GroupingProblem.coerce(scores, groups), solver, time_limit=time_limit, seed=seed, bound=bound, **options)
-
-
-__all__ = ["run", "solve", "resolve_start", "Status"]
+__all__ = ["run", "resolve_start", "with_bound", "stopped_result", "solve_layer", "solve_groups"]
