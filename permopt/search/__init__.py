@@ -16,12 +16,12 @@ from typing import Any
 
 from .budget import Budget
 from .cost import CostModel, LayerCost, SolverCostModel
-from .problem import ConfigProblem
+from .config import ConfigProblem
 from .result import SearchResult
 from .space import LayerSpec, SearchSpace
 from .strategies import (STRATEGIES, Strategy, available_strategies, get_strategy, register_strategy, repair,
                          unregister_strategy)
-from . import knapsack, optuna_search  # noqa: E402,F401  (register "exact" and "optuna")
+from . import exact, optuna_search  # noqa: E402,F401  (register "exact" and "optuna")
 from .pareto import pareto_front
 from ..limits import validate_seed, validate_time_limit
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..limits import validate_count
-from .problem import ConfigProblem
+from .config import ConfigProblem
 from .strategies import paper, register_strategy, repair
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..limits import positive_number
-from .problem import ConfigProblem
+from .config import ConfigProblem
 
 #: Grid step of the exact front's partial sums, as a fraction of the dense model's resource.
 FRONT_RESOLUTION = 1e-5

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..limits import Deadline, validate_count, within
 from ..registry import Registry
-from .problem import ConfigProblem
+from .config import ConfigProblem
 from .result import SearchResult
 
 

@@ -9,7 +9,7 @@ from .registry import SOLVERS, Solver, available, get, register, unregister
 from .run import resolve_start, run
 
 #: The modules whose import registers the built-in solvers.
-BUILTIN_MODULES = ("paper", "heuristics", "relaxation", "colgen", "enumerate", "cpsat", "mip", "auto")
+BUILTIN_MODULES = ("paper", "heuristics", "sdp", "colgen", "enumerate", "cpsat", "mip", "auto")
 for _name in BUILTIN_MODULES:
     importlib.import_module(f".{_name}", __name__)
 

@@ -33,16 +33,14 @@ scores changes no decision.
 """
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from math import comb
-from typing import Any
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csc_matrix
 
+from ..backends.highs import MasterLP
 from ..certify import on_grid, topk_bound
 from ..limits import Deadline, validate_count
 from ..problem import GroupingProblem
@@ -123,70 +121,6 @@ def _master(blocks: list[Block], F: int, C: int) -> csc_matrix:
                       shape=(F + C, len(blocks)))
 
 
-def _quiet_highs() -> Any:
-    """A silent ``highspy.Highs``. HiGHS prints its banner from C++ on the first instance of a
-    process, before any option can be set, so standard output is pointed at /dev/null meanwhile."""
-    import highspy
-
-    sys.stdout.flush()
-    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
-    return h
-
-
-class _MasterLP:
-    """The restricted master LP in one HiGHS model: ``minimise −Σ value·x + penalty·Σ artificials``
-    subject to every row and column covered once. Blocks join as columns and a node's unusable
-    blocks get an upper bound of 0, so each solve starts from the last basis (warm) instead of
-    from scratch: 64×64 G=8's 270 solves took 26 s cold."""
-
-    def __init__(self, F: int, C: int):
-        import highspy
-
-        n = F + C
-        self.h, self.n, self.inf = _quiet_highs(), n, highspy.kHighsInf
-        self.h.setOptionValue("presolve", "off")  # presolve would discard the warm basis
-        self.h.addRows(n, np.ones(n), np.ones(n), 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        penalty = float(F * C)  # more than any grouping keeps: artificials only when nothing else covers
-        self.h.addCols(n, np.full(n, penalty), np.zeros(n), np.full(n, self.inf), n, np.arange(n, dtype=np.int32),
-                       np.arange(n, dtype=np.int32), np.ones(n))
-        self.blocks = 0
-        self.closed = np.zeros(0, dtype=bool)  # blocks held at 0 (the first len(closed); later ones are open)
-
-    def add(self, rows: np.ndarray, value: float) -> None:
-        """A block covering master ``rows`` (its rows, then ``F +`` its columns) with ``value``."""
-        self.h.addCol(-value, 0.0, self.inf, rows.size, rows.astype(np.int32), np.ones(rows.size))
-        self.blocks += 1
-
-    def solve(self, usable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        """The LP over the ``usable`` blocks (always feasible through the penalised artificials):
-        (duals, value, weights of the usable blocks and then the artificials)."""
-        closed = np.ones(self.blocks, dtype=bool)
-        closed[usable] = False
-        before = np.zeros(self.blocks, dtype=bool)
-        before[:self.closed.size] = self.closed
-        changed = np.flatnonzero(closed != before)
-        if changed.size:
-            upper = np.where(closed[changed], 0.0, self.inf)
-            self.h.changeColsBounds(changed.size, (self.n + changed).astype(np.int32), np.zeros(changed.size), upper)
-        self.closed = closed
-        self.h.run()
-        status = self.h.getModelStatus()
-        if status != type(status).kOptimal:  # always feasible and bounded, so only a solver failure lands here
-            raise RuntimeError(f"the master LP failed: {self.h.modelStatusToString(status)}")
-        sol = self.h.getSolution()
-        x = np.asarray(sol.col_value)
-        return -np.asarray(sol.row_dual), -float(self.h.getInfo().objective_function_value), \
-            np.concatenate([x[self.n + usable], x[:self.n]])
-
-
 def _certificate(y: np.ndarray, max_reduced: float, G: int, block_terms: int) -> float:
     """``Σy + G·max_reduced``, padded upwards for the float error of its sums (scores are at most 1)."""
     size = abs(max_reduced) if np.isfinite(max_reduced) else 0.0
@@ -217,10 +151,10 @@ class _Search:
     incumbent: float = -np.inf
     labels: tuple[np.ndarray, np.ndarray] | None = None
     rounds: int = 0
-    master: _MasterLP = field(init=False)
+    master: MasterLP = field(init=False)
 
     def __post_init__(self) -> None:
-        self.master = _MasterLP(*self.Sn.shape)
+        self.master = MasterLP(*self.Sn.shape)
 
     def add(self, block: Block, value: float | None = None) -> bool:
         """Add ``block`` (its kept mass ``value`` if known) unless the master has it; whether it was new."""

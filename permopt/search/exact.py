@@ -18,7 +18,7 @@ from ..backends.cpsat import configure, cp_model
 from ..backends.pulp import pulp_module, solve_pulp
 from ..limits import BUDGET_RTOL
 from ..status import Status
-from .problem import ConfigProblem
+from .config import ConfigProblem
 from .strategies import Strategy, register_strategy, repair
 
 
