@@ -27,7 +27,7 @@ from common import print_table, seeded_models, write_json  # noqa: E402
 
 import permopt  # noqa: E402
 from permopt import models  # noqa: E402
-from permopt.latency import LatencySetup, interleaved_medians, onnx_session, without_index_modules  # noqa: E402
+from permopt.nn.latency import LatencySetup, interleaved_medians, onnx_session, without_index_modules  # noqa: E402
 
 
 def runner(model, x, backend, fmt):

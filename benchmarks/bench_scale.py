@@ -18,7 +18,8 @@ import torch
 from common import print_table, write_json
 
 from permopt import models
-from permopt.search import SearchSpace, SolverCostModel
+import permopt
+from permopt.search import SolverCostModel
 
 
 def fingerprint(cm: SolverCostModel) -> dict:
@@ -35,7 +36,7 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     torch.manual_seed(0)
     model = models.get(args.model).eval()
-    space = SearchSpace.from_model(model, torch.randn(1, 3, args.size, args.size))
+    space = permopt.nn.search_space(model, torch.randn(1, 3, args.size, args.size))
     pairs = sum(len(L.candidates) - 1 for L in space.layers)
     print(f"{args.model}: {len(space)} layers, {pairs} (layer, G>1) solves with {args.solver!r}")
     rows, prints = [], {}

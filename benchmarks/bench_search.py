@@ -15,6 +15,8 @@ import time
 
 import torch
 
+import permopt  # noqa: E402
+
 
 from permopt import models  # noqa: E402
 from common import print_table, write_json  # noqa: E402
@@ -49,7 +51,7 @@ def resnet50_space(min_channels: int = 4, max_groups: int = 64) -> SearchSpace:
 def preresnet164_space() -> SearchSpace:
     torch.manual_seed(0)
     model = models.get("preresnet164")
-    return SearchSpace.from_model(model, torch.randn(2, 3, 32, 32))
+    return permopt.nn.search_space(model, torch.randn(2, 3, 32, 32))
 
 
 def main(argv=None):

@@ -15,9 +15,11 @@ import dataclasses
 import numpy as np
 import torch
 
+import permopt  # noqa: E402
+
 
 from permopt import models  # noqa: E402
-from permopt.search import SearchSpace, SolverCostModel, register_strategy, search  # noqa: E402
+from permopt.search import SolverCostModel, register_strategy, search  # noqa: E402
 
 
 @register_strategy("uniform_largest_fit", overwrite=True)
@@ -50,7 +52,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     model = models.get(args.model).eval()
-    space = SearchSpace.from_model(model, torch.randn(2, *models.input_shape(args.model)))
+    space = permopt.nn.search_space(model, torch.randn(2, *models.input_shape(args.model)))
     base = SolverCostModel("grps")
     out = {}
     for cost_name, cost in (("default", base), ("params-weighted", ParamsWeightedCost(base))):

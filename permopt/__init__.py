@@ -30,12 +30,12 @@ __version__ = "0.4.0"
 
 #: Names served from torch-dependent modules, imported on first access.
 _LAZY = {"prune": "pipeline", "apply_plan": "pipeline", "load_pruned": "pipeline", "PruneResult": "pipeline", "Report": "pipeline",
-         "LatencySetup": "latency"}
+         "LatencySetup": "nn.latency"}
 
 
 #: Subpackages reachable as attributes after a plain ``import permopt`` (``permopt.nn.count``),
 #: imported on first access so that ``import permopt`` stays free of torch.
-_SUBMODULES = ("nn", "models", "search", "solvers", "latency", "plot", "coupling", "pipeline", "bench", "io")
+_SUBMODULES = ("nn", "models", "search", "solvers", "plot", "coupling", "pipeline", "bench", "io")
 
 
 def __getattr__(name: str) -> Any:

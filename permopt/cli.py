@@ -281,9 +281,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.space:
         space = SearchSpace.load(args.space)
     else:
+        from .nn.space import search_space
+
         model, x = _load_model(args)
-        space = SearchSpace.from_model(model, x, min_channels=default_min_channels(args.min_channels, budget),
-                                       max_groups=args.max_groups, include_linear=args.include_linear)
+        space = search_space(model, x, min_channels=default_min_channels(args.min_channels, budget),
+                             max_groups=args.max_groups, include_linear=args.include_linear)
         if save_space:
             space.save(save_space)
     cost = SolverCostModel(args.solver, time_limit=args.layer_time_limit, seed=args.seed, n_jobs=args.jobs)
@@ -348,7 +350,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 def _latency_setup(args: argparse.Namespace) -> Any:
     """The --latency-* options as a LatencySetup (no disk cache unless --latency-cache)."""
-    from .latency import LatencySetup
+    from .nn.latency import LatencySetup
 
     return LatencySetup(batch=args.latency_batch, threads=args.latency_threads, rounds=args.latency_rounds,
                         memory_format=args.memory_format, cache_dir=args.latency_cache)
@@ -369,7 +371,7 @@ def _add_latency_args(p: argparse.ArgumentParser) -> None:
 def _bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
     """Dense vs exported latency for each G and coupling, timed side by side."""
     from .bench import format_table
-    from .latency import LatencyTable
+    from .nn.latency import LatencyTable
     from .pipeline import prune
 
     model, x = _load_model(args)

@@ -22,8 +22,8 @@ from .parallel import map_jobs
 from .plan import LayerPlan, Plan
 from .progress import progress_bar
 from .search import Budget, SearchResult, SearchSpace, SolverCostModel, get_strategy, search
-from .search.space import layer_scores
-from .latency import LatencySetup, LatencyTable
+from .nn.latency import LatencySetup, LatencyTable
+from .nn.space import layer_scores, search_space
 from .solvers import get as get_solver
 from .solvers.run import solve_layer
 
@@ -197,9 +197,8 @@ def build_plan(model: nn.Module, example_inputs: Any, *, groups: int | None = No
                              f"per group); candidates: { {n: info[n].candidates for n in names} }")
     else:
         timed = latency if latency is not None else (LatencySetup() if budget.latency is not None else None)
-        space = SearchSpace.from_model(model, example_inputs, criterion=criterion, grads=grads,
-                                       max_groups=max_groups, layers=names, info=info, counts=counts,
-                                       latency=timed, progress=progress)
+        space = search_space(model, example_inputs, criterion=criterion, grads=grads, max_groups=max_groups,
+                             layers=names, info=info, counts=counts, latency=timed, progress=progress)
         _check_budget(budget, space, info, include_linear, max_groups)
         cost = cost_model or SolverCostModel(solver, time_limit=layer_time_limit, seed=seed, executor=executor,
                                              n_jobs=n_jobs)
@@ -439,7 +438,7 @@ def prune(model: nn.Module, example_inputs: Any, *, groups: int | None = None, b
         ``"full"`` under a latency budget, else ``"none"`` (it costs accuracy before fine-tuning).
         ``"strict"`` also pins spaces that must keep their order (concatenations, model
         inputs/outputs, unknown operations) to contiguous groups: fewer gathers still, more mass lost.
-    latency : how latency is measured (:class:`permopt.latency.LatencySetup` or a dict:
+    latency : how latency is measured (:class:`permopt.nn.latency.LatencySetup` or a dict:
         ``batch`` (default: the example inputs'), ``threads`` (1), ``rounds``, ``cache_dir``),
         for a ``budget`` with ``latency`` (a fraction of the dense model's measured latency:
         per-layer times at every G, cached on disk) and for the report: when given or when the

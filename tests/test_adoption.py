@@ -206,7 +206,7 @@ def test_exact_pareto_front_equals_brute_force(seed, n_layers, resource):
 
 
 def test_exact_front_reaches_the_exact_knapsack_optimum():
-    sp = SearchSpace.from_model(models.get("resnet20", seed=0), torch.randn(2, 3, 32, 32))
+    sp = permopt.nn.search_space(models.get("resnet20", seed=0), torch.randn(2, 3, 32, 32))
     cost = SolverCostModel("grps")
     problem = ConfigProblem(sp, cost, Budget(params=0.5))
     front = pareto_front(problem)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import permopt
-from permopt.latency import LatencySetup, LatencyTable, layer_inputs
+from permopt.nn.latency import LatencySetup, LatencyTable, layer_inputs
 from permopt.search import SearchSpace, SolverCostModel, search
 
 from nn_helpers import Chain, randomize_bn
@@ -85,7 +85,7 @@ def fake_timing(monkeypatch):
 def test_space_with_latency_keeps_only_faster_groups_and_adds_up(chain, tmp_path, fake_timing):
     model, x = chain
     setup = LatencySetup(batch=4, rounds=3, cache_dir=tmp_path)
-    space = SearchSpace.from_model(model, x, latency=setup)
+    space = permopt.nn.search_space(model, x, latency=setup)
     assert all(8 not in L.candidates for L in space.layers) and any(L.candidates[-1] == 4 for L in space.layers)
     assert space.fixed_latency == pytest.approx(1e-3)
     for L in space.layers:
@@ -99,7 +99,7 @@ def test_space_with_latency_keeps_only_faster_groups_and_adds_up(chain, tmp_path
 
 def test_latency_budget_search_meets_its_estimate(chain, tmp_path, fake_timing):
     model, x = chain
-    space = SearchSpace.from_model(model, x, latency=LatencySetup(batch=4, rounds=3, cache_dir=tmp_path))
+    space = permopt.nn.search_space(model, x, latency=LatencySetup(batch=4, rounds=3, cache_dir=tmp_path))
     fastest = space.smallest[2] / space.dense_latency
     frac = float(np.clip((1 + fastest) / 2, fastest, 1.0))  # halfway between dense and the fastest reachable
     r = search(space, {"latency": frac}, "exact", cost_model=SolverCostModel("grps"))
@@ -111,7 +111,7 @@ def test_latency_budget_search_meets_its_estimate(chain, tmp_path, fake_timing):
 def test_prune_with_latency_budget_reports_measured_latency(chain, tmp_path, fake_timing):
     model, x = chain
     setup = {"batch": 4, "rounds": 3, "cache_dir": str(tmp_path), "memory_format": "channels_last"}
-    space = SearchSpace.from_model(model, x, latency=setup)
+    space = permopt.nn.search_space(model, x, latency=setup)
     frac = (1 + space.smallest[2] / space.dense_latency) / 2
     r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, coupling="full", progress=False)
     assert r.report.latency_before > 0 and r.report.latency_after > 0
@@ -178,7 +178,7 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
     monkeypatch.setattr(pipeline, "build_plan", build_plan)
     model, x = chain
     setup = {"batch": 4, "rounds": 2, "cache_dir": str(tmp_path), "memory_format": "contiguous"}
-    space = SearchSpace.from_model(model, x, latency=setup)
+    space = permopt.nn.search_space(model, x, latency=setup)
     frac = (1 + space.smallest[2] / space.dense_latency) / 2
     r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, progress=False)
     runs = r.plan.meta["latency_runs"]

@@ -95,7 +95,11 @@ def test_matrices_and_help_never_import_torch():
     import sys
 
     code = ("import sys, numpy as np, permopt, permopt.cli; S = np.ones((8, 8)); permopt.solve(S, 2); "
-            "permopt.compare(S, 2, 'grps'); import permopt.search; print('torch' in sys.modules)")
+            "permopt.compare(S, 2, 'grps'); permopt.bound(S, 2, method='best')\n"
+            "from permopt.search import LayerSpec, SearchSpace, pareto_front, search, ConfigProblem, SolverCostModel\n"
+            "sp = SearchSpace([LayerSpec(f'l{i}', np.ones((8, 8)) + i, [1, 2, 4], 576, 9216) for i in range(3)])\n"
+            "search(sp, 'params=0.5', 'exact'); pareto_front(ConfigProblem(sp, SolverCostModel('grps'), 'params=0.5'))\n"
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     helped = subprocess.run([sys.executable, "-c", "import sys; from permopt.cli import main\n"

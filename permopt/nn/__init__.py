@@ -1,10 +1,14 @@
-"""Applying solutions to PyTorch models: inspect, mask, export (with folded permutations), count."""
+"""Everything that touches PyTorch: inspect a model, its search space, mask, export (with folded
+permutations), count, measure latency, re-estimate BatchNorm."""
 from .calibrate import recalibrate_bn
 from .count import Counts, count
 from .export import ExportResult, export, grouped_module
 from .inspect import LayerInfo, ModelInfo, inspect
 from .mask import BlockMask, apply_masks, is_masked, remove_masks
+from .latency import LatencySetup, LatencyTable
 from .modules import ChannelIndex, GroupedLinear
+from .space import layer_scores, search_space
 
 __all__ = ["recalibrate_bn", "inspect", "LayerInfo", "ModelInfo", "apply_masks", "remove_masks", "is_masked", "BlockMask",
-           "export", "ExportResult", "grouped_module", "count", "Counts", "ChannelIndex", "GroupedLinear"]
+           "export", "ExportResult", "grouped_module", "count", "Counts", "ChannelIndex", "GroupedLinear",
+           "LatencySetup", "LatencyTable", "search_space", "layer_scores"]

@@ -29,7 +29,7 @@ def count(model: nn.Module, example_inputs: Any) -> Counts:
     """Run one forward pass (eval, no grad) and count params and per-sample MACs."""
     layers = {}
 
-    def record(name, mod, out):
+    def record(name, mod, inputs, out):
         layers[name] = {"params": sum(p.numel() for p in mod.parameters(recurse=False)),
                         "macs": _macs(mod, out.shape), "groups": getattr(mod, "groups", 1)}
 

@@ -188,14 +188,14 @@ def trace_or_none(model: nn.Module, example_inputs: Any, purpose: str) -> fx.Gra
 
 
 def forward_with_hooks(model: nn.Module, example_inputs: Any, select: Callable[[nn.Module], Any],
-                       record: Callable[[str, nn.Module, Any], None]) -> None:
-    """One eval-mode, no-grad forward pass calling ``record(name, module, output)`` for every
-    module with ``select(module)``; every module's mode is restored and the hooks removed."""
+                       record: Callable[[str, nn.Module, tuple, Any], None]) -> None:
+    """One eval-mode, no-grad forward pass calling ``record(name, module, inputs, output)`` for
+    every module with ``select(module)``; every module's mode is restored and the hooks removed."""
     handles = []
     for name, m in model.named_modules():
         if select(m):
             def hook(mod, inputs, output, name=name):  # returns None: a returned value would replace the output
-                record(name, mod, output)
+                record(name, mod, inputs, output)
             handles.append(m.register_forward_hook(hook))
     try:
         with evaluating(model):
@@ -225,7 +225,7 @@ def untouchable_layers(gm: fx.GraphModule, modules: dict[str, Any]) -> dict[str,
 
 def _hook_shapes(model: nn.Module, example_inputs: Any) -> dict[str, tuple | None]:
     shapes: dict[str, tuple | None] = {}
-    def record(name: str, mod: nn.Module, out: Any) -> None:
+    def record(name: str, mod: nn.Module, inputs: tuple, out: Any) -> None:
         shapes.setdefault(name, tuple(out.shape))
 
     forward_with_hooks(model, example_inputs, layer_kind, record)

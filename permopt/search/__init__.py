@@ -1,7 +1,8 @@
 """Group configuration search: choose ``G`` per layer under a parameter/MAC budget.
 
-    from permopt.search import SearchSpace, search
-    space = SearchSpace.from_model(model, x)
+    import permopt
+    from permopt.search import search
+    space = permopt.nn.search_space(model, x)       # or SearchSpace(layers) from matrices
     result = search(space, budget={"params": 0.5}, strategy="exact")
 
 Strategies: ``paper`` (the authors' greedy, made correct), ``exact`` (multiple-choice

@@ -11,7 +11,7 @@ class Budget:
     fraction of the dense model's total and a whole number above 1 an absolute count (``1.5`` is
     neither, and refused: write ``0.5`` or ``1500000``); ``latency`` is a
     fraction in (0, 1] of the dense model's latency measured on this machine (see
-    :mod:`permopt.latency`). ``None`` means no limit."""
+    :mod:`permopt.nn.latency`). ``None`` means no limit."""
 
     params: float | None = None
     macs: float | None = None
@@ -63,7 +63,7 @@ class Budget:
         """Absolute (params, MACs, latency in seconds) limits; ``inf`` where unlimited."""
         if self.latency is not None and dense_latency is None:
             raise ValueError("a latency budget needs measured latencies: build the search space with "
-                             "SearchSpace.from_model(..., latency=LatencySetup(...)) (prune does this)")
+                             "permopt.nn.search_space(..., latency=LatencySetup(...)) (prune does this)")
 
         def resolve(v, dense):
             return float("inf") if v is None else (v * dense if v <= 1 else float(v))

@@ -16,6 +16,7 @@ latency budget are reproducible from the same cache and not across machines.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -28,11 +29,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from .limits import validate_count
-from .progress import progress_bar
+from ..limits import validate_count
+from ..plan import LayerPlan, Plan
+from ..progress import progress_bar
+from .export import export
+from .inspect import evaluating, forward_with_hooks, signature
+from .modules import ChannelIndex
 
 
 class _Identity(nn.Module):
@@ -43,10 +49,6 @@ class _Identity(nn.Module):
 def without_index_modules(model: nn.Module) -> nn.Module:
     """A copy of an exported model with every ``ChannelIndex`` replaced by an identity: its outputs
     are wrong, but its time shows what the gathers cost (timing only)."""
-    import copy
-
-    from .nn.modules import ChannelIndex
-
     out = copy.deepcopy(model)
     for name, m in list(out.named_modules()):
         if isinstance(m, ChannelIndex):
@@ -187,22 +189,13 @@ class LatencySetup:
 
 def layer_inputs(model: nn.Module, example_inputs: Any, names: list[str]) -> dict[str, tuple[int, ...]]:
     """Shape of each named layer's input for ``example_inputs`` (one forward pass, batch dim included)."""
-    from .nn.inspect import evaluating
-
     shapes: dict[str, tuple[int, ...]] = {}
+    wanted = {id(model.get_submodule(n)) for n in names}
 
-    def record(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: tuple) -> None:
-            shapes.setdefault(name, tuple(args[0].shape))
-        return hook
+    def record(name: str, module: nn.Module, inputs: tuple, output: Any) -> None:
+        shapes.setdefault(name, tuple(inputs[0].shape))
 
-    hooks = [model.get_submodule(n).register_forward_pre_hook(record(n)) for n in names]
-    try:
-        with evaluating(model):
-            model(*example_inputs) if isinstance(example_inputs, tuple) else model(example_inputs)
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_with_hooks(model, example_inputs, lambda m: id(m) in wanted, record)
     missing = [n for n in names if n not in shapes]
     if missing:
         raise ValueError(f"layers {missing} did not run on the example inputs; their latency cannot be measured")
@@ -250,8 +243,6 @@ class LatencyTable:
         while ratios within a session are stable. Cached per model (layer shapes, candidates,
         input) and setup.
         """
-        from .nn.inspect import evaluating, signature
-
         x = self.setup.inputs(example_inputs)
         shapes = layer_inputs(model, x, list(candidates))
         layer_keys = sorted(f"{n}:{_layer_key(model.get_submodule(n), shapes[n], g, self.setup)}"
@@ -278,8 +269,6 @@ class LatencyTable:
     def models(self, models: dict[str, nn.Module], example_inputs: Any, progress: bool = False) -> dict[str, float]:
         """Seconds per call of whole models in eval mode (copies in the setup's memory format) on
         ``example_inputs`` resized to its batch; not cached: they are timed side by side each time."""
-        import copy
-
         x = self.setup.inputs(example_inputs)
         args = x if isinstance(x, tuple) else (x,)
         copies = {k: self.setup.apply(copy.deepcopy(m)).eval() for k, m in models.items()}
@@ -306,13 +295,6 @@ class LatencyTable:
 def _variant(model: nn.Module, x: Any, candidates: dict[str, list[int]], groups: int) -> nn.Module:
     """A copy of ``model`` with every layer that has ``groups`` among its candidates grouped at it
     (random groups, for timing only); ``groups = 1``: a plain copy."""
-    import copy
-
-    import numpy as np
-
-    from .nn.export import export
-    from .plan import LayerPlan, Plan
-
     if groups == 1:
         return copy.deepcopy(model)
     rng = np.random.default_rng(0)
