@@ -267,7 +267,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from .bench import format_table
-    from .pipeline import default_min_channels
+    from .pruning.options import default_min_channels
     from .search import Budget, SearchSpace, SolverCostModel, get_strategy, search
 
     budget = Budget.parse(args.budget)
@@ -320,19 +320,31 @@ def _progress(items: list, desc: str, quiet: bool) -> Any:
         bar.close()
 
 
+def _prune_config(args: argparse.Namespace, **fields: Any) -> Any:
+    """The prune options the flags give, as one :class:`~permopt.pruning.PruneConfig` (checked
+    here, before the model is loaded); ``fields`` override them."""
+    from .pruning import PruneConfig
+
+    budget = getattr(args, "budget", None)
+    options = {"groups": getattr(args, "groups", None), "budget": budget,
+               "strategy": getattr(args, "strategy", "exact"), "solver": args.solver,
+               "include_linear": args.include_linear, "min_channels": args.min_channels,
+               "max_groups": args.max_groups, "layer_time_limit": args.layer_time_limit,
+               "search_time_limit": getattr(args, "search_time_limit", None), "seed": args.seed,
+               "progress": not args.quiet, "n_jobs": args.jobs, "coupling": getattr(args, "coupling", None),
+               "latency": _latency_setup(args) if budget and "latency" in budget else None}
+    return PruneConfig(**{**options, **fields})
+
+
 def _cmd_prune(args: argparse.Namespace) -> int:
     import torch
 
-    from .pipeline import check_arguments, prune
+    from .pruning import prune
 
-    check_arguments(args.groups, args.budget, "export", args.solver, args.strategy, args.coupling)
+    config = _prune_config(args)
     out, plot = _output_dir(args.out_dir), _output_file(args.plot, "--plot")
     model, x = _load_model(args)
-    res = prune(model, x, groups=args.groups, budget=args.budget, strategy=args.strategy, solver=args.solver,
-                include_linear=args.include_linear, min_channels=args.min_channels, max_groups=args.max_groups,
-                layer_time_limit=args.layer_time_limit, search_time_limit=args.search_time_limit, seed=args.seed,
-                progress=not args.quiet, n_jobs=args.jobs, coupling=args.coupling,
-                latency=_latency_setup(args) if args.budget and "latency" in args.budget else None)
+    res = prune(model, x, config)
     out.mkdir(parents=True, exist_ok=True)
     res.plan.save(out / "plan.json")
     torch.save(res.model.state_dict(), out / "pruned_state_dict.pt")
@@ -372,16 +384,16 @@ def _bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
     """Dense vs exported latency for each G and coupling, timed side by side."""
     from .bench import format_table
     from .nn.latency import LatencyTable
-    from .pipeline import prune
+    from .pruning import prune
 
+    couplings = _names(args.couplings, "--couplings")
+    combos = [(G, c) for G in _ints(args.groups_list, "--groups-list") for c in couplings]
+    configs = [_prune_config(args, groups=G, coupling=c, progress=False) for G, c in combos]
     model, x = _load_model(args)
     setup = _latency_setup(args).resolve(model, x)
     exported, info = {}, {}
-    couplings = _names(args.couplings, "--couplings")
-    combos = [(G, c) for G in _ints(args.groups_list, "--groups-list") for c in couplings]
-    for G, coupling in _progress(combos, "pruning", args.quiet):
-        r = prune(model, x, groups=G, coupling=coupling, solver=args.solver, seed=args.seed, progress=False,
-                  min_channels=args.min_channels, include_linear=args.include_linear)
+    for (G, coupling), config in _progress(list(zip(combos, configs)), "pruning", args.quiet):
+        r = prune(model, x, config)
         exported[f"G={G} {coupling}"] = r.model
         info[f"G={G} {coupling}"] = (r.report.macs_before / r.report.macs_after, r.report.index_modules)
     t = LatencyTable(setup).models({"dense": model, **exported}, x, progress=not args.quiet)

@@ -166,16 +166,16 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
     def models(self, models, example_inputs, progress=False):
         return {"dense": 1.0, "pruned": next(measured) * state["estimate"]}
     state = {"estimate": 1.0}
-    import permopt.pipeline as pipeline
+    import permopt.pruning as pruning
 
-    orig = pipeline.build_plan
+    orig = pruning.build_plan
 
     def build_plan(*a, **k):
-        plan, result, sols = orig(*a, **k)
-        state["estimate"] = plan.meta["estimated_latency_ratio"]
-        return plan, result, sols
+        built = orig(*a, **k)
+        state["estimate"] = built.plan.meta["estimated_latency_ratio"]
+        return built
     monkeypatch.setattr(LatencyTable, "models", models)
-    monkeypatch.setattr(pipeline, "build_plan", build_plan)
+    monkeypatch.setattr(pruning, "build_plan", build_plan)
     model, x = chain
     setup = {"batch": 4, "rounds": 2, "cache_dir": str(tmp_path), "memory_format": "contiguous"}
     space = permopt.nn.search_space(model, x, latency=setup)
@@ -188,7 +188,7 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
 
 
 def test_latency_budgets_may_go_depthwise_by_default(chain, tmp_path, fake_timing):
-    from permopt.pipeline import MIN_CHANNELS, default_min_channels
+    from permopt.pruning import MIN_CHANNELS, default_min_channels
     from permopt.search import Budget
 
     assert default_min_channels(None, Budget.parse({"latency": 0.8})) == 1  # depthwise: the fastest kernels

@@ -1,0 +1,134 @@
+"""One call to prune a model: inspect → (search) → solve per layer → mask or export → report.
+
+The package holds the options (:mod:`.options`: :class:`PruneConfig`), plan building
+(:mod:`.build`), the latency-budget loop (:mod:`.latency_loop`) and the report (:mod:`.report`).
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..nn.count import count
+from ..nn.export import ExportResult, export
+from ..nn.inspect import inspect, signature
+from ..nn.mask import apply_masks
+from ..plan import Plan
+from ..search import SearchResult
+from .build import LOW_KEPT_RATIO, BuiltPlan, build_plan
+from .latency_loop import LATENCY_RETRIES, LATENCY_SLACK, latency_choice, runs_until_measured
+from .options import MIN_CHANNELS, PruneConfig, default_coupling, default_min_channels
+from .report import Report, make_report
+
+
+@dataclass
+class PruneResult:
+    """What :func:`prune` returns: the pruned model, the plan that rebuilds it, and the report."""
+
+    model: nn.Module
+    plan: Plan
+    report: Report
+    search: SearchResult | None = None
+    export: ExportResult | None = None
+    solutions: dict = field(default_factory=dict)
+
+
+def apply_plan(model: nn.Module, plan: Plan | str | Path, example_inputs: Any, mode: str = "export") -> nn.Module:
+    """Apply a plan (a :class:`Plan` or the path of a saved ``plan.json``) to a dense model and
+    return the new model: ``"export"`` (real grouped layers, permutations folded in; a
+    ``torch.fx.GraphModule``) or ``"mask"`` (a masked copy with the dense layers, for
+    fine-tuning). The input model is left untouched. A plan made for a different model (its
+    recorded signature differs) is applied with a warning. For the export's details (its
+    channel-index modules) call :func:`permopt.nn.export` directly.
+    """
+    return _apply(model, _as_plan(plan), example_inputs, mode)[0]
+
+
+def load_pruned(dense_model: nn.Module, plan: Plan | str | Path, state_dict: dict | str | Path,
+                example_inputs: Any, mode: str = "export") -> nn.Module:
+    """The pruned model saved by ``permopt prune`` (or ``torch.save(res.model.state_dict())``),
+    rebuilt: the dense architecture (any weights), the plan it was pruned with, and the pruned
+    model's state dict (a dict or a ``.pt`` path). ``mode`` must be the one the state dict was
+    saved from (``export`` for ``permopt prune``'s ``pruned_state_dict.pt``)."""
+    model = apply_plan(dense_model, plan, example_inputs, mode)
+    if not isinstance(state_dict, dict):
+        path = state_dict
+        try:
+            state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ValueError(f"state_dict {str(path)!r}: no such file") from None
+        if not isinstance(state_dict, dict):
+            raise ValueError(f"state_dict {str(path)!r} holds a {type(state_dict).__name__}, not a state dict")
+    try:
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as e:  # shapes: torch lists each mismatch on its own line
+        raise ValueError("the state dict does not fit the dense model under this plan: " + "; ".join(
+            line.strip() for line in str(e).splitlines()[1:] if line.strip())) from None
+    if missing or unexpected:
+        raise ValueError(f"the state dict does not fit the dense model under this plan (mode={mode!r}): missing "
+                         f"keys {sorted(missing)}, unexpected keys {sorted(unexpected)}; was it saved from "
+                         f"another architecture, plan or mode?")
+    return model
+
+
+def _as_plan(plan: Plan | str | Path) -> Plan:
+    if isinstance(plan, Plan):
+        return plan
+    if isinstance(plan, (str, Path)):
+        return Plan.load(plan)
+    raise TypeError(f"plan must be a Plan or the path of a plan.json, got {type(plan).__name__}")
+
+
+def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str) -> tuple[nn.Module, ExportResult | None]:
+    """``apply_plan``, also returning the export's result (None in mask mode)."""
+    recorded = plan.meta.get("model_signature")
+    if recorded is not None and recorded != signature(model):
+        warnings.warn("this plan was made for a model with other conv/linear layers (names or shapes differ); "
+                      f"applying its {len(plan.pruned())} grouped layers where they fit", stacklevel=2)
+    if mode == "export":
+        res = export(model, plan, example_inputs)
+        return res.model, res
+    if mode == "mask":
+        return apply_masks(copy.deepcopy(model), plan), None
+    raise ValueError(f"mode must be 'export' or 'mask', got {mode!r}")
+
+
+def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = None, **options: Any) -> PruneResult:
+    """Prune ``model`` into group convolutions in one call; ``model`` itself is never changed.
+
+    Parameters
+    ----------
+    model : the dense model (it is never changed).
+    example_inputs : inputs for tracing (a tensor or a tuple).
+    config : a :class:`PruneConfig` holding the options; keywords given as well replace its
+        fields (``prune(model, x, config, seed=3)``).
+    **options : the fields of :class:`PruneConfig` (``groups=4``, ``budget={"params": 0.5}``,
+        ``solver``, ``coupling``, ``latency`` …), each documented there; all are checked once,
+        before any tracing or solving, and an unknown one is a TypeError naming the others.
+    """
+    parsed = PruneConfig.make(config, **options)
+    info = inspect(model, example_inputs, include_linear=parsed.include_linear,
+                   min_channels=parsed.min_channels_per_group)
+    before = count(model, example_inputs)
+    cost = parsed.cost_model()
+    build = partial(build_plan, model, example_inputs, info=info, counts=before, cost_model=cost)
+    runs = runs_until_measured(build, _apply, model, example_inputs, parsed, before)
+    run = latency_choice(runs, parsed)
+    if len(runs) > 1:
+        run.plan.meta["latency_runs"] = [{"internal_budget": r.plan.meta.get("budget"),
+                                          "estimated": r.plan.meta.get("estimated_latency_ratio"),
+                                          "measured": r.report.latency_ratio} for r in runs]
+    if parsed.budget is not None:
+        run.plan.meta["budget"] = str(parsed.budget)  # the caller's, not a lowered internal one
+    return PruneResult(run.model, run.plan, run.report, run.search, run.export, run.solutions)
+
+
+__all__ = ["prune", "apply_plan", "load_pruned", "PruneResult", "PruneConfig", "Report", "BuiltPlan", "build_plan",
+           "make_report", "default_coupling", "default_min_channels", "MIN_CHANNELS", "LOW_KEPT_RATIO",
+           "LATENCY_SLACK", "LATENCY_RETRIES"]

@@ -1,0 +1,90 @@
+"""Latency budgets are met as measured: build, export, time side by side, and search again with
+the budget lowered by the estimate's error while the measured model is over it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+from torch import nn
+
+from ..limits import within
+from ..nn.count import Counts
+from ..nn.export import ExportResult
+from ..nn.latency import LatencySetup, LatencyTable
+from ..plan import Plan
+from ..search import SearchResult
+from .options import PruneConfig
+from .report import Report, make_report
+
+#: Under a latency budget, a model measured above ``budget · (1 + LATENCY_SLACK)`` is searched again
+#: with the budget lowered by the estimate's measured error, at most ``LATENCY_RETRIES`` times.
+LATENCY_SLACK, LATENCY_RETRIES = 0.01, 2
+
+
+@dataclass
+class Run:
+    """One build of a prune: the plan, the search's result, the solutions, the model, its export
+    (None in mask mode) and the report (with measured latencies under a latency setup)."""
+
+    plan: Plan
+    search: SearchResult | None
+    solutions: dict
+    model: nn.Module
+    export: ExportResult | None
+    report: Report
+
+
+def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[..., Any], model: nn.Module,
+                        example_inputs: Any, config: PruneConfig, before: Counts) -> list[Run]:
+    """One :class:`Run` of ``build(config)`` (a :class:`~permopt.pruning.build.BuiltPlan`) applied
+    by ``apply``; under a latency budget, more runs with the budget lowered by the estimate's
+    measured error while the model measures over it (at most ``LATENCY_RETRIES``; a budget
+    lowered under the floor ends the tries)."""
+    runs: list[Run] = []
+    budget, setup, current = config.budget, config.latency_setup, config
+    retries = LATENCY_RETRIES if budget is not None and budget.latency is not None else 0
+    for _ in range(1 + retries):
+        try:
+            built = build(current)
+        except ValueError:
+            if not runs:
+                raise
+            break
+        out, exported = apply(model, built.plan, example_inputs, config.mode)
+        report = make_report(model, built.plan, example_inputs, exported, before)
+        if setup is not None:
+            _measure_latency(model, out, example_inputs, setup, built.plan, report, config.progress)
+        runs.append(Run(built.plan, built.search, built.solutions, out, exported, report))
+        if not retries or budget is None or budget.latency is None or current.budget is None \
+                or current.budget.latency is None:
+            break
+        measured = report.latency_ratio
+        if measured is None or within(measured, budget.latency * (1 + LATENCY_SLACK)):
+            break
+        lowered = replace(current.budget, latency=current.budget.latency * budget.latency / measured)
+        fmt = built.plan.meta.get("memory_format")  # retries keep the format (and its cached table)
+        current = replace(current, budget=lowered,
+                          latency=replace(setup, memory_format=fmt) if setup is not None and fmt else current.latency)
+    return runs
+
+
+def _measure_latency(model: nn.Module, out: nn.Module, example_inputs: Any, setup: LatencySetup, plan: Plan,
+                     report: Report, progress: bool = False) -> None:
+    """Time the dense and the pruned model side by side into ``report``; ``out`` is converted to the
+    memory format it was measured in (the one the search used, or the setup's, resolved)."""
+    setup = replace(setup, memory_format=plan.meta.get("memory_format", setup.memory_format))
+    setup = setup.resolve(model, example_inputs)
+    setup.apply(out)
+    t = LatencyTable(setup).models({"dense": model, "pruned": out}, example_inputs, progress)
+    report.latency_before, report.latency_after = t["dense"], t["pruned"]
+
+
+def latency_choice(runs: list[Run], config: PruneConfig) -> Run:
+    """The first run measured within a latency budget, else the fastest measured (or the only run)."""
+    budget = config.budget
+    if budget is None or budget.latency is None or len(runs) == 1:
+        return runs[0]
+    ratio = [r.report.latency_ratio or float("inf") for r in runs]  # each run under a latency budget is measured
+    ok = [k for k, v in enumerate(ratio) if within(v, budget.latency * (1 + LATENCY_SLACK))]
+    return runs[ok[0] if ok else int(np.argmin(ratio))]

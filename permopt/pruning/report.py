@@ -1,0 +1,83 @@
+"""The prune report: parameters, MACs, kept ratio and method per layer, before and after."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ..nn.count import Counts, count
+from ..nn.export import ExportResult, export
+from ..plan import Plan
+
+
+@dataclass
+class Report:
+    """Per-layer and total parameters/MACs before and after, with each layer's G and kept ratio."""
+
+    layers: list[dict]
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+    index_modules: int = 0
+    latency_before: float | None = None  # measured seconds per batch (latency budgets / latency=)
+    latency_after: float | None = None
+
+    @property
+    def kept_ratio(self) -> float:
+        """The whole model's kept ratio: each conv/linear layer's kept ratio (of its criterion mass;
+        1 for layers left dense) weighted by its dense parameter count."""
+        weights = np.array([r["params_before"] for r in self.layers], float)
+        return float(np.dot([r["kept_ratio"] for r in self.layers], weights) / weights.sum()) if weights.sum() else 1.0
+
+    @property
+    def latency_ratio(self) -> float | None:
+        """Measured pruned / dense latency (None when latency was not measured)."""
+        if self.latency_before is None or self.latency_after is None:
+            return None
+        return self.latency_after / self.latency_before
+
+    def table(self) -> str:
+        """A plain-text table, one row per conv/linear layer plus totals."""
+        head = (f"{'layer':<28} {'G':>3} {'kept':>7} {'method':<16} {'params':>10} {'-> after':>10} {'MACs':>12} "
+                f"{'-> after':>12}")
+        lines = [head, "-" * len(head)]
+        for r in self.layers:
+            kept, method = (f"{r['kept_ratio']:.3f}", r["method"][:16]) if r["groups"] > 1 else ("-", "")
+            lines.append(f"{r['name'][:28]:<28} {r['groups']:>3} {kept:>7} {method:<16} {r['params_before']:>10} "
+                         f"{r['params_after']:>10} {r['macs_before']:>12} {r['macs_after']:>12}")
+        lines.append("-" * len(head))
+        lines.append(f"{'total (all parameters)':<28} {'':>3} {'':>7} {'':<16} {self.params_before:>10} "
+                     f"{self.params_after:>10} {self.macs_before:>12} {self.macs_after:>12}")
+        lines.append(f"params x{self.params_after / self.params_before:.3f}, MACs x{self.macs_after / self.macs_before:.3f}, "
+                     f"kept x{self.kept_ratio:.3f} (layer kept ratios weighted by parameters), "
+                     f"{self.index_modules} channel-index modules")
+        if self.latency_before and self.latency_after:
+            lines.append(f"latency x{self.latency_ratio:.3f} (measured: "
+                         f"{1e3 * self.latency_before:.3g} ms dense -> {1e3 * self.latency_after:.3g} ms)")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"layers": self.layers, "kept_ratio": self.kept_ratio,
+                "params_before": self.params_before, "params_after": self.params_after,
+                "macs_before": self.macs_before, "macs_after": self.macs_after, "index_modules": self.index_modules,
+                "latency_before": self.latency_before, "latency_after": self.latency_after}
+
+
+def make_report(model: nn.Module, plan: Plan, example_inputs: Any, exported: ExportResult | None = None,
+                before: Counts | None = None) -> Report:
+    """Counts before (``model``) and after (its export under ``plan``), per layer and total."""
+    exported = exported or export(model, plan, example_inputs)
+    before = before or count(model, example_inputs)
+    after = count(exported.model, example_inputs)
+    rows = []
+    for name, b in before.layers.items():
+        a = after.layers.get(name, b)
+        lp = plan.layers.get(name)
+        rows.append({"name": name, "groups": lp.groups if lp else 1, "kept_ratio": lp.kept_ratio if lp else 1.0,
+                     "method": lp.method if lp else "dense",
+                     "params_before": b["params"], "params_after": a["params"],
+                     "macs_before": b["macs"], "macs_after": a["macs"]})
+    return Report(rows, before.params, after.params, before.macs, after.macs, len(exported.index_modules))
