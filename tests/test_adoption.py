@@ -43,13 +43,14 @@ def test_seeded_models_repeat_and_leave_the_global_random_state_alone():
 
 def test_class_count_defaults_to_the_models_own():
     assert models.default_classes("resnet20") == 10 and models.default_classes("tv:resnet18") == 1000
-    from permopt.cli import _load_model, build_parser
+    from permopt.cli import build_parser
+    from permopt.cli.loading import load_model
 
     args = build_parser().parse_args(["prune", "--model", "tv:resnet18", "-g", "2"])
-    model, x = _load_model(args)
+    model, x = load_model(args)
     assert model.fc.out_features == 1000 and tuple(x.shape[1:]) == (3, 224, 224)
     args = build_parser().parse_args(["prune", "--model", "tv:resnet18", "-g", "2", "--num-classes", "7"])
-    assert _load_model(args)[0].fc.out_features == 7
+    assert load_model(args)[0].fc.out_features == 7
 
 
 def test_apply_plan_returns_the_model_and_load_pruned_rebuilds_the_saved_one(tmp_path):
@@ -236,12 +237,12 @@ def test_plots_are_written(tmp_path):
 
 
 def test_cli_progress_bars_count_whole_steps(capsys):
-    from permopt.cli import _progress
+    from permopt.cli.arguments import progress
 
-    assert list(_progress([1, 2, 3], "x", quiet=False)) == [1, 2, 3]
+    assert list(progress([1, 2, 3], "x", quiet=False)) == [1, 2, 3]
     err = capsys.readouterr().err
     assert "3/3" in err and "." not in err.split("3/3")[0][-3:]
-    assert list(_progress([1, 2], "x", quiet=True)) == [1, 2] and capsys.readouterr().err == ""
+    assert list(progress([1, 2], "x", quiet=True)) == [1, 2] and capsys.readouterr().err == ""
 
 
 def test_the_changelog_and_licence_ship():
@@ -281,6 +282,6 @@ def test_a_missing_optional_dependency_is_named_before_any_work(monkeypatch, cap
     def missing():
         raise ImportError("the 'optuna' strategy and NSGA-II fronts need Optuna: pip install 'permopt[scale]'")
     monkeypatch.setattr(optuna_search, "require_optuna", missing)
-    monkeypatch.setattr("permopt.cli._load_model", lambda args: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("permopt.cli.commands.load_model", lambda args: pytest.fail("the model was loaded"))
     assert main(["search", "--model", "resnet20", "--budget", "params=0.5", "--strategies", "exact,optuna"]) == 2
     assert "permopt[scale]" in capsys.readouterr().err

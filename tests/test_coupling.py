@@ -161,7 +161,7 @@ def test_channel_spaces_and_assignment(resnet20):
 def test_bad_coupling_is_named():
     with pytest.raises(ValueError, match="coupling must be one of"):
         permopt.prune(Chain(), torch.randn(1, 3, 8, 8), groups=2, coupling="partial", progress=False)
-    out = subprocess.run([sys.executable, "-m", "permopt.cli", "prune", "--model", "resnet20", "-g", "4",
+    out = subprocess.run([sys.executable, "-m", "permopt", "prune", "--model", "resnet20", "-g", "4",
                           "--coupling", "partial"], capture_output=True, text=True)
     assert out.returncode == 2 and "--coupling" in out.stderr
 

@@ -145,7 +145,7 @@ def test_cli_bench_latency_prints_and_writes_rows(tmp_path):
     import sys
 
     out = tmp_path / "lat.json"
-    p = subprocess.run([sys.executable, "-m", "permopt.cli", "bench", "--latency", "--model", "resnet20",
+    p = subprocess.run([sys.executable, "-m", "permopt", "bench", "--latency", "--model", "resnet20",
                         "--groups-list", "4", "--couplings", "none,full", "--latency-batch", "2",
                         "--latency-rounds", "2", "--json", str(out)], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -153,7 +153,7 @@ def test_cli_bench_latency_prints_and_writes_rows(tmp_path):
     assert [r["model"] for r in rows] == ["dense", "G=4 none", "G=4 full"]
     assert rows[2]["index_modules"] == 0 < rows[1]["index_modules"] and rows[1]["ideal"] > 3
     assert all(r["ms"] > 0 for r in rows) and "speedup" in p.stdout
-    bad = subprocess.run([sys.executable, "-m", "permopt.cli", "bench", "--latency", "--model", "resnet20",
+    bad = subprocess.run([sys.executable, "-m", "permopt", "bench", "--latency", "--model", "resnet20",
                           "--groups-list", "four"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--groups-list" in bad.stderr
 
