@@ -26,7 +26,6 @@ padded, relative to the scale of the scores).
 """
 from __future__ import annotations
 
-import hashlib
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .problem import GroupingProblem
+from .digest import digest
 from .limits import Deadline, validate_count
 
 #: Relative padding for float error in eigenvalues.
@@ -71,9 +71,7 @@ _SPECTRA_MAX = 64
 def _centred_spectrum(S: np.ndarray) -> np.ndarray:
     """Singular values (descending, padded upwards) of ``P_F S P_C`` for ``S`` scaled to max 1,
     cached by a hash of ``S`` (the key holds only the hash, never the matrix)."""
-    h = hashlib.sha1(np.ascontiguousarray(S).data)
-    h.update(str(S.shape).encode())
-    key = h.hexdigest()
+    key = digest(S)
     if key in _SPECTRA:
         _SPECTRA.move_to_end(key)
         return _SPECTRA[key]

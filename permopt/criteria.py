@@ -33,8 +33,9 @@ def _as_numpy(t: Any, what: str) -> np.ndarray:
     if hasattr(t, "detach"):  # torch tensor, without importing torch here
         t = t.detach().cpu().numpy()
     a = np.asarray(t, dtype=np.float64)
-    if a.ndim not in (2, 4):
-        raise ValueError(f"{what} must be 2-D (F, C) or 4-D (F, C, kh, kw), got shape {a.shape}")
+    if a.ndim < 2:
+        raise ValueError(f"{what} must be 2-D (F, C) or more (F, C, *kernel: 3-D for Conv1d, 4-D for Conv2d, 5-D "
+                         f"for Conv3d), got shape {a.shape}")
     return a
 
 
@@ -46,14 +47,14 @@ def _kernel_axes(a: np.ndarray) -> tuple[int, ...]:
 def l2(weight: Any, grad: Any = None) -> np.ndarray:
     """Per-kernel L2 norm ``||W[f, c]||_2`` (the paper's default)."""
     w = _as_numpy(weight, "weight")
-    return np.sqrt((w * w).sum(axis=_kernel_axes(w))) if w.ndim == 4 else np.abs(w)
+    return np.sqrt((w * w).sum(axis=_kernel_axes(w))) if w.ndim > 2 else np.abs(w)
 
 
 @register_criterion("l1")
 def l1(weight: Any, grad: Any = None) -> np.ndarray:
     """Per-kernel L1 norm ``sum |W[f, c]|``."""
     w = np.abs(_as_numpy(weight, "weight"))
-    return w.sum(axis=_kernel_axes(w)) if w.ndim == 4 else w
+    return w.sum(axis=_kernel_axes(w)) if w.ndim > 2 else w
 
 
 @register_criterion("taylor")
@@ -65,7 +66,7 @@ def taylor(weight: Any, grad: Any = None) -> np.ndarray:
     if w.shape != g.shape:
         raise ValueError(f"grad shape {g.shape} differs from weight shape {w.shape}")
     t = np.abs(w * g)
-    return t.sum(axis=_kernel_axes(t)) if t.ndim == 4 else t
+    return t.sum(axis=_kernel_axes(t)) if t.ndim > 2 else t
 
 
 def scores_from_weight(weight: Any, criterion: str | Criterion = "l2", grad: Any = None) -> np.ndarray:

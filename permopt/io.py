@@ -47,11 +47,11 @@ def load_array(path: str | Path) -> np.ndarray:
 
 
 def load_scores(path: str | Path, criterion: str | None = None) -> np.ndarray:
-    """A score matrix from a file: 2-D non-negative arrays are scores; 4-D weights (or any with
-    ``criterion``) go through a criterion (default ``l2`` for 4-D)."""
+    """A score matrix from a file: 2-D non-negative arrays are scores; weights with kernel
+    dimensions (3-D to 5-D, or any with ``criterion``) go through a criterion (default ``l2``)."""
     a = load_array(path)
     if criterion is None:
-        if a.ndim == 4:
+        if a.ndim > 2:
             criterion = "l2"
         elif a.ndim == 2 and (a < 0).any():
             raise ValueError(f"{path} is 2-D with negative entries: it looks like a weight, not scores; "

@@ -12,6 +12,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -76,3 +78,41 @@ class Registry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+    def check_options(self, name: str, options: dict) -> None:
+        """Refuse options entry ``name`` does not take (naming the ones it accepts), and values of
+        the wrong plain type for options annotated ``bool``/``int``/``float``/``str``
+        (``grps(repair="bogus")`` would otherwise run with a truthy string)."""
+        fn = self.get(name).fn
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):  # builtins without a signature: let the call decide
+            return
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        accepted = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in ("time_limit", "seed")]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise TypeError(f"{self.kind} {name!r} got unknown option(s) {unknown}; it accepts {accepted}")
+        for option, value in options.items():
+            _check_plain_type(f"{self.kind} {name!r}: option {option}", params[option].annotation, value)
+
+
+#: Plain annotations whose values are checked before an entry runs (numpy numbers count as numbers).
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool, np.bool_), "int": (int, np.integer), "float": (int, float, np.integer, np.floating), "str": (str,)}
+
+
+def _check_plain_type(what: str, annotation: Any, value: Any) -> None:
+    """``value`` fits an annotation ``bool``, ``int``, ``float`` or ``str`` (optionally ``| None``);
+    anything richer (Any, unions of other types) is the entry's own to check."""
+    ann = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    parts = [a.strip() for a in ann.split("|")]
+    if value is None and "None" in parts:
+        return
+    kinds = [_PLAIN_TYPES[a] for a in parts if a in _PLAIN_TYPES]
+    if len(kinds) != len([a for a in parts if a != "None"]) or not kinds:
+        return
+    bad_bool = isinstance(value, (bool, np.bool_)) and "bool" not in parts
+    if bad_bool or not any(isinstance(value, k) for k in kinds):
+        raise TypeError(f"{what} must be {ann}, got {value!r:.60}")

@@ -41,8 +41,8 @@ def test_criteria_on_4d_weights():
         GroupingProblem.from_weight(W, 2, "taylor")
     with pytest.raises(ValueError, match="unknown criterion"):
         GroupingProblem.from_weight(W, 2, "l7")
-    with pytest.raises(ValueError, match="2-D .* or 4-D"):
-        GroupingProblem.from_weight(W[0], 2)
+    with pytest.raises(ValueError, match="2-D .* or more"):
+        GroupingProblem.from_weight(W[0, 0, 0], 2)  # 1-D (3-D is a Conv1d weight)
     custom = GroupingProblem.from_weight(W, 2, criterion=lambda w: np.abs(w).max(axis=(2, 3)))
     assert np.allclose(custom.scores, np.abs(W).max(axis=(2, 3)))
 

@@ -6,10 +6,8 @@ from typing import Any
 
 from torch import nn
 
-from .inspect import _macs, forward_with_hooks
-from .modules import GroupedLinear
-
-_COUNTED = (nn.Conv2d, nn.Linear, GroupedLinear)
+from .inspect import forward_with_hooks, layer_macs
+from .kinds import counted_kind
 
 
 @dataclass
@@ -31,7 +29,7 @@ def count(model: nn.Module, example_inputs: Any) -> Counts:
 
     def record(name, mod, inputs, out):
         layers[name] = {"params": sum(p.numel() for p in mod.parameters(recurse=False)),
-                        "macs": _macs(mod, out.shape), "groups": getattr(mod, "groups", 1)}
+                        "macs": layer_macs(mod, out.shape), "groups": getattr(mod, "groups", 1)}
 
-    forward_with_hooks(model, example_inputs, lambda m: isinstance(m, _COUNTED), record)
+    forward_with_hooks(model, example_inputs, lambda m: counted_kind(m) is not None, record)
     return Counts(layers, sum(p.numel() for p in model.parameters()), sum(v["macs"] for v in layers.values()))

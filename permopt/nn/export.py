@@ -28,10 +28,11 @@ import torch
 from torch import fx, nn
 
 from ..plan import LayerPlan, Plan
-from .inspect import layer_kind, trace_or_none
+from .inspect import trace_or_none
+from .kinds import KINDS, kind_of, set_submodule
 from .spaces import Space, analyse
 from .mask import remove_masks
-from .modules import ChannelIndex, GroupedLinear
+from .modules import ChannelIndex
 
 
 @dataclass
@@ -66,14 +67,10 @@ def grouped_module(m: Any, lp: LayerPlan, row_order: np.ndarray | None = None,
     W = m.weight.detach()
     blocks = [W[torch.as_tensor(r)][:, torch.as_tensor(c)] for r, c in zip(rows, cols)]
     bias = m.bias.detach()[torch.as_tensor(row_order)] if m.bias is not None else None
-    new: Any
-    if isinstance(m, nn.Conv2d):
-        new = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,  # type: ignore[arg-type]
-                        m.dilation, groups=G, bias=m.bias is not None, padding_mode=m.padding_mode)  # type: ignore[arg-type]
-        new.weight.data.copy_(torch.cat(blocks, 0))
-    else:
-        new = GroupedLinear(m.in_features, m.out_features, G, bias=m.bias is not None)
-        new.weight.data.copy_(torch.stack(blocks, 0))
+    kind = kind_of(m)
+    if kind is None:
+        raise TypeError(f"layer {lp.name!r} is a {type(m).__name__}, not a groupable layer kind")
+    new: Any = kind.grouped(m, G, blocks)
     if bias is not None:
         new.bias.data.copy_(bias)
     return new.to(W.dtype).train(m.training)
@@ -86,10 +83,11 @@ def check_plan(model: nn.Module, plan: Plan) -> None:
             m: Any = model.get_submodule(name)
         except AttributeError:
             raise KeyError(f"plan names layer {name!r}, which the model does not have") from None
-        kind = layer_kind(m)
+        kind = kind_of(m)
         if kind is None:
-            raise TypeError(f"layer {name!r} is a {type(m).__name__}; only Conv2d and Linear can be grouped")
-        if kind == "conv" and m.groups != 1:
+            raise TypeError(f"layer {name!r} is a {type(m).__name__}; only Conv2d and Linear (and the other "
+                            f"kinds in permopt.nn.kinds: {', '.join(k.name for k in KINDS)}) can be grouped")
+        if kind.spatial and m.groups != 1:
             raise ValueError(f"layer {name!r} is already grouped (groups={m.groups}"
                              f"{', depthwise' if m.groups == m.in_channels else ''}); it cannot be regrouped")
         F, C = m.weight.shape[:2]
@@ -187,9 +185,8 @@ def _rebuild_layers(gm: fx.GraphModule, layer_nodes: list, modules: dict, plans:
         if n.target in plans:
             lp = plans[n.target]
             row_in_place, col_in_place = fits(lp.row_groups, pi_out, lp.groups), fits(lp.col_groups, pi_in, lp.groups)
-            parent, _, attr = n.target.rpartition(".")
-            setattr(gm.get_submodule(parent) if parent else gm, attr,
-                    grouped_module(m, lp, pi_out if row_in_place else None, pi_in if col_in_place else None))
+            set_submodule(gm, n.target, grouped_module(m, lp, pi_out if row_in_place else None,
+                                                       pi_in if col_in_place else None))
             if col_in_place:
                 result.folded.append(f"{n.target}: input permutation folded upstream")
             if row_in_place:
@@ -254,7 +251,6 @@ def _export_untraced(work: nn.Module, plans: dict) -> ExportResult:
     for name, lp in plans.items():
         m = work.get_submodule(name)
         wrapped = nn.Sequential(ChannelIndex(lp.col_perm), grouped_module(m, lp), ChannelIndex(np.argsort(lp.row_perm)))
-        parent, _, attr = name.rpartition(".")
-        setattr(work.get_submodule(parent) if parent else work, attr, wrapped)
+        set_submodule(work, name, wrapped)
         result.index_modules += [f"{name}: input index (untraced model)", f"{name}: output index (untraced model)"]
     return result

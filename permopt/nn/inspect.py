@@ -18,6 +18,9 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from ..digest import digest
+from .kinds import KINDS, counted_kind, kind_of, own_forward
+
 
 @dataclass
 class LayerInfo:
@@ -98,47 +101,43 @@ def common_divisors(a: int, b: int, min_channels: int = 1) -> list[int]:
 def signature(model: nn.Module) -> str:
     """A short hash of the model's conv and linear layers (names, kinds, weight shapes): a plan
     records it, so applying the plan to another model is noticed."""
-    import hashlib
-
     parts = [f"{n}:{layer_kind(m)}:{tuple(m.weight.shape)}" for n, m in model.named_modules() if layer_kind(m)]
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+    return digest("|".join(parts))[:16]
 
 
 def layer_kind(m: nn.Module) -> str | None:
-    """``"conv"`` for Conv2d, ``"linear"`` for Linear, else None."""
-    if isinstance(m, nn.Conv2d):
-        return "conv"
-    if isinstance(m, nn.Linear):
-        return "linear"
-    return None
+    """The name of ``m``'s groupable kind (``"conv"`` for Conv2d, ``"linear"``, … see
+    :mod:`permopt.nn.kinds`), else None."""
+    kind = kind_of(m)
+    return kind.name if kind else None
 
 
 def _skip_reason(m: Any, include_linear: bool) -> str | None:
-    kind = layer_kind(m)
+    kind, base = kind_of(m), own_forward(m)
+    if kind is None and base is not None:
+        return (f"a {base.__name__} subclass with its own forward ({type(m).__name__}): a plain {base.__name__} "
+                "would compute something else; register a LayerKind for it (permopt.nn.kinds.register_layer_kind)")
     if kind is None:
-        return "not a Conv2d or Linear"
-    if kind == "linear" and not include_linear:
+        return f"not a groupable layer kind ({', '.join(k.types[0].__name__ for k in KINDS)})"
+    if kind.name == "linear" and not include_linear:
         return "Linear layers are opt-in (include_linear=True)"
-    if kind == "conv" and m.groups != 1:
+    if kind.spatial and m.groups != 1:
         if m.groups == m.in_channels:
             return f"depthwise conv (groups={m.groups}): no channel mixing to group"
         return f"already a group conv (groups={m.groups})"
     return None
 
 
-def _macs(m: Any, out_shape: Any) -> int:
-    """Per-sample multiply-accumulates of a conv/linear from its output shape."""
+def layer_macs(m: nn.Module, out_shape: Any) -> int:
+    """Per-sample multiply-accumulates of a counted layer (see :mod:`permopt.nn.kinds`) from its
+    output shape; 0 for anything else."""
+    kind = counted_kind(m)
+    if kind is None:
+        return 0
     per_out = 1
     for s in out_shape[1:]:
         per_out *= int(s)
-    if isinstance(m, nn.Conv2d):
-        return per_out * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-    if isinstance(m, nn.Linear):
-        return per_out * m.in_features
-    from .modules import GroupedLinear
-    if isinstance(m, GroupedLinear):
-        return per_out * (m.in_features // m.groups)
-    return 0
+    return per_out * kind.macs_per_output(m)
 
 
 @contextmanager
@@ -155,10 +154,20 @@ def evaluating(model: nn.Module) -> Iterator[None]:
             m.training = flag
 
 
+class _Tracer(fx.Tracer):
+    """``torch.fx``'s tracer, with every conv/linear layer a leaf, subclasses with their own
+    ``forward`` included (fx would trace into those and hide the layer behind functional calls)."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return counted_kind(m) is not None or super().is_leaf_module(m, module_qualified_name)
+
+
 def trace(model: nn.Module, example_inputs: Any) -> fx.GraphModule:
     """``torch.fx`` trace of ``model`` with shapes propagated from ``example_inputs`` (in eval mode;
     the modes of ``model`` and its submodules are left as they were)."""
-    gm = fx.symbolic_trace(model)
+    tracer = _Tracer()
+    graph = tracer.trace(model)
+    gm = fx.GraphModule(tracer.root, graph, model.__class__.__name__)
     with evaluating(gm):
         try:
             with redirect_stderr(io.StringIO()):  # ShapeProp prints a traceback before it re-raises
@@ -270,7 +279,7 @@ def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = Fal
 
     layers, skipped = {}, {}
     for name, m in modules.items():
-        if not layer_kind(m):
+        if kind_of(m) is None and own_forward(m) is None:
             continue
         reason = _skip_reason(m, include_linear)
         if reason is None and name in untouchable:
@@ -280,10 +289,11 @@ def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = Fal
         if reason:
             skipped[name] = reason
             continue
-        C, F = (m.in_channels, m.out_channels) if isinstance(m, nn.Conv2d) else (m.in_features, m.out_features)
-        ks = tuple(m.kernel_size) if isinstance(m, nn.Conv2d) else ()
-        layers[name] = LayerInfo(name, layer_kind(m) or "", C, F, ks, common_divisors(C, F, min_channels),
-                                 _macs(m, out_shapes[name]) if out_shapes[name] else 0,
+        kind = kind_of(m)
+        assert kind is not None  # _skip_reason passed it
+        C, F = kind.channels(m)
+        layers[name] = LayerInfo(name, kind.name, C, F, kind.kernel(m), common_divisors(C, F, min_channels),
+                                 layer_macs(m, out_shapes[name]) if out_shapes[name] else 0,
                                  sum(p.numel() for p in m.parameters(recurse=False)),
                                  producers.get(name, []), consumers.get(name, []))
     return ModelInfo(layers, skipped, gm, gm is not None)

@@ -17,7 +17,6 @@ latency budget are reproducible from the same cache and not across machines.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import platform
@@ -33,11 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..digest import digest
 from ..limits import validate_count
 from ..plan import LayerPlan, Plan
 from ..progress import progress_bar
 from .export import export
 from .inspect import evaluating, forward_with_hooks, signature
+from .kinds import kind_of, set_submodule
 from .modules import ChannelIndex
 
 
@@ -52,8 +53,7 @@ def without_index_modules(model: nn.Module) -> nn.Module:
     out = copy.deepcopy(model)
     for name, m in list(out.named_modules()):
         if isinstance(m, ChannelIndex):
-            parent, _, attr = name.rpartition(".")
-            setattr(out.get_submodule(parent) if parent else out, attr, _Identity())
+            set_submodule(out, name, _Identity())
     return out
 
 
@@ -203,10 +203,8 @@ def layer_inputs(model: nn.Module, example_inputs: Any, names: list[str]) -> dic
 
 
 def _layer_key(m: nn.Module, shape: tuple[int, ...], groups: int, setup: LatencySetup) -> str:
-    if isinstance(m, nn.Conv2d):
-        what = f"conv{m.in_channels}x{m.out_channels}k{m.kernel_size}s{m.stride}p{m.padding}d{m.dilation}"
-    else:
-        what = f"linear{m.in_features}x{m.out_features}"
+    kind = kind_of(m)
+    what = kind.describe(m) if kind else type(m).__name__
     return (f"{what}|bias{m.bias is not None}|in{'x'.join(map(str, shape[1:]))}|b{shape[0]}|G{groups}|"
             f"t{setup.threads}|{setup.memory_format}|torch-eager {torch.__version__}|"
             f"{platform.machine()} {platform.processor()}")
@@ -247,7 +245,7 @@ class LatencyTable:
         shapes = layer_inputs(model, x, list(candidates))
         layer_keys = sorted(f"{n}:{_layer_key(model.get_submodule(n), shapes[n], g, self.setup)}"
                             for n, gs in candidates.items() for g in gs)
-        key = hashlib.sha1("\n".join([str(signature(model))] + layer_keys).encode()).hexdigest()
+        key = digest("\n".join([str(signature(model))] + layer_keys))
         if key not in self._cache:
             groups = sorted({g for gs in candidates.values() for g in gs} | {1})
             variants = {g: self.setup.apply(without_index_modules(_variant(model, x, candidates, g))).eval()

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as Fn
 from torch import fx, nn
 
-from .inspect import layer_kind, trace_or_none, untouchable_layers
+from .inspect import trace_or_none, untouchable_layers
+from .kinds import kind_of
 
 _NORM_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d,
                  nn.InstanceNorm3d, nn.SyncBatchNorm)
@@ -95,11 +96,12 @@ def _group_norm_is_channelwise(groups: int, channels: int | None) -> bool:
 
 
 def _module_role(m: nn.Module, node: fx.Node) -> str:
-    kind = layer_kind(m)
+    kind = kind_of(m)
     in_shape = _shape(node.args[0]) if node.args else None
-    if kind == "conv" and m.groups == 1 or kind == "linear" and in_shape is not None and len(in_shape) == 2:
+    if kind is not None and (kind.spatial and m.groups == 1 or not kind.spatial and in_shape is not None
+                             and len(in_shape) == 2):
         return "layer"
-    if kind == "conv" and m.groups == m.in_channels == m.out_channels:
+    if kind is not None and kind.spatial and m.groups == m.in_channels == m.out_channels:
         return "channelwise_params"  # depthwise: one filter per channel
     if isinstance(m, _NORM_MODULES) and len(in_shape or ()) >= 2:
         return "channelwise_params"

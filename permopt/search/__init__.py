@@ -37,6 +37,7 @@ def search(space: SearchSpace, budget: Any, strategy: str = "exact", *, cost_mod
     is an optional wall-clock cap on the strategy (it breaks reproducibility when it bites).
     """
     entry = get_strategy(strategy)
+    STRATEGIES.check_options(strategy, options)
     time_limit, seed = validate_time_limit(time_limit), validate_seed(seed)
     problem = ConfigProblem(space, cost_model or SolverCostModel(solver, seed=seed), Budget.parse(budget))
     t0 = time.perf_counter()

@@ -2,7 +2,6 @@
 model's space is built by :func:`permopt.nn.search_space`)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..digest import digest
 from ..problem import about_layer, validate_scores
 
 
@@ -48,9 +48,7 @@ class LayerSpec:
     @property
     def key(self) -> str:
         """Content hash of the scores (the cache key of the layer)."""
-        h = hashlib.sha1(np.ascontiguousarray(self.scores).tobytes())
-        h.update(str(self.scores.shape).encode())
-        return h.hexdigest()[:16]
+        return digest(self.scores)[:16]
 
     def params_at(self, groups: int) -> int:
         """Parameters with ``groups`` groups."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import Deadline, validate_count, within
+from ..limits import Deadline, positive_number, validate_count, within
 from ..registry import Registry
 from .config import ConfigProblem
 from .result import SearchResult
@@ -131,6 +131,7 @@ def descent(problem: ConfigProblem, *, time_limit: float | None = None, seed: in
             restarts: int = 20, kick: float = 0.2) -> list[int]:
     """Descent over single and pair moves from the paper's greedy, then random kicks + repair + descent."""
     restarts = validate_count("restarts", restarts)
+    kick = positive_number("kick", kick, "the chance each layer's G moves", maximum=1.0, allow_zero=True)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
     best = _descend(problem, repair(problem, paper(problem)))
@@ -152,6 +153,8 @@ def annealing(problem: ConfigProblem, *, time_limit: float | None = None, seed: 
               steps: int = 20000, t0: float = 0.05, t1: float = 1e-4, penalty: float = 10.0) -> list[int]:
     """Simulated annealing on single-layer steps with a penalty for budget excess; best feasible kept."""
     steps = validate_count("steps", steps)
+    t0, t1 = positive_number("t0", t0, "start temperature"), positive_number("t1", t1, "end temperature")
+    penalty = positive_number("penalty", penalty, "weight of the budget excess", allow_zero=True)
     rng = np.random.default_rng(seed)
     problem.evaluate_all()
     deadline = Deadline(time_limit)
@@ -183,6 +186,8 @@ def genetic(problem: ConfigProblem, *, time_limit: float | None = None, seed: in
     """Genetic algorithm: tournament selection, uniform crossover, ±1 mutation, repair, elitism."""
     population = validate_count("population", population, 2)
     generations = validate_count("generations", generations)
+    mutation = positive_number("mutation", mutation, "the chance each layer's G moves", maximum=1.0,
+                               allow_zero=True)
     rng = np.random.default_rng(seed)
     problem.evaluate_all()
     deadline = Deadline(time_limit)

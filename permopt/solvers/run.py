@@ -1,7 +1,6 @@
 """Running a registered solver: option checks, the call, and an honest, re-checked Solution."""
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -12,45 +11,7 @@ from ..limits import Deadline, single_threaded_blas, validate_seed, validate_tim
 from ..problem import GroupingProblem
 from ..solution import InvalidBoundError, Solution
 from ..status import Status
-from .registry import get
-
-
-def _check_options(solver: str, fn: Any, options: dict) -> None:
-    """Unknown keyword options are named, with the ones the solver accepts."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # builtins without a signature: let the call decide
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in ("time_limit", "seed")]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise TypeError(f"solver {solver!r} got unknown option(s) {unknown}; it accepts {accepted}")
-    _check_option_types(solver, fn, options)
-
-
-#: Plain annotations whose values are checked before a solver runs (numpy numbers count as numbers).
-_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
-    "bool": (bool, np.bool_), "int": (int, np.integer), "float": (int, float, np.integer, np.floating), "str": (str,)}
-
-
-def _check_option_types(solver: str, fn: Any, options: dict) -> None:
-    """An option annotated ``bool``, ``int``, ``float`` or ``str`` (optionally ``| None``) must be one:
-    ``grps(repair="bogus")`` would otherwise run with a truthy string."""
-    params = inspect.signature(fn).parameters
-    for name, value in options.items():
-        ann = params[name].annotation
-        ann = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
-        parts = [a.strip() for a in ann.split("|")]
-        if value is None and "None" in parts:
-            continue
-        kinds = [_PLAIN_TYPES[a] for a in parts if a in _PLAIN_TYPES]
-        if len(kinds) != len([a for a in parts if a != "None"]) or not kinds:
-            continue  # anything richer (Any, unions of other types) is the solver's to check
-        bad_bool = isinstance(value, (bool, np.bool_)) and "bool" not in parts
-        if bad_bool or not any(isinstance(value, k) for k in kinds):
-            raise TypeError(f"solver {solver!r}: option {name} must be {ann}, got {value!r:.60}")
+from .registry import SOLVERS, get
 
 
 def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | None = None,
@@ -63,7 +24,7 @@ def run(problem: GroupingProblem, solver: str = "auto", *, time_limit: float | N
     """
     entry = get(solver)
     time_limit, seed = validate_time_limit(time_limit), validate_seed(seed)
-    _check_options(solver, entry.fn, options)
+    SOLVERS.check_options(solver, options)
     t0 = time.perf_counter()
     with single_threaded_blas():  # the same labels and numbers whatever the machine's core count or load
         try:

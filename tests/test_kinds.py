@@ -1,0 +1,77 @@
+"""The layer-kind table: Conv1d and Conv3d prune end to end, a conv subclass with its own
+forward is never silently replaced, and one registration makes a user layer groupable."""
+import pytest
+import torch
+from torch import nn
+
+import permopt
+from permopt.nn.kinds import KINDS, LayerKind, kind_of, register_layer_kind
+from nn_helpers import rel_err
+
+
+def _chain(conv, bn, dims):
+    torch.manual_seed(0)
+    m = nn.Sequential(conv(4, 16, 3, padding=1), bn(16), nn.ReLU(), conv(16, 16, 3, padding=1), bn(16), nn.ReLU(),
+                      conv(16, 8, 1)).eval()
+    for b in m:
+        if isinstance(b, bn):
+            b.running_mean.normal_()
+            b.running_var.uniform_(0.5, 2.0)
+    return m, torch.randn(2, 4, *([6] * dims))
+
+
+@pytest.mark.parametrize("conv,bn,dims", [(nn.Conv1d, nn.BatchNorm1d, 1), (nn.Conv3d, nn.BatchNorm3d, 3)])
+@pytest.mark.parametrize("coupling", ["none", "full"])
+def test_conv1d_and_conv3d_export_equals_the_masked_model(conv, bn, dims, coupling):
+    model, x = _chain(conv, bn, dims)
+    res = permopt.prune(model, x, groups=4, coupling=coupling, progress=False)
+    assert res.plan.pruned() and all(type(m) is conv for m in res.model.modules() if isinstance(m, nn.modules.conv._ConvNd))
+    masked = permopt.apply_plan(model, res.plan, x, mode="mask")
+    with torch.no_grad():
+        assert rel_err(res.model(x), masked(x)) <= 1e-5
+    k = 3 ** dims
+    positions = 6 ** dims
+    expected = positions * (16 * 4 * k + 16 * 16 * k // 4 + 8 * 16)  # conv2 grouped at G=4
+    assert res.report.macs_after == expected and res.report.macs_before == positions * (16 * 4 * k + 16 * 16 * k + 128)
+
+
+class Doubled(nn.Conv2d):
+    """A conv subclass with its own forward (as timm's Conv2dSame): a plain Conv2d would differ."""
+
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+def _doubled_model():
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), Doubled(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1))
+
+
+def test_a_subclass_with_its_own_forward_is_kept_dense_and_says_why():
+    model, x = _doubled_model(), torch.randn(2, 3, 8, 8)
+    assert kind_of(model[2]) is None and kind_of(model[0]).name == "conv"
+    info = permopt.nn.inspect(model, x, min_channels=1)
+    assert "2" not in info.layers and "own forward" in info.skipped["2"] and "register" in info.skipped["2"]
+    with torch.no_grad():
+        res = permopt.prune(model, x, groups=2, min_channels=1, progress=False)
+        assert "2" not in res.plan.pruned()
+        assert rel_err(res.model(x), permopt.apply_plan(model, res.plan, x, mode="mask")(x)) <= 1e-5
+
+
+def test_one_registration_makes_a_user_layer_groupable(monkeypatch):
+    monkeypatch.setattr("permopt.nn.kinds.KINDS", list(KINDS))  # registrations end with the test
+
+    def grouped(m, G, blocks):
+        new = Doubled(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, groups=G,
+                      bias=m.bias is not None)
+        new.weight.data.copy_(torch.cat(blocks, 0))
+        return new
+    register_layer_kind(LayerKind("doubled", (Doubled,), True, grouped, lambda m: f"doubled{m.in_channels}"))
+    with pytest.raises(ValueError, match="registered already"):
+        register_layer_kind(LayerKind("doubled", (Doubled,), True, grouped, str))
+    model, x = _doubled_model(), torch.randn(2, 3, 8, 8)
+    res = permopt.prune(model, x, groups=2, min_channels=1, progress=False)
+    assert "2" in res.plan.pruned() and isinstance(res.model.get_submodule("2"), Doubled)
+    assert res.model.get_submodule("2").groups == 2
+    with torch.no_grad():
+        assert rel_err(res.model(x), permopt.apply_plan(model, res.plan, x, mode="mask")(x)) <= 1e-5
