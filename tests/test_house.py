@@ -66,3 +66,20 @@ def test_digest_tells_contents_and_shapes_apart(shape, seed):
     b.flat[0] += 1.0
     assert digest(b) != digest(a)
     assert digest("x", a) != digest(a, "x")
+
+
+@pytest.mark.parametrize("options", [{"groups": 4}, {"groups": 4, "coupling": "full"}, {"budget": {"params": 0.5}},
+                                     {"groups": 4, "mode": "mask"}])
+def test_a_prune_traces_and_runs_the_model_once(options, monkeypatch):
+    from torch import fx
+
+    traces, runs = [], []
+    original = fx.Tracer.trace
+    monkeypatch.setattr(fx.Tracer, "trace", lambda self, root, *a, **k: traces.append(1) or original(self, root, *a, **k))
+    model = permopt.models.get("digits_cnn", seed=0)
+    model.register_forward_pre_hook(lambda *a: runs.append(1))
+    x = torch.randn(2, 1, 8, 8)
+    res = permopt.prune(model, x, progress=False, **options)
+    assert len(traces) == 1 and len(runs) == 0  # fx's trace, then shapes propagated through the graph (one run)
+    c = permopt.nn.count(res.model if options.get("mode") != "mask" else permopt.apply_plan(model, res.plan, x), x)
+    assert c.params == res.report.params_after and c.macs == res.report.macs_after  # computed = counted

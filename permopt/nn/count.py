@@ -1,13 +1,14 @@
 """Count parameters and multiply-accumulates (MACs) from the real modules of a model."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
-from .inspect import forward_with_hooks, layer_macs
-from .kinds import counted_kind
+from .hooks import forward_with_hooks
+from .kinds import counted_kind, layer_macs
 
 
 @dataclass
@@ -22,14 +23,29 @@ class Counts:
     params: int
     macs: int
 
+    @classmethod
+    def of(cls, model: nn.Module, layers: dict[str, dict]) -> "Counts":
+        """Totals of ``model`` with the per-layer counts ``layers`` (from :func:`counter`)."""
+        return cls(layers, sum(p.numel() for p in model.parameters()), sum(v["macs"] for v in layers.values()))
+
+
+def is_counted(m: nn.Module) -> bool:
+    """Whether :func:`count` reports module ``m`` (convolutions and linear layers, grouped or not)."""
+    return counted_kind(m) is not None
+
+
+def counter() -> tuple[dict[str, dict], Callable[[str, nn.Module, tuple, Any], None]]:
+    """An empty per-layer table and the hook record filling it (the last call of a module wins)."""
+    layers: dict[str, dict] = {}
+
+    def record(name: str, mod: nn.Module, inputs: tuple, out: Any) -> None:
+        layers[name] = {"params": sum(p.numel() for p in mod.parameters(recurse=False)),
+                        "macs": layer_macs(mod, out.shape), "groups": getattr(mod, "groups", 1)}
+    return layers, record
+
 
 def count(model: nn.Module, example_inputs: Any) -> Counts:
     """Run one forward pass (eval, no grad) and count params and per-sample MACs."""
-    layers = {}
-
-    def record(name, mod, inputs, out):
-        layers[name] = {"params": sum(p.numel() for p in mod.parameters(recurse=False)),
-                        "macs": layer_macs(mod, out.shape), "groups": getattr(mod, "groups", 1)}
-
-    forward_with_hooks(model, example_inputs, lambda m: counted_kind(m) is not None, record)
-    return Counts(layers, sum(p.numel() for p in model.parameters()), sum(v["macs"] for v in layers.values()))
+    layers, record = counter()
+    forward_with_hooks(model, example_inputs, is_counted, record)
+    return Counts.of(model, layers)

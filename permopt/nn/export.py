@@ -31,7 +31,7 @@ from ..plan import LayerPlan, Plan
 from .inspect import trace_or_none
 from .kinds import KINDS, kind_of, set_submodule
 from .spaces import Space, analyse
-from .mask import remove_masks
+from .mask import is_masked, remove_masks
 from .modules import ChannelIndex
 
 
@@ -218,19 +218,25 @@ def _insert_index_modules(inserter: _IndexInserter, spaces: dict, orders: dict, 
                 inserter.before(a, user, inv, f"before {user.name} (fixed sink)")
 
 
-def export(model: nn.Module, plan: Plan, example_inputs: Any) -> ExportResult:
+def export(model: nn.Module, plan: Plan, example_inputs: Any, traced: fx.GraphModule | None = None) -> ExportResult:
     """Build the grouped model for ``plan``; the input model is left untouched.
 
     Masks on ``model`` (from :func:`apply_masks`) are baked into the copy first. Returns an
     :class:`ExportResult` whose ``model`` is a ``torch.fx.GraphModule`` (or, when the model
-    cannot be traced, a copy with each pruned layer wrapped in index modules).
+    cannot be traced, a copy with each pruned layer wrapped in index modules). ``traced``, the
+    trace of an unmasked ``model`` from :func:`permopt.nn.inspect`, is copied instead of tracing
+    again.
     """
     check_plan(model, plan)
-    work = remove_masks(copy.deepcopy(model), bake=True)
     plans = plan.pruned()
-    gm = trace_or_none(work, example_inputs, "each grouped layer is wrapped in channel-index modules instead")
-    if gm is None:
-        return _export_untraced(work, plans)
+    if traced is not None and not is_masked(model):
+        gm: fx.GraphModule | None = copy.deepcopy(traced)
+    else:
+        work = remove_masks(copy.deepcopy(model), bake=True)
+        gm = trace_or_none(work, example_inputs, "each grouped layer is wrapped in channel-index modules instead")
+        if gm is None:
+            return _export_untraced(work, plans)
+    assert gm is not None
     uf, spaces, modules = analyse(gm)
     result = ExportResult(gm)
     orders = {root: _choose_order(sp, plans)[0] for root, sp in spaces.items()}

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr
+from contextlib import redirect_stderr
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..digest import digest
-from .kinds import KINDS, counted_kind, kind_of, own_forward
+from .count import Counts, counter, is_counted
+from .hooks import as_tuple, evaluating, forward_with_hooks, recording
+from .kinds import KINDS, kind_of, layer_macs, own_forward
 
 
 @dataclass
@@ -54,6 +54,7 @@ class ModelInfo:
     skipped: dict[str, str]
     graph_module: fx.GraphModule | None
     traced: bool
+    counts: Counts | None = None  # parameters and MACs, from the same run (see permopt.nn.count)
 
     def __iter__(self):
         return iter(self.layers.values())
@@ -85,11 +86,6 @@ class ModelInfo:
         if refused:
             raise ValueError(f"layers that cannot be grouped: {refused}")
         return [n for n in names if (wanted is None or n in wanted) and n not in ignored]
-
-
-def as_tuple(example_inputs: Any) -> tuple:
-    """Example inputs as a tuple of positional arguments."""
-    return tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
 
 
 def common_divisors(a: int, b: int, min_channels: int = 1) -> list[int]:
@@ -128,47 +124,22 @@ def _skip_reason(m: Any, include_linear: bool) -> str | None:
     return None
 
 
-def layer_macs(m: nn.Module, out_shape: Any) -> int:
-    """Per-sample multiply-accumulates of a counted layer (see :mod:`permopt.nn.kinds`) from its
-    output shape; 0 for anything else."""
-    kind = counted_kind(m)
-    if kind is None:
-        return 0
-    per_out = 1
-    for s in out_shape[1:]:
-        per_out *= int(s)
-    return per_out * kind.macs_per_output(m)
-
-
-@contextmanager
-def evaluating(model: nn.Module) -> Iterator[None]:
-    """Run ``model`` in eval mode without grad, then restore every submodule's own mode
-    (``model.train(flag)`` would overwrite submodules the user had set apart)."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for m, flag in modes:
-            m.training = flag
-
-
 class _Tracer(fx.Tracer):
     """``torch.fx``'s tracer, with every conv/linear layer a leaf, subclasses with their own
     ``forward`` included (fx would trace into those and hide the layer behind functional calls)."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return counted_kind(m) is not None or super().is_leaf_module(m, module_qualified_name)
+        return is_counted(m) or super().is_leaf_module(m, module_qualified_name)
 
 
-def trace(model: nn.Module, example_inputs: Any) -> fx.GraphModule:
+def trace(model: nn.Module, example_inputs: Any, count_into: Callable[..., None] | None = None) -> fx.GraphModule:
     """``torch.fx`` trace of ``model`` with shapes propagated from ``example_inputs`` (in eval mode;
-    the modes of ``model`` and its submodules are left as they were)."""
+    the modes of ``model`` and its submodules are left as they were). ``count_into`` (a record
+    from :func:`permopt.nn.count.counter`) sees every counted layer call of that one run."""
     tracer = _Tracer()
     graph = tracer.trace(model)
     gm = fx.GraphModule(tracer.root, graph, model.__class__.__name__)
-    with evaluating(gm):
+    with evaluating(gm), recording(gm, is_counted, count_into or (lambda *a: None)):
         try:
             with redirect_stderr(io.StringIO()):  # ShapeProp prints a traceback before it re-raises
                 ShapeProp(gm).propagate(*as_tuple(example_inputs))
@@ -184,34 +155,17 @@ class InputError(ValueError):
     """The example inputs do not fit the model (wrong shape, dtype …)."""
 
 
-def trace_or_none(model: nn.Module, example_inputs: Any, purpose: str) -> fx.GraphModule | None:
+def trace_or_none(model: nn.Module, example_inputs: Any, purpose: str,
+                  count_into: Callable[..., None] | None = None) -> fx.GraphModule | None:
     """:func:`trace`, or None with a warning when ``torch.fx`` cannot trace the model; inputs the
     model cannot run on are an :class:`InputError`, never a silent fallback."""
     try:
-        return trace(model, example_inputs)
+        return trace(model, example_inputs, count_into)
     except InputError:
         raise
     except Exception as e:  # fx cannot trace data-dependent control flow and friends
         warnings.warn(f"torch.fx could not trace the model ({type(e).__name__}: {e}); {purpose}", stacklevel=3)
         return None
-
-
-def forward_with_hooks(model: nn.Module, example_inputs: Any, select: Callable[[nn.Module], Any],
-                       record: Callable[[str, nn.Module, tuple, Any], None]) -> None:
-    """One eval-mode, no-grad forward pass calling ``record(name, module, inputs, output)`` for
-    every module with ``select(module)``; every module's mode is restored and the hooks removed."""
-    handles = []
-    for name, m in model.named_modules():
-        if select(m):
-            def hook(mod, inputs, output, name=name):  # returns None: a returned value would replace the output
-                record(name, mod, inputs, output)
-            handles.append(m.register_forward_hook(hook))
-    try:
-        with evaluating(model):
-            model(*as_tuple(example_inputs))
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def untouchable_layers(gm: fx.GraphModule, modules: dict[str, Any]) -> dict[str, str]:
@@ -232,12 +186,16 @@ def untouchable_layers(gm: fx.GraphModule, modules: dict[str, Any]) -> dict[str,
     return out
 
 
-def _hook_shapes(model: nn.Module, example_inputs: Any) -> dict[str, tuple | None]:
+def _hook_shapes(model: nn.Module, example_inputs: Any, count_into: Callable[..., None]) -> dict[str, tuple | None]:
+    """Each groupable layer's output shape from one hooked forward pass (which also counts)."""
     shapes: dict[str, tuple | None] = {}
-    def record(name: str, mod: nn.Module, inputs: tuple, out: Any) -> None:
-        shapes.setdefault(name, tuple(out.shape))
 
-    forward_with_hooks(model, example_inputs, layer_kind, record)
+    def record(name: str, mod: nn.Module, inputs: tuple, out: Any) -> None:
+        count_into(name, mod, inputs, out)
+        if kind_of(mod) is not None:
+            shapes.setdefault(name, tuple(out.shape))
+
+    forward_with_hooks(model, example_inputs, is_counted, record)
     return shapes
 
 
@@ -253,9 +211,10 @@ def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = Fal
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if min_channels < 1:
         raise ValueError(f"min_channels must be >= 1, got {min_channels}")
+    counted, count_into = counter()
     gm = trace_or_none(model, example_inputs, "layers found with forward hooks instead. Graph neighbours are "
                        "unknown, so export will wrap each pruned layer in channel-index modules instead of folding "
-                       "permutations.")
+                       "permutations.", count_into)
 
     modules: dict[str, Any] = dict(model.named_modules())
     out_shapes: dict[str, tuple | None] = {}
@@ -274,7 +233,7 @@ def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = Fal
             warnings.warn("layers kept dense: " + "; ".join(f"{n}: {why}" for n, why in untouchable.items()),
                           stacklevel=2)
     else:
-        out_shapes = _hook_shapes(model, example_inputs)
+        out_shapes = _hook_shapes(model, example_inputs, count_into)
         untouchable = {}
 
     layers, skipped = {}, {}
@@ -296,4 +255,4 @@ def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = Fal
                                  layer_macs(m, out_shapes[name]) if out_shapes[name] else 0,
                                  sum(p.numel() for p in m.parameters(recurse=False)),
                                  producers.get(name, []), consumers.get(name, []))
-    return ModelInfo(layers, skipped, gm, gm is not None)
+    return ModelInfo(layers, skipped, gm, gm is not None, Counts.of(model, counted))

@@ -118,3 +118,15 @@ def set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
     """Replace the submodule at dotted ``name`` (``"layer1.0.conv1"``) of ``root`` with ``module``."""
     parent, _, attr = name.rpartition(".")
     setattr(root.get_submodule(parent) if parent else root, attr, module)
+
+
+def layer_macs(m: nn.Module, out_shape: Any) -> int:
+    """Per-sample multiply-accumulates of a counted layer (see :mod:`permopt.nn.kinds`) from its
+    output shape; 0 for anything else."""
+    kind = counted_kind(m)
+    if kind is None:
+        return 0
+    per_out = 1
+    for s in out_shape[1:]:
+        per_out *= int(s)
+    return per_out * kind.macs_per_output(m)

@@ -37,7 +37,8 @@ from ..limits import validate_count
 from ..plan import LayerPlan, Plan
 from ..progress import progress_bar
 from .export import export
-from .inspect import evaluating, forward_with_hooks, signature
+from .hooks import evaluating, forward_with_hooks
+from .inspect import signature
 from .kinds import kind_of, set_submodule
 from .modules import ChannelIndex
 

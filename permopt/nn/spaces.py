@@ -221,9 +221,11 @@ class ChannelSpaces:
         return out, inp
 
 
-def channel_spaces(model: nn.Module, example_inputs: Any) -> ChannelSpaces | None:
-    """Trace ``model`` and number its channel spaces; None when it cannot be traced."""
-    gm = trace_or_none(model, example_inputs, "channel spaces are unknown, so layers are solved uncoupled")
+def channel_spaces(model: nn.Module, example_inputs: Any, traced: fx.GraphModule | None = None) -> ChannelSpaces | None:
+    """Number the channel spaces of ``model`` (traced here unless its trace from
+    :func:`permopt.nn.inspect` is passed as ``traced``); None when it cannot be traced."""
+    gm = traced if traced is not None else trace_or_none(model, example_inputs, "channel spaces are unknown, so "
+                                                                                 "layers are solved uncoupled")
     if gm is None:
         return None
     _, spaces, _ = analyse(gm)

@@ -85,14 +85,16 @@ def _as_plan(plan: Plan | str | Path) -> Plan:
     raise TypeError(f"plan must be a Plan or the path of a plan.json, got {type(plan).__name__}")
 
 
-def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str) -> tuple[nn.Module, ExportResult | None]:
-    """``apply_plan``, also returning the export's result (None in mask mode)."""
+def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str,
+           traced: Any = None) -> tuple[nn.Module, ExportResult | None]:
+    """``apply_plan``, also returning the export's result (None in mask mode); ``traced`` is the
+    model's trace from :func:`permopt.nn.inspect`, reused instead of tracing again."""
     recorded = plan.meta.get("model_signature")
     if recorded is not None and recorded != signature(model):
         warnings.warn("this plan was made for a model with other conv/linear layers (names or shapes differ); "
                       f"applying its {len(plan.pruned())} grouped layers where they fit", stacklevel=2)
     if mode == "export":
-        res = export(model, plan, example_inputs)
+        res = export(model, plan, example_inputs, traced)
         return res.model, res
     if mode == "mask":
         return apply_masks(copy.deepcopy(model), plan), None
@@ -115,10 +117,11 @@ def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = No
     parsed = PruneConfig.make(config, **options)
     info = inspect(model, example_inputs, include_linear=parsed.include_linear,
                    min_channels=parsed.min_channels_per_group)
-    before = count(model, example_inputs)
+    before = info.counts or count(model, example_inputs)  # the trace counted already: one run of the model
     cost = parsed.cost_model()
     build = partial(build_plan, model, example_inputs, info=info, counts=before, cost_model=cost)
-    runs = runs_until_measured(build, _apply, model, example_inputs, parsed, before)
+    apply = partial(_apply, traced=info.graph_module)
+    runs = runs_until_measured(build, apply, model, example_inputs, parsed, before, info.graph_module)
     run = latency_choice(runs, parsed)
     if len(runs) > 1:
         run.plan.meta["latency_runs"] = [{"internal_budget": r.plan.meta.get("budget"),

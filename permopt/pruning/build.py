@@ -54,7 +54,7 @@ def build_plan(model: nn.Module, example_inputs: Any, config: PruneConfig, *, in
                                                             cost_model or config.cost_model(), plan)
     built.solutions.update(_solve_layers(model, config_g, built.solutions, config))
     if config.coupling_mode != "none":
-        built.solutions = _couple(model, example_inputs, config_g, built.solutions, config, plan)
+        built.solutions = _couple(model, example_inputs, config_g, built.solutions, config, plan, info)
     for n in names:
         L = info[n]
         plan.layers[n] = (LayerPlan.from_solution(n, built.solutions[n]) if n in config_g
@@ -145,9 +145,10 @@ def _warn_low_kept(plan: Plan) -> None:
 
 
 def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict, config: PruneConfig,
-            plan: Plan) -> dict:
-    """Re-solve the chosen layers jointly per channel space; records the kept-ratio cost in ``plan.meta``."""
-    spaces = channel_spaces(model, example_inputs)
+            plan: Plan, info: ModelInfo) -> dict:
+    """Re-solve the chosen layers jointly per channel space (read off the model's one trace);
+    records the kept-ratio cost in ``plan.meta``."""
+    spaces = channel_spaces(model, example_inputs, info.graph_module)
     if spaces is None:
         return solutions
     sides, pinned = assign_spaces(spaces, chosen, config.coupling_mode)

@@ -36,11 +36,12 @@ class Run:
 
 
 def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[..., Any], model: nn.Module,
-                        example_inputs: Any, config: PruneConfig, before: Counts) -> list[Run]:
+                        example_inputs: Any, config: PruneConfig, before: Counts, traced: Any = None) -> list[Run]:
     """One :class:`Run` of ``build(config)`` (a :class:`~permopt.pruning.build.BuiltPlan`) applied
     by ``apply``; under a latency budget, more runs with the budget lowered by the estimate's
     measured error while the model measures over it (at most ``LATENCY_RETRIES``; a budget
-    lowered under the floor ends the tries)."""
+    lowered under the floor ends the tries). ``traced`` is the model's one trace, reused by the
+    report in mask mode."""
     runs: list[Run] = []
     budget, setup, current = config.budget, config.latency_setup, config
     retries = LATENCY_RETRIES if budget is not None and budget.latency is not None else 0
@@ -52,7 +53,7 @@ def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[...
                 raise
             break
         out, exported = apply(model, built.plan, example_inputs, config.mode)
-        report = make_report(model, built.plan, example_inputs, exported, before)
+        report = make_report(model, built.plan, example_inputs, exported, before, traced)
         if setup is not None:
             _measure_latency(model, out, example_inputs, setup, built.plan, report, config.progress)
         runs.append(Run(built.plan, built.search, built.solutions, out, exported, report))

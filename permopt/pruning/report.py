@@ -67,17 +67,24 @@ class Report:
 
 
 def make_report(model: nn.Module, plan: Plan, example_inputs: Any, exported: ExportResult | None = None,
-                before: Counts | None = None) -> Report:
-    """Counts before (``model``) and after (its export under ``plan``), per layer and total."""
-    exported = exported or export(model, plan, example_inputs)
+                before: Counts | None = None, traced: Any = None) -> Report:
+    """Counts before (``model``) and after grouping under ``plan``, per layer and total. The
+    after-counts are computed, not measured: a layer grouped ``G`` ways keeps ``1/G`` of its
+    weights and MACs and all of its bias (tests check them against counting the export).
+    ``exported`` (or an export made here from ``traced``) gives the channel-index modules."""
+    exported = exported or export(model, plan, example_inputs, traced)
     before = before or count(model, example_inputs)
-    after = count(exported.model, example_inputs)
-    rows = []
+    rows, removed_params, removed_macs = [], 0, 0
     for name, b in before.layers.items():
-        a = after.layers.get(name, b)
         lp = plan.layers.get(name)
-        rows.append({"name": name, "groups": lp.groups if lp else 1, "kept_ratio": lp.kept_ratio if lp else 1.0,
+        G = lp.groups if lp else 1
+        weights = int(getattr(model.get_submodule(name), "weight").numel()) if G > 1 else 0
+        params_after, macs_after = b["params"] - weights + weights // G, b["macs"] // G
+        removed_params += b["params"] - params_after
+        removed_macs += b["macs"] - macs_after
+        rows.append({"name": name, "groups": G, "kept_ratio": lp.kept_ratio if lp else 1.0,
                      "method": lp.method if lp else "dense",
-                     "params_before": b["params"], "params_after": a["params"],
-                     "macs_before": b["macs"], "macs_after": a["macs"]})
-    return Report(rows, before.params, after.params, before.macs, after.macs, len(exported.index_modules))
+                     "params_before": b["params"], "params_after": params_after,
+                     "macs_before": b["macs"], "macs_after": macs_after})
+    return Report(rows, before.params, before.params - removed_params, before.macs, before.macs - removed_macs,
+                  len(exported.index_modules))
