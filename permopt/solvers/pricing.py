@@ -303,7 +303,8 @@ class _Tree:
         col = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(nxt, counts)
         self.nodes += col.size
         if self.nodes > self.max_nodes:
-            raise PricingTreeTooLarge(f"the pricing tree needed more than max_nodes={self.max_nodes} nodes")
+            raise PricingTreeTooLarge(f"the pricing tree needed more than its work budget (tree_work) allows: "
+                                      f"{self.max_nodes} nodes at this block size")
         return p[parent] + self.A[:, col].T, col, parent
 
     def _expand(self, p: np.ndarray, nxt: np.ndarray, path: np.ndarray, level: int) -> tuple[np.ndarray, ...]:
