@@ -27,13 +27,14 @@ from common import print_table, seeded_models, write_json  # noqa: E402
 
 import permopt  # noqa: E402
 from permopt import models  # noqa: E402
-from permopt.nn.latency import LatencySetup, interleaved_medians, onnx_session, without_index_modules  # noqa: E402
+from permopt.nn.latency import LatencySetup, interleaved_medians, without_index_modules  # noqa: E402
+from permopt.nn.runtimes import RUNTIMES, session  # noqa: E402
 
 
 def runner(model, x, backend, fmt):
     """A no-argument callable running a copy of ``model`` in memory format ``fmt`` on ``x`` with ``backend``."""
-    if backend == "onnxruntime":
-        return onnx_session(model, x)
+    if backend in RUNTIMES:
+        return session(model, x, backend)
     setup = LatencySetup(memory_format=fmt, cache_dir=None)
     model, x = setup.apply(copy.deepcopy(model)), setup.inputs(x)
     if backend == "compile":
@@ -55,8 +56,9 @@ def main(argv=None):
     ap.add_argument("--models", default="resnet56,mobilenetv2")
     ap.add_argument("--groups", default="2,4,8")
     ap.add_argument("--batches", default="1,32")
-    ap.add_argument("--backends", default="torch-1,torch-all,compile,onnxruntime",
-                    help="torch-1 / torch-all (eager, 1 or all threads), compile (torch.compile, 1 thread), onnxruntime")
+    ap.add_argument("--backends", default="torch-1,torch-all,compile,onnxruntime,openvino",
+                    help="torch-1 / torch-all (eager, 1 or all threads), compile (torch.compile, 1 thread), "
+                         "onnxruntime, openvino (1 thread)")
     ap.add_argument("--couplings", default="none,chain,full", help="coupling modes to export (none is always timed)")
     ap.add_argument("--formats", default="contiguous,channels_last",
                     help="memory formats of weights and inputs (ONNX Runtime runs contiguous only)")
@@ -75,7 +77,7 @@ def main(argv=None):
             for batch in map(int, args.batches.split(",")):
                 x = torch.randn(batch, *shape)
                 for backend, fmt in itertools.product(args.backends.split(","), args.formats.split(",")):
-                    if backend == "onnxruntime" and fmt != "contiguous":
+                    if backend in RUNTIMES and fmt != "contiguous":
                         continue
                     threads = 1 if backend != "torch-all" else torch.get_num_threads()
                     try:

@@ -131,7 +131,7 @@ def bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
     rows = [{"model": "dense", "ms": 1e3 * t["dense"], "speedup": 1.0, "ideal": 1.0, "index_modules": 0}]
     rows += [{"model": k, "ms": 1e3 * t[k], "speedup": t["dense"] / t[k], "ideal": info[k][0],
               "index_modules": info[k][1]} for k in exported]
-    print(f"batch {setup.batch or 2}, {setup.threads} thread(s), {setup.memory_format}, medians of "
+    print(f"{setup.runtime}, batch {setup.batch or 2}, {setup.threads} thread(s), {setup.memory_format}, medians of "
           f"{setup.rounds} interleaved rounds")
     print(format_table(rows, ["model", "ms", "speedup", "ideal", "index_modules"]))
     if json_out:

@@ -93,7 +93,7 @@ def latency_setup(args: argparse.Namespace) -> Any:
     from ..nn.latency import LatencySetup
 
     return LatencySetup(batch=args.latency_batch, threads=args.latency_threads, rounds=args.latency_rounds,
-                        memory_format=args.memory_format, cache_dir=args.latency_cache)
+                        memory_format=args.memory_format, cache_dir=args.latency_cache, runtime=args.runtime)
 
 
 def prune_config(args: argparse.Namespace, **fields: Any) -> Any:

@@ -41,6 +41,7 @@ from .hooks import evaluating, forward_with_hooks
 from .inspect import signature
 from .kinds import kind_of, set_submodule
 from .modules import ChannelIndex
+from .runtimes import RUNTIMES, session
 
 
 class _Identity(nn.Module):
@@ -96,21 +97,6 @@ def interleaved_medians(fns: dict[str, Callable[[], Any]], rounds: int = 20, war
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def onnx_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callable[[], Any]:
-    """A no-argument callable running ``model`` on ``x`` in ONNX Runtime (``threads`` intra-op threads)."""
-    import onnxruntime as ort
-
-    program = torch.onnx.export(model, (x,), dynamo=True, verbose=False)
-    if program is None:
-        raise RuntimeError("torch.onnx.export returned no program")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(program.model_proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    feed = {sess.get_inputs()[0].name: x.numpy()}
-    return lambda: sess.run(None, feed)
-
-
 def default_cache_dir() -> Path:
     """``$PERMOPT_CACHE`` or ``~/.cache/permopt``: where measured layer latencies are kept."""
     return Path(os.environ.get("PERMOPT_CACHE", Path.home() / ".cache" / "permopt"))
@@ -127,13 +113,17 @@ class LatencySetup:
     """How latencies are measured: ``batch`` (default: the example inputs' batch), torch
     ``threads``, timing ``rounds`` (medians over them), ``memory_format`` of weights and inputs
     (``channels_last``, ``contiguous``, or ``auto``: whichever runs the dense model faster,
-    measured by :meth:`resolve`), and ``cache_dir`` for the layer table (``None``: no disk cache)."""
+    measured by :meth:`resolve`), ``cache_dir`` for the layer table (``None``: no disk cache), and
+    the ``runtime`` whole models are timed in: ``torch`` (eager), or a deployment runtime of
+    :mod:`permopt.nn.runtimes` (``onnxruntime``, ``openvino``: contiguous inputs; per-layer tables
+    for latency budgets are measured in torch only)."""
 
     batch: int | None = None
     threads: int = 1
     rounds: int = 15
     memory_format: str = "auto"
     cache_dir: str | Path | None = field(default_factory=default_cache_dir)  # read when the setup is made
+    runtime: str = "torch"
 
     def __post_init__(self) -> None:
         if self.batch is not None:
@@ -143,12 +133,18 @@ class LatencySetup:
         if self.memory_format not in (*MEMORY_FORMATS, "auto"):
             raise ValueError(f"memory_format must be 'auto' or one of {sorted(MEMORY_FORMATS)}, "
                              f"got {self.memory_format!r}")
+        if self.runtime != "torch" and self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be 'torch' or one of {sorted(RUNTIMES)}, got {self.runtime!r}")
+        if self.runtime != "torch" and self.memory_format == "channels_last":
+            raise ValueError(f"runtime {self.runtime!r} takes contiguous inputs; use memory_format='contiguous'")
 
     def resolve(self, model: nn.Module, example_inputs: Any) -> "LatencySetup":
         """This setup with ``memory_format="auto"`` replaced by the format that runs the dense
         ``model`` faster (both timed side by side); unchanged otherwise."""
         if self.memory_format != "auto":
             return self
+        if self.runtime != "torch":  # deployment runtimes convert the model and choose their own layouts
+            return replace(self, memory_format="contiguous")
         trials = {fmt: replace(self, memory_format=fmt) for fmt in MEMORY_FORMATS}
         times = {}
         for fmt, setup in trials.items():  # one format at a time: each needs its own input layout
@@ -180,7 +176,7 @@ class LatencySetup:
         if isinstance(spec, cls):
             return spec
         if isinstance(spec, dict):
-            fields = ("batch", "threads", "rounds", "memory_format", "cache_dir")
+            fields = ("batch", "threads", "rounds", "memory_format", "cache_dir", "runtime")
             unknown = set(spec) - set(fields)
             if unknown:
                 raise ValueError(f"unknown latency options {sorted(unknown)}; use {', '.join(fields)}")
@@ -242,6 +238,9 @@ class LatencyTable:
         while ratios within a session are stable. Cached per model (layer shapes, candidates,
         input) and setup.
         """
+        if self.setup.runtime != "torch":
+            raise ValueError(f"per-layer latency tables are measured in torch eager (hooks inside the model), "
+                             f"not in runtime {self.setup.runtime!r}; time whole models there instead")
         x = self.setup.inputs(example_inputs)
         shapes = layer_inputs(model, x, list(candidates))
         layer_keys = sorted(f"{n}:{_layer_key(model.get_submodule(n), shapes[n], g, self.setup)}"
@@ -271,10 +270,15 @@ class LatencyTable:
         x = self.setup.inputs(example_inputs)
         args = x if isinstance(x, tuple) else (x,)
         copies = {k: self.setup.apply(copy.deepcopy(m)).eval() for k, m in models.items()}
+        calls: dict[str, Callable[[], Any]]
+        if self.setup.runtime == "torch":
+            calls = {k: partial(m, *args) for k, m in copies.items()}
+        else:
+            calls = {k: session(m, x, self.setup.runtime, self.setup.threads) for k, m in copies.items()}
         bar = progress_bar((self.setup.rounds + WARMUP) * len(copies), f"timing {len(copies)} models", "pass",
                            progress)
         try:
-            return interleaved_medians({k: _counting(partial(m, *args), bar) for k, m in copies.items()},
+            return interleaved_medians({k: _counting(fn, bar) for k, fn in calls.items()},
                                        self.setup.rounds, threads=self.setup.threads)
         finally:
             if bar:

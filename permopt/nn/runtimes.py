@@ -1,0 +1,53 @@
+"""Deployment runtimes a model can be timed in: ONNX Runtime and OpenVINO (each an optional
+extra, imported only when used, with the install line when missing). Each session is a
+no-argument callable running the model on fixed inputs, for :func:`~permopt.nn.latency.interleaved_medians`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Runtimes :func:`session` knows, with the extra that installs each.
+RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
+
+
+def session(model: nn.Module, x: torch.Tensor, runtime: str, threads: int = 1) -> Callable[[], Any]:
+    """A no-argument callable running ``model`` on ``x`` in ``runtime`` with ``threads`` threads."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; known: {sorted(RUNTIMES)}")
+    try:
+        make = onnx_session if runtime == "onnxruntime" else openvino_session
+        return make(model, x, threads)
+    except ImportError as e:
+        raise ImportError(f"runtime {runtime!r} needs its package: pip install 'permopt[{RUNTIMES[runtime]}]' "
+                          f"({e})") from None
+
+
+def onnx_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callable[[], Any]:
+    """A no-argument callable running ``model`` on ``x`` in ONNX Runtime (``threads`` intra-op threads)."""
+    import onnxruntime as ort
+
+    program = torch.onnx.export(model, (x,), dynamo=True, verbose=False)
+    if program is None:
+        raise RuntimeError("torch.onnx.export returned no program")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(program.model_proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x.numpy()}
+    return lambda: sess.run(None, feed)
+
+
+def openvino_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callable[[], Any]:
+    """A no-argument callable running ``model`` on ``x`` in OpenVINO's CPU plugin (converted with
+    ``openvino.convert_model``; ``threads`` inference threads, the latency hint, float32 kept:
+    on CPUs with bf16 units the plugin would otherwise compute in bf16)."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(ov.convert_model(model.eval(), example_input=x), "CPU",
+                                       {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+                                        "INFERENCE_PRECISION_HINT": "f32"})
+    request, feed = compiled.create_infer_request(), x.numpy()
+    return lambda: request.infer([feed])

@@ -1,0 +1,53 @@
+"""Deployment runtimes (OpenVINO, ONNX Runtime): the exported model computes there what it computes
+in torch, and latency setups say clearly what each runtime can time."""
+import builtins
+
+import numpy as np
+import pytest
+import torch
+
+import permopt
+from permopt.nn.latency import LatencySetup, LatencyTable
+from permopt.nn.runtimes import session
+
+
+def _outputs(runtime, model, x):
+    out = session(model, x, runtime)()
+    first = out[0] if isinstance(out, list) else next(iter(out.values()))
+    return np.asarray(first)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_grouped_exports_compute_the_same_in_the_runtime(runtime):
+    pytest.importorskip(runtime)
+    model, x = permopt.models.get("resnet20", seed=0).eval(), torch.randn(2, 3, 32, 32)
+    for coupling in ("none", "full"):
+        exported = permopt.prune(model, x, groups=4, coupling=coupling, progress=False).model.eval()
+        with torch.no_grad():
+            ref = exported(x).numpy()
+        got = _outputs(runtime, exported, x)
+        assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_latency_setups_say_what_a_runtime_can_time():
+    assert LatencySetup(runtime="openvino").resolve(None, None).memory_format == "contiguous"
+    with pytest.raises(ValueError, match="runtime must be 'torch' or one of"):
+        LatencySetup(runtime="tensorrt")
+    with pytest.raises(ValueError, match="takes contiguous inputs"):
+        LatencySetup(runtime="openvino", memory_format="channels_last")
+    table = LatencyTable(LatencySetup(runtime="onnxruntime", memory_format="contiguous", cache_dir=None))
+    with pytest.raises(ValueError, match="measured in torch eager"):
+        table.layers(torch.nn.Conv2d(4, 4, 1), torch.randn(1, 4, 2, 2), {"": [1, 2]})
+
+
+def test_a_missing_runtime_names_its_extra(monkeypatch):
+    real = builtins.__import__
+
+    def no_openvino(name, *args, **kwargs):
+        if name == "openvino" or name.startswith("openvino."):
+            raise ImportError("No module named 'openvino'")
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_openvino)
+    with pytest.raises(ImportError, match=r"pip install 'permopt\[openvino\]'"):
+        session(torch.nn.Conv2d(4, 4, 1), torch.randn(1, 4, 2, 2), "openvino")
