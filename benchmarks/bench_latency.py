@@ -64,6 +64,7 @@ def main(argv=None):
                     help="memory formats of weights and inputs (ONNX Runtime runs contiguous only)")
     ap.add_argument("--size", type=int, default=None, help="input height and width (default: the zoo model's)")
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--out", default="latency", help="results file name in benchmarks/results (default latency)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     rows = []
@@ -99,7 +100,7 @@ def main(argv=None):
     print()
     print_table(rows, ["model", "G", "batch", "backend", "format", "coupling", "dense_ms", "exported_ms", "speedup",
                        "speedup_no_index", "ideal", "index_modules", "mean_kept_ratio"])
-    write_json("latency", {"rows": rows})
+    write_json(args.out, {"rows": rows})
 
 
 if __name__ == "__main__":
