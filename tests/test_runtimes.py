@@ -21,7 +21,7 @@ def _outputs(runtime, model, x):
 @pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
 def test_grouped_exports_compute_the_same_in_the_runtime(runtime):
     pytest.importorskip(runtime)
-    model, x = permopt.models.get("resnet20", seed=0).eval(), torch.randn(2, 3, 32, 32)
+    model, x = permopt.models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)
     for coupling in ("none", "full"):
         exported = permopt.prune(model, x, groups=4, coupling=coupling, progress=False).model.eval()
         with torch.no_grad():
