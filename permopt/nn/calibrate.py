@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .calibration import batches
+
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, inputs: torch.Tensor | Iterable[Any], batch_size: int = 128) -> nn.Module:
@@ -23,15 +25,10 @@ def recalibrate_bn(model: nn.Module, inputs: torch.Tensor | Iterable[Any], batch
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average
-    batches = inputs.split(batch_size) if isinstance(inputs, torch.Tensor) else inputs
     model.train()
     seen = 0
     try:
-        for k, batch in enumerate(batches):
-            x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            if not isinstance(x, torch.Tensor):
-                raise TypeError(f"recalibrate_bn: batch {k} is a {type(x).__name__}, not a tensor (or a tuple "
-                                "whose first element is one)")
+        for x in batches(inputs, batch_size):
             model(x)
             seen += 1
     finally:

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..coupling import assign_spaces, couple
 from ..limits import within
+from ..nn.calibration import input_channel_rms
 from ..nn.count import Counts
 from ..nn.inspect import ModelInfo, inspect, signature
 from ..nn.space import layer_scores, search_space
@@ -47,14 +48,18 @@ def build_plan(model: nn.Module, example_inputs: Any, config: PruneConfig, *, in
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": config.solver,
                       "model_signature": signature(model)})
     built = BuiltPlan(plan)
+    rms = None
+    if config.calibration is not None:
+        rms = input_channel_rms(model, config.calibration, names)
+        plan.meta["data_aware"] = True
     if config.budget is None:
         config_g = _uniform(info, names, config, plan)
     else:
         built.search, config_g, built.solutions = _searched(model, example_inputs, config, info, names, counts,
-                                                            cost_model or config.cost_model(), plan)
-    built.solutions.update(_solve_layers(model, config_g, built.solutions, config))
+                                                            cost_model or config.cost_model(), plan, rms)
+    built.solutions.update(_solve_layers(model, config_g, built.solutions, config, rms))
     if config.coupling_mode != "none":
-        built.solutions = _couple(model, example_inputs, config_g, built.solutions, config, plan, info)
+        built.solutions = _couple(model, example_inputs, config_g, built.solutions, config, plan, info, rms)
     for n in names:
         L = info[n]
         plan.layers[n] = (LayerPlan.from_solution(n, built.solutions[n]) if n in config_g
@@ -76,13 +81,14 @@ def _uniform(info: ModelInfo, names: list[str], config: PruneConfig, plan: Plan)
 
 
 def _searched(model: nn.Module, example_inputs: Any, config: PruneConfig, info: ModelInfo, names: list[str],
-              counts: Counts | None, cost: SolverCostModel, plan: Plan) -> tuple[SearchResult, dict, dict]:
+              counts: Counts | None, cost: SolverCostModel, plan: Plan,
+              rms: dict | None) -> tuple[SearchResult, dict, dict]:
     """The budget search: its result, ``{layer: G}`` for the grouped layers, and their solutions."""
     budget = config.budget
     assert budget is not None
     space = search_space(model, example_inputs, criterion=config.criterion, grads=config.grads,
                          max_groups=config.max_groups, layers=names, info=info, counts=counts,
-                         latency=config.latency_setup, progress=config.progress)
+                         latency=config.latency_setup, progress=config.progress, input_rms=rms)
     _check_budget(budget, space, info, config)
     cost.precompute(space, progress=config.progress)
     result = search(space, budget, config.strategy, cost_model=cost, seed=config.seed,
@@ -145,7 +151,7 @@ def _warn_low_kept(plan: Plan) -> None:
 
 
 def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict, config: PruneConfig,
-            plan: Plan, info: ModelInfo) -> dict:
+            plan: Plan, info: ModelInfo, rms: dict | None) -> dict:
     """Re-solve the chosen layers jointly per channel space (read off the model's one trace);
     records the kept-ratio cost in ``plan.meta``."""
     spaces = channel_spaces(model, example_inputs, info.graph_module)
@@ -153,7 +159,7 @@ def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict
         return solutions
     sides, pinned = assign_spaces(spaces, chosen, config.coupling_mode)
     mine = {n: solutions[n] for n in chosen}
-    scores = {n: layer_scores(model, n, config.criterion, config.grads) for n in chosen}
+    scores = {n: layer_scores(model, n, config.criterion, config.grads, rms) for n in chosen}
     coupled = couple(mine, scores, sides, pinned)
     plan.meta["coupling"] = {"mode": config.coupling_mode,
                              "mean_kept_ratio": float(np.mean([s.kept_ratio for s in coupled.values()])),
@@ -161,11 +167,11 @@ def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict
     return {**solutions, **coupled}
 
 
-def _solve_layers(model: nn.Module, chosen: dict, known: dict, config: PruneConfig) -> dict:
+def _solve_layers(model: nn.Module, chosen: dict, known: dict, config: PruneConfig, rms: dict | None) -> dict:
     """Solutions for the chosen layers not solved yet (one solver run each, on the executor)."""
     todo = [n for n in chosen if n not in known]
     bar = progress_bar(len(todo), f"solving layers ({config.solver})", "layer", config.progress)
-    jobs = [(layer_scores(model, n, config.criterion, config.grads), chosen[n], n, config.solver,
+    jobs = [(layer_scores(model, n, config.criterion, config.grads, rms), chosen[n], n, config.solver,
              config.layer_time_limit, config.seed) for n in todo]
     out = dict(zip(todo, map_jobs(solve_layer, jobs, config.executor, config.n_jobs, bar)))
     if bar:

@@ -84,6 +84,10 @@ class PruneConfig:
         estimate's error, at most twice; ``plan.meta["latency_runs"]``), and the
         pruned model is returned in the setup's ``memory_format`` (default ``auto``: the format
         that runs the dense model faster, timed here; channels-last on this CPU).
+    calibration : unlabelled inputs (a tensor, or an iterable of batches such as a
+        ``DataLoader``) run once through the dense model; each layer's scores are then weighted
+        by the RMS of its input channels' activations (Wanda-style ``|W|·||X||``: a channel
+        that carries little signal counts for little). Default None: weights only.
     """
 
     groups: int | None = None
@@ -106,6 +110,7 @@ class PruneConfig:
     n_jobs: int | None = None
     coupling: str | None = None
     latency: LatencySetup | None = None
+    calibration: Any = None
 
     def __post_init__(self) -> None:
         if (self.groups is None) == (self.budget is None):
