@@ -50,3 +50,71 @@ def test_pruning_with_calibration_is_reproducible_and_data_aware():
         permopt.prune(model, x[:2], groups=2, calibration=["no"], progress=False)
     with pytest.raises(ValueError, match="held no batches"):
         permopt.prune(model, x[:2], groups=2, calibration=[], progress=False)
+
+
+def _digits():
+    model = permopt.models.get("digits_cnn", seed=0).eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+    return model, torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+
+
+def test_reconstruction_is_never_worse_on_its_own_data_and_changes_only_kept_weights():
+    from permopt.nn.reconstruct import reconstruct
+
+    model, calib = _digits()
+    res = permopt.prune(model, calib[:2], groups=4, mode="mask", progress=False)
+    masked = res.model
+    first = next(iter(res.plan.pruned()))
+    layer = lambda m: m.get_submodule(first)  # noqa: E731
+    with torch.no_grad():  # the first grouped layer sees the same inputs in both models: measure it directly
+        feats = model.features[:3](calib)
+        target = layer(model)(feats)
+        before = (layer(masked)(feats) - target).norm() / target.norm()
+    bias = None if layer(masked).bias is None else layer(masked).bias.clone()
+    kept_before = layer(masked).weight.detach().clone()
+    report = reconstruct(model, masked, res.plan, calib, positions=1000)
+    with torch.no_grad():
+        after = (layer(masked)(feats) - target).norm() / target.norm()
+    assert float(after) <= float(before) + 1e-6 and report[first]["after"] <= report[first]["before"] + 1e-6
+    assert float(after) == pytest.approx(report[first]["after"], rel=1e-3, abs=1e-6)  # all 36 positions were used
+    assert all(r["after"] <= r["before"] + 1e-6 for r in report.values())
+    block = torch.as_tensor(res.plan.layers[first].mask(), dtype=torch.bool)[:, :, None, None].expand_as(kept_before)
+    refit = layer(masked).weight.detach()
+    assert not refit[~block].any() and not torch.equal(refit[block], kept_before[block])  # only kept weights move
+    assert bias is None or torch.equal(layer(masked).bias, bias)
+
+
+def test_reconstructed_export_equals_the_reconstructed_mask_and_repeats():
+    model, calib = _digits()
+    options = dict(groups=4, calibration=calib, reconstruct=True, progress=False)
+    exported = permopt.prune(model, calib[:2], **options)
+    masked = permopt.prune(model, calib[:2], mode="mask", **options)
+    again = permopt.prune(model, calib[:2], **options)
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        out = exported.model(x)
+        assert (out - masked.model(x)).abs().max() <= 1e-5 * out.abs().max()
+        assert torch.equal(out, again.model(x))
+        assert not torch.allclose(out, permopt.prune(model, calib[:2], groups=4, progress=False).model(x))
+    assert set(exported.plan.meta["reconstruction"]) == set(exported.plan.pruned())
+    with pytest.raises(ValueError, match="reconstruct=True needs calibration"):
+        permopt.prune(model, calib[:2], groups=4, reconstruct=True, progress=False)
+
+
+def test_block_diagonal_weights_are_reconstructed_as_they_are():
+    from permopt.nn.reconstruct import reconstruct
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8, bias=False)).eval()
+    plan = permopt.prune(model, torch.randn(2, 8), groups=2, include_linear=True, min_channels=1,
+                         mode="mask", progress=False).plan
+    lp = plan.layers["0"]
+    with torch.no_grad():  # make the dense layer exactly block-diagonal under the plan
+        model[0].weight *= torch.as_tensor(lp.mask(), dtype=torch.float32)
+    masked = permopt.apply_plan(model, plan, torch.randn(2, 8), mode="mask")
+    report = reconstruct(model, masked, plan, torch.randn(256, 8), ridge=1e-10)
+    assert report["0"]["before"] == pytest.approx(0.0, abs=1e-7) and report["0"]["after"] == pytest.approx(0.0, abs=1e-6)
+    assert torch.allclose(masked[0].weight, model[0].weight, atol=1e-5)

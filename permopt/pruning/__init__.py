@@ -23,7 +23,8 @@ from ..plan import Plan
 from ..search import SearchResult
 from .build import LOW_KEPT_RATIO, BuiltPlan, build_plan
 from .latency_loop import LATENCY_RETRIES, LATENCY_SLACK, latency_choice, runs_until_measured
-from .options import MIN_CHANNELS, PruneConfig, default_coupling, default_min_channels
+from ..nn.reconstruct import reconstruct
+from .options import MIN_CHANNELS, MODES, PruneConfig, default_coupling, default_min_channels
 from .report import Report, make_report
 
 
@@ -39,15 +40,18 @@ class PruneResult:
     solutions: dict = field(default_factory=dict)
 
 
-def apply_plan(model: nn.Module, plan: Plan | str | Path, example_inputs: Any, mode: str = "export") -> nn.Module:
+def apply_plan(model: nn.Module, plan: Plan | str | Path, example_inputs: Any, mode: str = "export",
+               calibration: Any = None) -> nn.Module:
     """Apply a plan (a :class:`Plan` or the path of a saved ``plan.json``) to a dense model and
     return the new model: ``"export"`` (real grouped layers, permutations folded in; a
     ``torch.fx.GraphModule``) or ``"mask"`` (a masked copy with the dense layers, for
     fine-tuning). The input model is left untouched. A plan made for a different model (its
     recorded signature differs) is applied with a warning. For the export's details (its
-    channel-index modules) call :func:`permopt.nn.export` directly.
+    channel-index modules) call :func:`permopt.nn.export` directly. With ``calibration``
+    (unlabelled inputs) the kept weights are refitted to the dense layers' outputs first
+    (:func:`permopt.nn.reconstruct.reconstruct`).
     """
-    return _apply(model, _as_plan(plan), example_inputs, mode)[0]
+    return _apply(model, _as_plan(plan), example_inputs, mode, calibration=calibration)[0]
 
 
 def load_pruned(dense_model: nn.Module, plan: Plan | str | Path, state_dict: dict | str | Path,
@@ -85,20 +89,28 @@ def _as_plan(plan: Plan | str | Path) -> Plan:
     raise TypeError(f"plan must be a Plan or the path of a plan.json, got {type(plan).__name__}")
 
 
-def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str,
-           traced: Any = None) -> tuple[nn.Module, ExportResult | None]:
+def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str, traced: Any = None,
+           calibration: Any = None) -> tuple[nn.Module, ExportResult | None]:
     """``apply_plan``, also returning the export's result (None in mask mode); ``traced`` is the
-    model's trace from :func:`permopt.nn.inspect`, reused instead of tracing again."""
+    model's trace from :func:`permopt.nn.inspect`, reused instead of tracing again; with
+    ``calibration`` the kept weights are refitted on it (the errors go to ``plan.meta``)."""
     recorded = plan.meta.get("model_signature")
     if recorded is not None and recorded != signature(model):
         warnings.warn("this plan was made for a model with other conv/linear layers (names or shapes differ); "
                       f"applying its {len(plan.pruned())} grouped layers where they fit", stacklevel=2)
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'export' or 'mask', got {mode!r}")
+    if calibration is not None:
+        masked = apply_masks(copy.deepcopy(model), plan)
+        plan.meta["reconstruction"] = reconstruct(model, masked, plan, calibration)
+        if mode == "mask":
+            return masked, None
+        res = export(masked, plan, example_inputs)
+        return res.model, res
     if mode == "export":
         res = export(model, plan, example_inputs, traced)
         return res.model, res
-    if mode == "mask":
-        return apply_masks(copy.deepcopy(model), plan), None
-    raise ValueError(f"mode must be 'export' or 'mask', got {mode!r}")
+    return apply_masks(copy.deepcopy(model), plan), None
 
 
 def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = None, **options: Any) -> PruneResult:
@@ -120,7 +132,7 @@ def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = No
     before = info.counts or count(model, example_inputs)  # the trace counted already: one run of the model
     cost = parsed.cost_model()
     build = partial(build_plan, model, example_inputs, info=info, counts=before, cost_model=cost)
-    apply = partial(_apply, traced=info.graph_module)
+    apply = partial(_apply, traced=info.graph_module, calibration=parsed.calibration if parsed.reconstruct else None)
     runs = runs_until_measured(build, apply, model, example_inputs, parsed, before, info.graph_module)
     run = latency_choice(runs, parsed)
     if len(runs) > 1:

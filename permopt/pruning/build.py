@@ -49,7 +49,7 @@ def build_plan(model: nn.Module, example_inputs: Any, config: PruneConfig, *, in
                       "model_signature": signature(model)})
     built = BuiltPlan(plan)
     rms = None
-    if config.calibration is not None:
+    if config.calibration is not None and config.data_aware:
         rms = input_channel_rms(model, config.calibration, names)
         plan.meta["data_aware"] = True
     if config.budget is None:

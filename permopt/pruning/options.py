@@ -88,6 +88,12 @@ class PruneConfig:
         ``DataLoader``) run once through the dense model; each layer's scores are then weighted
         by the RMS of its input channels' activations (Wanda-style ``|W|·||X||``: a channel
         that carries little signal counts for little). Default None: weights only.
+    data_aware : with ``calibration``, weight the scores by the activations (default); False
+        chooses the groups from the weights alone and uses the data only to ``reconstruct``.
+    reconstruct : refit the kept weights of every grouped layer on ``calibration``, layer by
+        layer in forward order, to reproduce the dense layer's outputs (ridge regression per
+        group, :mod:`permopt.nn.reconstruct`); ``plan.meta["reconstruction"]`` holds each
+        layer's relative output error before and after.
     """
 
     groups: int | None = None
@@ -111,6 +117,8 @@ class PruneConfig:
     coupling: str | None = None
     latency: LatencySetup | None = None
     calibration: Any = None
+    data_aware: bool = True
+    reconstruct: bool = False
 
     def __post_init__(self) -> None:
         if (self.groups is None) == (self.budget is None):
@@ -136,6 +144,8 @@ class PruneConfig:
         validate_time_limit(self.search_time_limit)
         validate_seed(self.seed)
         validate_parallel(self.executor, self.n_jobs)
+        if self.reconstruct and self.calibration is None:
+            raise ValueError("reconstruct=True needs calibration= (unlabelled inputs to refit the kept weights on)")
 
     @classmethod
     def make(cls, config: PruneConfig | None = None, **options: Any) -> PruneConfig:
