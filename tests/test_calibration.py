@@ -118,3 +118,17 @@ def test_block_diagonal_weights_are_reconstructed_as_they_are():
     report = reconstruct(model, masked, plan, torch.randn(256, 8), ridge=1e-10)
     assert report["0"]["before"] == pytest.approx(0.0, abs=1e-7) and report["0"]["after"] == pytest.approx(0.0, abs=1e-6)
     assert torch.allclose(masked[0].weight, model[0].weight, atol=1e-5)
+
+
+def test_cli_prunes_with_calibration_and_reconstruction(tmp_path, capsys):
+    import json
+
+    from permopt.cli import main
+
+    torch.save(torch.randn(32, 1, 8, 8), tmp_path / "calib.pt")
+    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--calibration", str(tmp_path / "calib.pt"),
+                 "--reconstruct", "--quiet", "--out-dir", str(tmp_path / "out")]) == 0
+    meta = json.loads((tmp_path / "out" / "plan.json").read_text())["meta"]
+    assert meta["data_aware"] is True and set(meta["reconstruction"]) == {"features.3", "features.7", "features.10"}
+    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--reconstruct", "--quiet"]) == 2
+    assert "--reconstruct needs --calibration" in capsys.readouterr().err

@@ -87,6 +87,10 @@ def _add_model_parsers(sub: Any, names: str) -> None:
                         "some kept mass (default: full under a latency budget, else none)")
     p.add_argument("-o", "--out-dir", default="permopt_out", help="output folder (default permopt_out)")
     p.add_argument("--plot", default=None, help="draw G per layer and params before/after to this image")
+    p.add_argument("--calibration", default=None,
+                   help="unlabelled inputs (.pt tensor or .npy array, N x C x H x W): data-aware scores, and with "
+                        "--reconstruct the kept weights refitted to the dense layers' outputs")
+    p.add_argument("--reconstruct", action="store_true", help="refit the kept weights on --calibration")
     p.set_defaults(func=cmd_prune)
 
 
@@ -133,6 +137,7 @@ _CLI_WORDS = [(re.compile(p), flag) for p, flag in [
     (r"\bmin_channels\b", "--min-channels"),
     (r"\bn_jobs=", "--jobs "),
     (r"\bgroups= \(uniform G\) or budget= ", "--groups G (uniform) or --budget SPEC "),
+    (r"\breconstruct=True needs calibration= ", "--reconstruct needs --calibration "),
     (r"\bsolver='(\w+)' or '(\w+)'", r"-s \1 or -s \2"),
     (r"\bsolver='(\w+)'", r"-s \1"),
 ]]

@@ -108,5 +108,24 @@ def prune_config(args: argparse.Namespace, **fields: Any) -> Any:
                "max_groups": args.max_groups, "layer_time_limit": args.layer_time_limit,
                "search_time_limit": getattr(args, "search_time_limit", None), "seed": args.seed,
                "progress": not args.quiet, "n_jobs": args.jobs, "coupling": getattr(args, "coupling", None),
-               "latency": latency_setup(args) if budget and "latency" in budget else None}
+               "latency": latency_setup(args) if budget and "latency" in budget else None,
+               "calibration": load_calibration(getattr(args, "calibration", None)),
+               "reconstruct": getattr(args, "reconstruct", False)}
     return PruneConfig(**{**options, **fields})
+
+
+def load_calibration(path: str | None) -> Any:
+    """``--calibration``: a float tensor of unlabelled inputs from a .pt or .npy file (None: none)."""
+    if path is None:
+        return None
+    import torch
+
+    from ..io import load_array
+
+    try:
+        data = load_array(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise ValueError(f"--calibration {path!r}: {e}") from None
+    if data.ndim < 2:
+        raise ValueError(f"--calibration {path!r} has shape {data.shape}; give a batch of inputs (N, C, ...)")
+    return torch.as_tensor(data, dtype=torch.float32)
