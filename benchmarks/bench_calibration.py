@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 import torch
-from common import print_table, write_json
+from common import print_table, summarise, write_json
 
 import permopt
 from permopt.models.digits import accuracy, trained_digits_cnn
@@ -59,16 +59,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                  "accuracy_bn": accuracy(recalibrate_bn(r.model, calib), xte, yte),
                                  "mean_kept_ratio": kept})
     print_table(rows, ["seed", "G", "criterion", "variant", "accuracy_pruned", "accuracy_bn", "mean_kept_ratio"])
-    summary = []
-    for G in sorted({r["G"] for r in rows}):
-        for criterion in args.criteria.split(","):
-            for variant in [_name(*v) for v in VARIANTS]:
-                mine = [r for r in rows if r["G"] == G and r["criterion"] == criterion and r["variant"] == variant]
-                row: dict = {"G": G, "criterion": criterion, "variant": variant, "seeds": len(mine)}
-                for key in ("accuracy_pruned", "accuracy_bn"):
-                    acc = [r[key] for r in mine]
-                    row[key] = f"{np.mean(acc):.3f} ({np.min(acc):.3f}-{np.max(acc):.3f})"
-                summary.append(row)
+    summary = summarise(sorted(rows, key=lambda r: r["G"]), ["G", "criterion", "variant"],
+                        ["accuracy_pruned", "accuracy_bn"])
     print_table(summary, ["G", "criterion", "variant", "accuracy_pruned", "accuracy_bn", "seeds"])
     write_json("calibration", {"rows": rows, "summary": summary, "calibration_images": args.calibration})
     return rows

@@ -19,9 +19,8 @@ import argparse
 import copy
 import warnings
 
-import numpy as np
 import torch
-from common import print_table, write_json
+from common import print_table, summarise, write_json
 
 import permopt
 from permopt.models.digits import accuracy, train, trained_digits_cnn
@@ -91,14 +90,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             r["latency_ratio"] = t[r["model"]] / t["dense"]
     print_table(rows, ["seed", "model", "macs_ratio", "dense_accuracy", "accuracy_bn", "accuracy_finetuned",
                        "latency_ratio"])
-    summary = []
-    for name in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == name]
-        row = {"model": name, "seeds": len(mine), "macs_ratio": f"{np.mean([r['macs_ratio'] for r in mine]):.3f}"}
-        for key in ("accuracy_bn", "accuracy_finetuned", "latency_ratio"):
-            v = [r[key] for r in mine]
-            row[key] = f"{np.mean(v):.3f} ({np.min(v):.3f}-{np.max(v):.3f})"
-        summary.append(row)
+    summary = summarise(rows, ["model"], ["macs_ratio", "accuracy_bn", "accuracy_finetuned", "latency_ratio"])
     print_table(summary, ["model", "seeds", "macs_ratio", "accuracy_bn", "accuracy_finetuned", "latency_ratio"])
     write_json("peer_digits", {"rows": rows, "summary": summary, "finetune_epochs": args.finetune})
     return rows

@@ -38,3 +38,17 @@ def seeded_models(names: str):
     for name in names.split(","):
         torch.manual_seed(0)
         yield name, models.get(name).eval()
+
+
+def summarise(rows: list[dict], by: list[str], values: list[str]) -> list[dict]:
+    """One row per distinct ``by`` combination (in first-seen order): the number of runs
+    (``seeds``) and each of ``values`` as "mean (min-max)" over them."""
+    out = []
+    for key in dict.fromkeys(tuple(r[k] for k in by) for r in rows):
+        mine = [r for r in rows if tuple(r[k] for k in by) == key]
+        row: dict = {**dict(zip(by, key)), "seeds": len(mine)}
+        for v in values:
+            x = [r[v] for r in mine]
+            row[v] = f"{sum(x) / len(x):.3f} ({min(x):.3f}-{max(x):.3f})"
+        out.append(row)
+    return out
