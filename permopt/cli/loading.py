@@ -49,26 +49,9 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def load_weights(model: Any, path: str) -> None:
     """``--weights``: a state dict loaded safely; a mismatch names every missing and unexpected key."""
-    import torch
+    from ..nn.state import load_state
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ValueError(f"--weights {path!r}: no such file") from None
-    except Exception as e:
-        raise ValueError(f"--weights {path!r} is not a readable state dict ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"--weights {path!r} holds a {type(state).__name__}, not a state dict "
-                         "(save model.state_dict())")
-    missing, unexpected = sorted(set(model.state_dict()) - set(state)), sorted(set(state) - set(model.state_dict()))
-    if missing or unexpected:
-        raise ValueError(f"--weights {path!r} does not fit the model: missing keys {missing}, unexpected keys "
-                         f"{unexpected}")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:  # shapes: torch lists each mismatch on its own line
-        raise ValueError(f"--weights {path!r} does not fit the model: "
-                         + "; ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())) from None
+    load_state(model, path, f"--weights {path!r}")
 
 
 def factory(spec: str) -> Callable[[], Any]:

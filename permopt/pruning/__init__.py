@@ -12,13 +12,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from ..nn.count import count
 from ..nn.export import ExportResult, export
 from ..nn.inspect import inspect, signature
 from ..nn.mask import apply_masks
+from ..nn.state import load_state
 from ..plan import Plan
 from ..search import SearchResult
 from .build import LOW_KEPT_RATIO, BuiltPlan, build_plan
@@ -61,23 +61,8 @@ def load_pruned(dense_model: nn.Module, plan: Plan | str | Path, state_dict: dic
     model's state dict (a dict or a ``.pt`` path). ``mode`` must be the one the state dict was
     saved from (``export`` for ``permopt prune``'s ``pruned_state_dict.pt``)."""
     model = apply_plan(dense_model, plan, example_inputs, mode)
-    if not isinstance(state_dict, dict):
-        path = state_dict
-        try:
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ValueError(f"state_dict {str(path)!r}: no such file") from None
-        if not isinstance(state_dict, dict):
-            raise ValueError(f"state_dict {str(path)!r} holds a {type(state_dict).__name__}, not a state dict")
-    try:
-        missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    except RuntimeError as e:  # shapes: torch lists each mismatch on its own line
-        raise ValueError("the state dict does not fit the dense model under this plan: " + "; ".join(
-            line.strip() for line in str(e).splitlines()[1:] if line.strip())) from None
-    if missing or unexpected:
-        raise ValueError(f"the state dict does not fit the dense model under this plan (mode={mode!r}): missing "
-                         f"keys {sorted(missing)}, unexpected keys {sorted(unexpected)}; was it saved from "
-                         f"another architecture, plan or mode?")
+    what = "the state dict" if isinstance(state_dict, dict) else f"state_dict {str(state_dict)!r}"
+    load_state(model, state_dict, what, f"the dense model under this plan (mode={mode!r})")
     return model
 
 
