@@ -16,14 +16,18 @@ from .hooks import evaluating, recording
 
 def batches(data: torch.Tensor | Iterable[Any], batch_size: int = 128) -> Iterator[torch.Tensor]:
     """Input batches from one tensor (split into ``batch_size``) or any iterable of batches (a
-    ``DataLoader``: each item a tensor, or a tuple/list whose first element is the input)."""
+    ``DataLoader``: each item a tensor, or a tuple/list whose first element is the input); a
+    ValueError once it is exhausted if it held none."""
     items = data.split(batch_size) if isinstance(data, torch.Tensor) else data
+    k = -1
     for k, batch in enumerate(items):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"calibration batch {k} is a {type(x).__name__}, not a tensor (or a tuple whose first "
                             "element is one)")
         yield x
+    if k < 0:
+        raise ValueError("calibration data held no batches")
 
 
 def input_channel_rms(model: nn.Module, data: torch.Tensor | Iterable[Any], names: list[str],
@@ -41,14 +45,10 @@ def input_channel_rms(model: nn.Module, data: torch.Tensor | Iterable[Any], name
         sums[name] = sums.get(name, 0) + (flat * flat).sum(0)
         counts[name] = counts.get(name, 0) + flat.shape[0]
 
-    seen = 0
     ids = {id(model.get_submodule(n)) for n in wanted}
     with recording(model, lambda m: id(m) in ids, record), evaluating(model):
         for x in batches(data, batch_size):
             model(x)
-            seen += 1
-    if not seen:
-        raise ValueError("calibration data held no batches")
     missing = sorted(wanted - set(sums))
     if missing:
         raise ValueError(f"layers {missing} did not run on the calibration data")

@@ -37,8 +37,6 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
     ones on that data (``before`` / ``after``; the refit minimises the ridge objective, so
     ``after`` is not above ``before`` beyond the small ridge term)."""
     data = list(batches(calibration, batch_size))
-    if not data:
-        raise ValueError("calibration data held no batches")
     report = {}
     for name, lp in plan.pruned().items():
         stats = _normal_equations(dense, masked, name, lp, data, positions, seed)
@@ -64,7 +62,6 @@ def _columns(m: nn.Module, x: torch.Tensor, y: torch.Tensor, rng: np.random.Gene
     return x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
 
 
-
 def _normal_equations(dense: nn.Module, masked: nn.Module, name: str, lp: LayerPlan, data: list[torch.Tensor],
                       positions: int, seed: int) -> dict[str, Any]:
     """``AᵀA``, ``AᵀB`` and ``BᵀB`` over the calibration data for layer ``name``: inputs from the
@@ -73,6 +70,7 @@ def _normal_equations(dense: nn.Module, masked: nn.Module, name: str, lp: LayerP
     seen: dict[str, torch.Tensor] = {}
     d_mod, m_mod = dense.get_submodule(name), masked.get_submodule(name)
     stats: dict[str, Any] = {"AtA": 0, "AtB": 0, "BtB": 0}
+    bias = getattr(d_mod, "bias", None)
 
     def grab(key: str) -> Callable[[str, nn.Module, tuple, Any], None]:
         def record(_: str, module: nn.Module, inputs: tuple, output: Any) -> None:
@@ -83,7 +81,6 @@ def _normal_equations(dense: nn.Module, masked: nn.Module, name: str, lp: LayerP
         for x in data:
             dense(x)
             masked(x)
-            bias = getattr(d_mod, "bias", None)
             y = seen["y"] - (bias.view(1, -1, *([1] * (seen["y"].dim() - 2))) if bias is not None else 0)
             a, b = (t.double() for t in _columns(d_mod, seen["x"], y, rng, positions))
             stats["AtA"] = stats["AtA"] + a.T @ a
