@@ -65,9 +65,9 @@ def optuna_search(problem: ConfigProblem, *, time_limit: float | None = None, se
 
 
 def nsga2_front(problem: ConfigProblem, resources: tuple[str, ...], n_trials: int = 300, seed: int | None = 0,
-                storage: str | None = None, study_name: str | None = None) -> list[dict]:
-    """Non-dominated configurations found by Optuna's NSGA-II in ``n_trials`` trials (approximate:
-    see :func:`permopt.search.pareto_front`)."""
+                storage: str | None = None, study_name: str | None = None) -> list[list[int]]:
+    """The choices (a candidate index per layer) of the non-dominated trials Optuna's NSGA-II
+    finds in ``n_trials`` trials (approximate: see :func:`permopt.search.pareto_front`)."""
     optuna = require_optuna()
     index = [problem.RESOURCES.index(r) for r in resources]
     n_trials = validate_count("n_trials", n_trials, 1)
@@ -81,10 +81,4 @@ def nsga2_front(problem: ConfigProblem, resources: tuple[str, ...], n_trials: in
         return (obj,) + tuple(float(use[k]) for k in index)
 
     study.optimize(objective, n_trials=n_trials)
-    points: list[dict[str, Any]] = []
-    for t in study.best_trials:
-        obj, use = problem.totals(_choice(problem, t.params))
-        point: dict[str, Any] = {"config": dict(t.params), "objective": obj}
-        point.update({r: int(u) if r != "latency" else float(u) for r, u in zip(problem.RESOURCES, use)})
-        points.append(point)
-    return points
+    return [_choice(problem, t.params) for t in study.best_trials]

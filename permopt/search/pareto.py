@@ -42,12 +42,12 @@ def pareto_front(problem: ConfigProblem, *, resources: tuple[str, ...] = ("param
     if method == "exact" and not exact_ok:
         raise ValueError(f"method='exact' takes one resource, params or macs; got {resources!r} (use 'nsga2')")
     if method != "nsga2" and exact_ok:
-        points = [_point(problem, choice, known) for choice in _exact_choices(problem, resources[0], resolution)]
+        choices = _exact_choices(problem, resources[0], resolution)
     else:
         from .optuna_search import nsga2_front
 
-        points = [{k: v for k, v in p.items() if k in ("config", "objective") + known}
-                  for p in nsga2_front(problem, resources, n_trials, seed, storage, study_name)]
+        choices = nsga2_front(problem, resources, n_trials, seed, storage, study_name)
+    points = [_point(problem, choice, known) for choice in choices]
     unique = {tuple(sorted(pt["config"].items())): pt for pt in points}
     return sorted(unique.values(), key=lambda pt: (pt[resources[0]], pt["objective"]))
 
