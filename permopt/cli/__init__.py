@@ -127,8 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Python spellings that library messages use, and what a command-line user types instead.
-
-
 _CLI_WORDS = [(re.compile(p), flag) for p, flag in [
     (r"\binclude_linear=True\b", "--include-linear"),
     (r"\blayer_time_limit\b", "--layer-time-limit"),

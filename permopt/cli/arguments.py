@@ -49,8 +49,6 @@ def ints(text: str, what: str) -> list[int]:
 
 
 #: Image formats ``--plot`` writes (matplotlib's common ones).
-
-
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
