@@ -13,6 +13,8 @@ import numpy as np
 from .registry import Registry
 
 Criterion = Callable[..., np.ndarray]
+#: Criteria computed from calibration data, not from a weight alone: see :mod:`permopt.nn.calibration`.
+DATA_CRITERIA = ("activation", "hessian")
 CRITERIA = Registry("criterion")
 
 

@@ -1,12 +1,13 @@
-"""Calibration data: input-channel RMS recomputed directly, data-aware scores are the weight
-scores times it, and pruning with it is reproducible and leaves the model alone."""
+"""Calibration data: statistics recomputed directly, data-aware scores equal hand computations,
+every input kind gives the same plan, and pruning with it is reproducible and leaves the model
+alone."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import permopt
-from permopt.nn.calibration import input_channel_rms
+from permopt.nn.calibration import data_scores, layer_statistics
 from permopt.nn.space import layer_scores
 
 
@@ -16,25 +17,51 @@ def _model():
                          nn.Flatten(), nn.Linear(8 * 16, 8)).eval()
 
 
-def test_input_channel_rms_matches_a_direct_computation():
+def _patch_covariance(x, conv):
+    """``E[a aᵀ]`` over every output position, from unfold (independent of permopt's capture)."""
+    cols = torch.nn.functional.unfold(x.double(), conv.kernel_size, conv.dilation, conv.padding, conv.stride)
+    a = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    return (a.T @ a / a.shape[0]).numpy()
+
+
+def test_layer_statistics_match_a_direct_computation_for_every_input_kind():
     model, x = _model(), torch.randn(10, 3, 4, 4)
-    rms = input_channel_rms(model, x, ["0", "2", "5"], batch_size=3)  # batches of 3, 3, 3, 1
+    stats = layer_statistics(model, x, ["0", "2", "5"], positions=16, batch_size=3)  # batches of 3, 3, 3, 1
     with torch.no_grad():
         h = model[1](model[0](x))
         flat = model[4](model[3](model[2](h)))
-    assert np.allclose(rms["0"], x.double().pow(2).mean(dim=(0, 2, 3)).sqrt().numpy())
-    assert np.allclose(rms["2"], h.double().pow(2).mean(dim=(0, 2, 3)).sqrt().numpy())
-    assert np.allclose(rms["5"], flat.double().pow(2).mean(dim=0).sqrt().numpy())
+    assert np.allclose(stats["0"].covariance(), _patch_covariance(x, model[0]))  # 16 positions: all of them
+    assert np.allclose(stats["2"].covariance(), _patch_covariance(h, model[2]))
+    assert np.allclose(stats["5"].covariance(), (flat.double().T @ flat.double() / 10).numpy())
+    diag = np.diagonal(_patch_covariance(h, model[2])).reshape(8, 9)  # what the weights multiply, padding included
+    assert np.allclose(stats["2"].channel_rms(), np.sqrt(diag.mean(1)))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(10)), batch_size=4)
-    assert all(np.allclose(rms[n], v) for n, v in input_channel_rms(model, loader, ["0", "2", "5"]).items())
+    for data in (loader, list(x.split(4)), [(b, None) for b in x.split(5)]):
+        again = layer_statistics(model, data, ["0", "2", "5"], positions=16)
+        assert all(np.allclose(again[n].covariance(), stats[n].covariance()) for n in stats)
+    with pytest.raises(TypeError, match="read only once"):
+        permopt.prune(model, x[:2], groups=2, calibration=(b for b in x.split(4)), progress=False)
 
 
-def test_data_aware_scores_weight_each_input_channel():
+def test_sampled_positions_repeat_with_the_seed():
+    model, x = _model(), torch.randn(6, 3, 4, 4)
+    a, b = (layer_statistics(model, x, ["2"], positions=5, seed=3)["2"] for _ in range(2))
+    c = layer_statistics(model, x, ["2"], positions=5, seed=4)["2"]
+    assert np.array_equal(a.gram, b.gram) and not np.array_equal(a.gram, c.gram) and a.rows == 30
+
+
+def test_data_aware_scores_equal_hand_computations():
     model, x = _model(), torch.randn(10, 3, 4, 4)
-    rms = input_channel_rms(model, x, ["2"])
-    plain = layer_scores(model, "2", "l2")
-    aware = layer_scores(model, "2", "l2", input_rms=rms)
-    assert np.allclose(aware, plain * rms["2"][None, :])
+    stats = layer_statistics(model, x, ["2"], positions=16)
+    H = stats["2"].covariance()
+    W = model[2].weight.detach().double().reshape(8, 8, 9).numpy()
+    hessian = np.array([[W[f, c] @ H[9 * c:9 * c + 9, 9 * c:9 * c + 9] @ W[f, c] for c in range(8)] for f in range(8)])
+    assert np.allclose(layer_scores(model, "2", "hessian", stats=stats), hessian)
+    rms = np.sqrt(np.array([np.trace(H[9 * c:9 * c + 9, 9 * c:9 * c + 9]) / 9 for c in range(8)]))
+    assert np.allclose(data_scores(model[2].weight, stats["2"], "activation"),
+                       np.linalg.norm(W, axis=2) * rms[None, :])
+    with pytest.raises(ValueError, match="needs calibration"):
+        permopt.prune(model, x[:2], groups=2, criterion="hessian", progress=False)
 
 
 def test_pruning_with_calibration_is_reproducible_and_data_aware():
@@ -43,9 +70,15 @@ def test_pruning_with_calibration_is_reproducible_and_data_aware():
     a = permopt.prune(model, x[:2], groups=2, calibration=x, progress=False)
     b = permopt.prune(model, x[:2], groups=2, calibration=list(x.split(4)), progress=False)
     plain = permopt.prune(model, x[:2], groups=2, progress=False)
-    assert a.plan.to_json() == b.plan.to_json() and a.plan.meta["data_aware"] is True
-    assert "data_aware" not in plain.plan.meta
+    again = permopt.prune(model, x[:2], groups=2, calibration=x, progress=False)
+    assert a.plan.to_json() == again.plan.to_json() and a.plan.meta["criterion"] == "hessian"
+    for n, lp in a.plan.layers.items():  # other batches sum in another order: same groups, last digits may differ
+        assert np.array_equal(lp.row_groups, b.plan.layers[n].row_groups) and lp.kept_ratio == pytest.approx(
+            b.plan.layers[n].kept_ratio, rel=1e-12)
+    assert plain.plan.meta["criterion"] == "l2" and "reconstruction" in a.plan.meta
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    with torch.no_grad():
+        assert torch.equal(a.model(x), again.model(x)) and torch.allclose(a.model(x), b.model(x), atol=1e-6)
     with pytest.raises(TypeError, match="calibration batch 0 is a str"):
         permopt.prune(model, x[:2], groups=2, calibration=["no"], progress=False)
     with pytest.raises(ValueError, match="held no batches"):
@@ -89,7 +122,7 @@ def test_reconstruction_is_never_worse_on_its_own_data_and_changes_only_kept_wei
 
 def test_reconstructed_export_equals_the_reconstructed_mask_and_repeats():
     model, calib = _digits()
-    options = dict(groups=4, calibration=calib, reconstruct=True, progress=False)
+    options = dict(groups=4, calibration=calib, progress=False)
     exported = permopt.prune(model, calib[:2], **options)
     masked = permopt.prune(model, calib[:2], mode="mask", **options)
     again = permopt.prune(model, calib[:2], **options)
@@ -98,7 +131,8 @@ def test_reconstructed_export_equals_the_reconstructed_mask_and_repeats():
         out = exported.model(x)
         assert (out - masked.model(x)).abs().max() <= 1e-5 * out.abs().max()
         assert torch.equal(out, again.model(x))
-        assert not torch.allclose(out, permopt.prune(model, calib[:2], groups=4, progress=False).model(x))
+        plain = permopt.prune(model, calib[:2], groups=4, calibration=calib, reconstruct=False, progress=False)
+        assert not torch.allclose(out, plain.model(x))
     assert set(exported.plan.meta["reconstruction"]) == set(exported.plan.pruned())
     with pytest.raises(ValueError, match="reconstruct=True needs calibration"):
         permopt.prune(model, calib[:2], groups=4, reconstruct=True, progress=False)
@@ -127,8 +161,12 @@ def test_cli_prunes_with_calibration_and_reconstruction(tmp_path, capsys):
 
     torch.save(torch.randn(32, 1, 8, 8), tmp_path / "calib.pt")
     assert main(["prune", "--model", "digits_cnn", "-g", "4", "--calibration", str(tmp_path / "calib.pt"),
-                 "--reconstruct", "--quiet", "--out-dir", str(tmp_path / "out")]) == 0
+                 "--quiet", "--out-dir", str(tmp_path / "out")]) == 0
     meta = json.loads((tmp_path / "out" / "plan.json").read_text())["meta"]
-    assert meta["data_aware"] is True and set(meta["reconstruction"]) == {"features.3", "features.7", "features.10"}
-    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--reconstruct", "--quiet"]) == 2
-    assert "--reconstruct needs --calibration" in capsys.readouterr().err
+    assert meta["criterion"] == "hessian" and set(meta["reconstruction"]) == {"features.3", "features.7", "features.10"}
+    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--calibration", str(tmp_path / "calib.pt"),
+                 "--no-reconstruct", "--criterion", "activation", "--quiet", "--out-dir", str(tmp_path / "o2")]) == 0
+    meta = json.loads((tmp_path / "o2" / "plan.json").read_text())["meta"]
+    assert meta["criterion"] == "activation" and "reconstruction" not in meta
+    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--criterion", "hessian", "--quiet"]) == 2
+    assert "--criterion hessian needs --calibration" in capsys.readouterr().err

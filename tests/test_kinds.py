@@ -1,5 +1,7 @@
 """The layer-kind table: Conv1d and Conv3d prune end to end, a conv subclass with its own
-forward is never silently replaced, and one registration makes a user layer groupable."""
+forward is grouped in place when it honours ``groups`` (EfficientNet's static "same" padding
+kept) and never silently replaced when it does not, and one registration makes a user layer
+groupable."""
 import pytest
 import torch
 from torch import nn
@@ -36,22 +38,60 @@ def test_conv1d_and_conv3d_export_equals_the_masked_model(conv, bn, dims, coupli
 
 
 class Doubled(nn.Conv2d):
-    """A conv subclass with its own forward (as timm's Conv2dSame): a plain Conv2d would differ."""
+    """A conv subclass with its own forward that honours ``groups`` (it calls the parent's)."""
 
     def forward(self, x):
         return 2 * super().forward(x)
 
 
-def _doubled_model():
+class StaticSame(nn.Conv2d):
+    """EfficientNet-Lite's ``Conv2dStaticSamePadding``: asymmetric zero padding, then the conv."""
+
+    def __init__(self, c, f, k, stride=1, **kw):
+        super().__init__(c, f, k, stride, bias=False, **kw)
+        total = k - 1 if stride == 1 else k - 2
+        self.pad = nn.ZeroPad2d((total // 2, total - total // 2, total // 2, total - total // 2))
+
+    def forward(self, x):
+        return nn.functional.conv2d(self.pad(x), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class Ungrouped(nn.Conv2d):
+    """A subclass whose forward ignores ``groups``: regrouping it would break it."""
+
+    def forward(self, x):
+        return nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+
+def _doubled_model(cls=Doubled):
     torch.manual_seed(1)
-    return nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), Doubled(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1))
+    return nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), cls(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1))
 
 
-def test_a_subclass_with_its_own_forward_is_kept_dense_and_says_why():
-    model, x = _doubled_model(), torch.randn(2, 3, 8, 8)
+@pytest.mark.parametrize("cls", [Doubled, StaticSame])
+def test_a_subclass_with_its_own_forward_is_grouped_in_place(cls):
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8), nn.ReLU(),
+                          cls(8, 16, 3, **({"padding": 1} if cls is Doubled else {})), nn.ReLU(),
+                          cls(16, 8, 4, stride=2, **({"padding": 1} if cls is Doubled else {}))).eval()
+    x = torch.randn(6, 3, 9, 9)
+    assert kind_of(model[3]).name == "conv"
+    res = permopt.prune(model, x[:2], groups=2, min_channels=1, progress=False)
+    assert {"3", "5"} <= set(res.plan.pruned())
+    assert type(res.model.get_submodule("3")) is cls and res.model.get_submodule("3").groups == 2
+    with torch.no_grad():
+        assert rel_err(res.model(x), permopt.apply_plan(model, res.plan, x, mode="mask")(x)) <= 1e-5
+    fitted = permopt.prune(model, x[:2], groups=2, min_channels=1, calibration=x, progress=False)
+    assert all(r["after"] <= r["before"] for r in fitted.plan.meta["reconstruction"].values())
+    with torch.no_grad():
+        assert rel_err(fitted.model(x), permopt.apply_plan(model, fitted.plan, x, mode="mask", calibration=x)(x)) <= 1e-5
+
+
+def test_a_subclass_that_ignores_groups_is_kept_dense_and_says_why():
+    model, x = _doubled_model(Ungrouped), torch.randn(2, 3, 8, 8)
     assert kind_of(model[2]) is None and kind_of(model[0]).name == "conv"
     info = permopt.nn.inspect(model, x, min_channels=1)
-    assert "2" not in info.layers and "own forward" in info.skipped["2"] and "register" in info.skipped["2"]
+    assert "2" not in info.layers and "does not honour groups" in info.skipped["2"] and "register" in info.skipped["2"]
     with torch.no_grad():
         res = permopt.prune(model, x, groups=2, min_channels=1, progress=False)
         assert "2" not in res.plan.pruned()

@@ -13,6 +13,11 @@ from typing import Any
 from .. import __version__
 from ..compare import DEFAULT_COMPARE
 from ..coupling import COUPLING_MODES
+from ..criteria import DATA_CRITERIA
+from ..search.cost import COSTS
+
+#: Criteria ``prune --criterion`` takes (weight ones, then the data-aware ones).
+PRUNE_CRITERIA = ("l2", "l1", *DATA_CRITERIA)
 from .arguments import add_latency_args, add_model_args, add_problem_args, positive_int
 from .commands import cmd_bench, cmd_compare, cmd_prune, cmd_search, cmd_solve
 
@@ -88,9 +93,17 @@ def _add_model_parsers(sub: Any, names: str) -> None:
     p.add_argument("-o", "--out-dir", default="permopt_out", help="output folder (default permopt_out)")
     p.add_argument("--plot", default=None, help="draw G per layer and params before/after to this image")
     p.add_argument("--calibration", default=None,
-                   help="unlabelled inputs (.pt tensor or .npy array, N x C x H x W): data-aware scores, and with "
-                        "--reconstruct the kept weights refitted to the dense layers' outputs")
-    p.add_argument("--reconstruct", action="store_true", help="refit the kept weights on --calibration")
+                   help="unlabelled inputs (.pt tensor or .npy array, N x C x H x W): data-aware scores (the "
+                        "hessian criterion), a budget search minimising the output error measured on them, and "
+                        "the kept weights refitted to the dense layers' outputs")
+    p.add_argument("--criterion", default=None, choices=PRUNE_CRITERIA,
+                   help="score per connection: l2 or l1 (weights), activation or hessian (need --calibration); "
+                        "default hessian with --calibration, else l2")
+    p.add_argument("--cost", default=None, choices=COSTS,
+                   help="what a --budget search minimises: mass (pruned weight mass) or data (output error on "
+                        "--calibration); default data with --calibration, else mass")
+    p.add_argument("--no-reconstruct", dest="reconstruct", action="store_false", default=None,
+                   help="with --calibration: keep the masked dense weights instead of refitting them")
     p.set_defaults(func=cmd_prune)
 
 
@@ -135,7 +148,8 @@ _CLI_WORDS = [(re.compile(p), flag) for p, flag in [
     (r"\bmin_channels\b", "--min-channels"),
     (r"\bn_jobs=", "--jobs "),
     (r"\bgroups= \(uniform G\) or budget= ", "--groups G (uniform) or --budget SPEC "),
-    (r"\breconstruct=True needs calibration= ", "--reconstruct needs --calibration "),
+    (r"\bcriterion '(\w+)' needs calibration= ", r"--criterion \1 needs --calibration "),
+    (r"\bcost='data' needs calibration= ", "--cost data needs --calibration "),
     (r"\bsolver='(\w+)' or '(\w+)'", r"-s \1 or -s \2"),
     (r"\bsolver='(\w+)'", r"-s \1"),
 ]]

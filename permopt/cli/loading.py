@@ -93,7 +93,8 @@ def prune_config(args: argparse.Namespace, **fields: Any) -> Any:
                "progress": not args.quiet, "n_jobs": args.jobs, "coupling": getattr(args, "coupling", None),
                "latency": latency_setup(args) if budget and "latency" in budget else None,
                "calibration": load_calibration(getattr(args, "calibration", None)),
-               "reconstruct": getattr(args, "reconstruct", False)}
+               "reconstruct": getattr(args, "reconstruct", None), "criterion": getattr(args, "criterion", None),
+               "cost": getattr(args, "cost", None)}
     return PruneConfig(**{**options, **fields})
 
 

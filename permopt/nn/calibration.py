@@ -1,17 +1,39 @@
-"""Calibration data: unlabelled inputs run through the dense model to see which channels carry
-signal. Data-aware scores weight each input channel's scores by the RMS of that channel's
-activations (Wanda, Sun et al. 2023: ``|W| · ||X||``), so channels that carry little signal
-count for little when the groups are chosen."""
+"""Calibration data: unlabelled inputs run through the dense model, so pruning sees what each
+layer's inputs carry.
+
+One streaming pass (:func:`layer_statistics`) gathers, per layer, the second moments of the
+inputs its weights multiply (patch rows of a convolution at sampled output positions, in
+float64; never the data itself). They give the data-aware criteria, both *additive* scores
+for the permutation solvers:
+
+* ``"activation"``: ``||W[f, c]||₂ · rms(x_c)`` (Wanda, Sun et al. 2023): a channel that
+  carries little signal counts for little;
+* ``"hessian"``: ``w_fcᵀ H_cc w_fc``, the output energy input channel ``c`` alone sends to
+  output ``f`` (``H_cc`` the channel's patch covariance; for a 1×1 conv, ``w² · E[x_c²]``),
+
+and, with the full ``H`` (:data:`FULL_LIMIT`), the output error a grouping leaves after
+reconstruction (:mod:`permopt.search.data_cost`).
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .hooks import evaluating, recording
+from ..criteria import DATA_CRITERIA
+from ..progress import progress_bar
+from .capture import LayerCall, catching
+from .hooks import evaluating
+
+#: Output positions sampled per sample of a convolution's output (all rows of a linear layer's).
+POSITIONS = 64
+#: The full input covariance ``(C·k)²`` is kept for layers with ``C·k`` up to this (128 MiB in
+#: float64); wider layers keep only each channel's ``k × k`` block.
+FULL_LIMIT = 4096
 
 
 def batches(data: torch.Tensor | Iterable[Any], batch_size: int = 128) -> Iterator[torch.Tensor]:
@@ -30,26 +52,119 @@ def batches(data: torch.Tensor | Iterable[Any], batch_size: int = 128) -> Iterat
         raise ValueError("calibration data held no batches")
 
 
-def input_channel_rms(model: nn.Module, data: torch.Tensor | Iterable[Any], names: list[str],
-                      batch_size: int = 128) -> dict[str, np.ndarray]:
-    """Root mean square of each input channel of the layers ``names`` over ``data`` (eval mode,
-    no grad): channels are dimension 1 of a convolution's input, the last of a linear layer's."""
-    sums: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
-    wanted = set(names)
+def batch_count(data: Any, batch_size: int = 128) -> int:
+    """How many batches :func:`batches` yields, or 0 when the iterable does not say (no ``len``)."""
+    if isinstance(data, torch.Tensor):
+        return -(-len(data) // batch_size)
+    try:
+        return len(data)
+    except TypeError:
+        return 0
 
-    def record(name: str, module: nn.Module, inputs: tuple, output: Any) -> None:
-        x = inputs[0].detach().double()
-        x = x.movedim(1, -1) if isinstance(module, nn.modules.conv._ConvNd) else x
-        flat = x.reshape(-1, x.shape[-1])
-        sums[name] = sums.get(name, 0) + (flat * flat).sum(0)
-        counts[name] = counts.get(name, 0) + flat.shape[0]
 
-    ids = {id(model.get_submodule(n)) for n in wanted}
-    with recording(model, lambda m: id(m) in ids, record), evaluating(model):
+def check_reiterable(data: Any) -> None:
+    """Refuse calibration data that can be read only once (a generator, an iterator): pruning
+    reads it once for the statistics and again for each reconstructed layer."""
+    if data is None or isinstance(data, torch.Tensor):
+        return
+    if not isinstance(data, Iterable):
+        raise TypeError(f"calibration must be a tensor or an iterable of batches, got {type(data).__name__}")
+    if iter(data) is data:
+        raise TypeError(f"calibration is a {type(data).__name__}, which can be read only once; pass a tensor, a "
+                        "list of batches or a DataLoader (it is read once per reconstructed layer)")
+
+
+def sampled_positions(call: LayerCall, rng: np.random.Generator, positions: int) -> torch.Tensor | None:
+    """Up to ``positions`` output positions of a convolution call, drawn without replacement and
+    sorted (None: keep all, also for linear layers)."""
+    P = call.positions()
+    if not call.spatial or P <= positions:
+        return None
+    return torch.as_tensor(np.sort(rng.choice(P, positions, replace=False)))
+
+
+@dataclass
+class InputStats:
+    """Second moments of the inputs a layer's weights multiply, over ``rows`` sampled rows.
+
+    ``gram`` is the sum of ``a aᵀ`` over patch rows ``a`` (``C·k`` long, channel-major) when
+    ``C·k <=`` :data:`FULL_LIMIT`, else None; ``blocks`` ``(C, k, k)`` always holds each
+    channel's own block of it."""
+
+    channels: int
+    kernel: int
+    rows: int
+    blocks: np.ndarray
+    gram: np.ndarray | None
+
+    def channel_rms(self) -> np.ndarray:
+        """Root mean square of each input channel (over kernel offsets and rows)."""
+        return np.sqrt(np.einsum("ckk->c", self.blocks) / (self.kernel * max(self.rows, 1)))
+
+    def covariance(self) -> np.ndarray | None:
+        """The mean ``E[a aᵀ]`` (``C·k × C·k``), or None for layers over :data:`FULL_LIMIT`."""
+        return None if self.gram is None else self.gram / max(self.rows, 1)
+
+
+class _Accumulator:
+    def __init__(self, full: bool) -> None:
+        self.full, self.rows = full, 0
+        self.gram: torch.Tensor | None = None
+        self.blocks: torch.Tensor | None = None
+
+    def add(self, a: torch.Tensor, channels: int) -> None:
+        a = a.double()
+        k = a.shape[1] // channels
+        per = a.reshape(a.shape[0], channels, k)
+        blocks = torch.einsum("rci,rcj->cij", per, per)
+        self.blocks = blocks if self.blocks is None else self.blocks + blocks
+        if self.full:
+            g = a.T @ a
+            self.gram = g if self.gram is None else self.gram + g
+        self.rows += a.shape[0]
+
+    def result(self, channels: int, kernel: int) -> InputStats:
+        assert self.blocks is not None
+        return InputStats(channels, kernel, self.rows, self.blocks.numpy(),
+                          None if self.gram is None else self.gram.numpy())
+
+
+def layer_statistics(model: nn.Module, data: torch.Tensor | Iterable[Any], names: list[str], *,
+                     positions: int = POSITIONS, seed: int = 0, batch_size: int = 128,
+                     progress: bool = False) -> dict[str, InputStats]:
+    """:class:`InputStats` of the layers ``names`` of ``model`` over ``data`` in one eval-mode,
+    no-grad pass: ``positions`` output positions per sample of each convolution, drawn from a
+    generator seeded by ``seed`` and the layer's place in ``names`` (so the same data and seed
+    give the same statistics on any machine)."""
+    rngs = {n: np.random.default_rng([seed, i]) for i, n in enumerate(names)}
+    acc: dict[str, _Accumulator] = {}
+    shapes = {}
+    for n in names:
+        w: Any = model.get_submodule(n).weight
+        shapes[n] = (int(w.shape[1]), int(np.prod(w.shape[2:])) if w.dim() > 2 else 1)
+        acc[n] = _Accumulator(shapes[n][0] * shapes[n][1] <= FULL_LIMIT)
+    bar = progress_bar(batch_count(data, batch_size), "calibration statistics", "batch", progress)
+    with catching(model, names) as calls, evaluating(model):
         for x in batches(data, batch_size):
+            calls.clear()
             model(x)
-    missing = sorted(wanted - set(sums))
-    if missing:
-        raise ValueError(f"layers {missing} did not run on the calibration data")
-    return {n: (sums[n] / counts[n]).sqrt().numpy() for n in names}
+            for n in names:
+                if n not in calls:
+                    raise ValueError(f"layer {n!r} did not run on the calibration data")
+                a, _ = calls[n].rows(sampled_positions(calls[n], rngs[n], positions))
+                acc[n].add(a, shapes[n][0])
+            if bar:
+                bar.update()
+    if bar:
+        bar.close()
+    return {n: acc[n].result(*shapes[n]) for n in names}
+
+
+def data_scores(weight: torch.Tensor, stats: InputStats, criterion: str) -> np.ndarray:
+    """``(F, C)`` scores of a layer under a data-aware ``criterion`` (:data:`DATA_CRITERIA`)."""
+    W = weight.detach().double().reshape(weight.shape[0], weight.shape[1], -1).numpy()  # (F, C, k)
+    if criterion == "activation":
+        return np.sqrt((W * W).sum(-1)) * stats.channel_rms()[None, :]
+    if criterion == "hessian":
+        return np.einsum("fci,cij,fcj->fc", W, stats.blocks, W) / max(stats.rows, 1)
+    raise ValueError(f"unknown data-aware criterion {criterion!r}; choose from {DATA_CRITERIA}")

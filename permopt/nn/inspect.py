@@ -111,8 +111,9 @@ def layer_kind(m: nn.Module) -> str | None:
 def _skip_reason(m: Any, include_linear: bool) -> str | None:
     kind, base = kind_of(m), own_forward(m)
     if kind is None and base is not None:
-        return (f"a {base.__name__} subclass with its own forward ({type(m).__name__}): a plain {base.__name__} "
-                "would compute something else; register a LayerKind for it (permopt.nn.kinds.register_layer_kind)")
+        return (f"a {base.__name__} subclass with its own forward ({type(m).__name__}) that does not honour "
+                "groups= (checked on a random input); register a LayerKind for it "
+                "(permopt.nn.kinds.register_layer_kind)")
     if kind is None:
         return f"not a groupable layer kind ({', '.join(k.types[0].__name__ for k in KINDS)})"
     if kind.name == "linear" and not include_linear:

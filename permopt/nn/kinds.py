@@ -3,12 +3,14 @@ about a layer type. Conv1d/Conv2d/Conv3d and Linear are built in; a user layer i
 :func:`register_layer_kind` call."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .modules import GroupedLinear
 
@@ -48,8 +50,16 @@ class LayerKind:
         return per
 
 
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
 def _grouped_conv(m: nn.Module, G: int, blocks: list[torch.Tensor]) -> nn.Module:
-    base = next(t for t in (nn.Conv1d, nn.Conv2d, nn.Conv3d) if isinstance(m, t))
+    base = next(t for t in _CONV_TYPES if isinstance(m, t))
+    if type(m) is not base:  # a subclass with its own forward (checked to honour groups): keep it, regroup it
+        sub: Any = copy.deepcopy(m)
+        sub.groups = G
+        sub.weight = nn.Parameter(torch.cat(blocks, 0).clone(), requires_grad=bool(m.weight.requires_grad))
+        return sub
     new = base(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,  # type: ignore[arg-type]
                m.dilation, groups=G, bias=m.bias is not None, padding_mode=m.padding_mode)  # type: ignore[arg-type]
     new.weight.data.copy_(torch.cat(blocks, 0))
@@ -92,11 +102,62 @@ def register_layer_kind(kind: LayerKind, *, overwrite: bool = False) -> None:
 
 
 def kind_of(m: nn.Module) -> LayerKind | None:
-    """The groupable kind of module ``m``, or None. A subclass counts only if it keeps the
-    registered type's ``forward``: one with its own (timm's ``Conv2dSame``, EfficientNet's
-    ``Conv2dStaticSamePadding``) would be replaced by a plain layer that computes something
-    else, so it needs its own kind (:func:`register_layer_kind`)."""
+    """The groupable kind of module ``m``, or None. A subclass that keeps the registered type's
+    ``forward`` counts as that type. A convolution subclass with its own ``forward`` (timm's
+    ``Conv2dSame``, EfficientNet's ``Conv2dStaticSamePadding``: they pad, then call the
+    convolution with ``self.groups``) counts as a convolution when :func:`honours_groups` finds,
+    on a random input, that a regrouped copy computes the masked original; it is then grouped
+    in place, its own forward (its padding) kept. Anything else needs its own kind
+    (:func:`register_layer_kind`)."""
+    kind = _registered_kind(m)
+    if kind is None and isinstance(m, _CONV_TYPES) and honours_groups(m):
+        base = next(t for t in _CONV_TYPES if isinstance(m, t))
+        kind = next(k for k in KINDS if base in k.types)
+    return kind
+
+
+def _registered_kind(m: nn.Module) -> LayerKind | None:
     return next((k for k in KINDS if any(_keeps_forward(m, t) for t in k.types)), None)
+
+
+#: Verdicts of :func:`honours_groups`, per subclass (its forward decides, not its weights).
+_HONOURS: dict[type, bool] = {}
+
+
+def honours_groups(m: nn.Module) -> bool:
+    """Whether a convolution subclass with its own ``forward`` can be regrouped in place: a copy
+    of ``m`` with 4 channels each way, ``groups=2`` and block weights must compute what the same
+    copy computes with ``groups=1`` and the off-block weights zeroed, on a random input. The
+    verdict is the class's (its forward decides), found once from whichever layer is asked first."""
+    cls = type(m)
+    if parametrize.is_parametrized(m):  # a masked layer's class is generated: judge the layer's own
+        cls = cls.__bases__[0]
+    if cls not in _HONOURS:
+        _HONOURS[cls] = _probe_groups(m)
+    return _HONOURS[cls]
+
+
+def _probe_groups(m: Any) -> bool:
+    probe = copy.deepcopy(m).float().eval()
+    if parametrize.is_parametrized(probe):
+        parametrize.remove_parametrizations(probe, "weight")
+    gen = torch.Generator().manual_seed(0)
+    W = torch.randn(4, 4, *m.kernel_size, generator=gen)
+    blocks = torch.arange(4) // 2
+    mask = (blocks[:, None] == blocks[None, :]).view(4, 4, *([1] * len(m.kernel_size)))
+    size = [max(8, 2 * (d * (k - 1) + 1) + s) for k, s, d in zip(m.kernel_size, m.stride, m.dilation)]
+    x = torch.randn(1, 4, *size, generator=gen)
+    try:
+        with torch.no_grad():
+            probe.in_channels, probe.out_channels, probe.groups = 4, 4, 1
+            probe.weight = nn.Parameter(W * mask)
+            if probe.bias is not None:
+                probe.bias = nn.Parameter(torch.randn(4, generator=gen))
+            want = probe(x)
+            got = _grouped_conv(probe, 2, [W[:2, :2], W[2:, 2:]])(x)
+    except Exception:  # noqa: BLE001  a forward that cannot take groups is a "no"
+        return False
+    return bool(got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-5))
 
 
 def _keeps_forward(m: nn.Module, t: type) -> bool:
@@ -104,14 +165,14 @@ def _keeps_forward(m: nn.Module, t: type) -> bool:
 
 
 def own_forward(m: nn.Module) -> type | None:
-    """The registered type ``m`` subclasses while overriding its ``forward`` (so it is not
-    groupable as that type), or None."""
+    """The registered type ``m`` subclasses while overriding its ``forward``, or None."""
     return next((t for k in KINDS for t in k.types if isinstance(m, t) and not _keeps_forward(m, t)), None)
 
 
 def counted_kind(m: nn.Module) -> LayerKind | None:
     """The kind whose parameters and MACs :func:`permopt.nn.count` reports (groupable or not)."""
-    return kind_of(m) or next((k for k in KINDS + [COUNTED_ONLY] if isinstance(m, k.types)), None)
+    # no probe here (it runs a forward, and this is asked while torch.fx traces)
+    return _registered_kind(m) or next((k for k in KINDS + [COUNTED_ONLY] if isinstance(m, k.types)), None)
 
 
 def set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:

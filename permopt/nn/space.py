@@ -11,31 +11,36 @@ from torch import nn
 from ..criteria import scores_from_weight
 from ..problem import about_layer, validate_scores
 from ..search.space import LayerSpec, SearchSpace
+from ..criteria import DATA_CRITERIA
+from .calibration import InputStats, data_scores
 from .count import Counts, count
 from .inspect import ModelInfo, inspect
 from .latency import LatencySetup, LatencyTable
 
 
 def layer_scores(model: nn.Module, name: str, criterion: Any = "l2", grads: dict | None = None,
-                 input_rms: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """Scores of layer ``name`` of ``model`` under ``criterion`` (``taylor`` reads ``grads[name]``);
-    with ``input_rms`` (from :func:`permopt.nn.calibration.input_channel_rms`) each input
-    channel's column is weighted by that channel's activation RMS on the calibration data."""
+                 stats: dict[str, InputStats] | None = None) -> np.ndarray:
+    """Scores of layer ``name`` of ``model`` under ``criterion``: a registered weight criterion
+    (``taylor`` reads ``grads[name]``) or a data-aware one (``activation``, ``hessian``: see
+    :mod:`permopt.nn.calibration`), which reads ``stats[name]`` from
+    :func:`~permopt.nn.calibration.layer_statistics`."""
     grads = grads or {}
     if criterion == "taylor" and name not in grads:
         raise ValueError(f"criterion 'taylor' needs grads={{layer name: weight gradient}}; missing {name!r}")
+    weight: Any = model.get_submodule(name).weight
     with about_layer(name):  # validated here, so a bad layer stops a prune before any solve
-        scores = scores_from_weight(model.get_submodule(name).weight, criterion, grads.get(name))
-        if input_rms is not None:
-            scores = scores * input_rms[name][None, :]
-        return validate_scores(scores)
+        if isinstance(criterion, str) and criterion in DATA_CRITERIA:
+            if stats is None or name not in stats:
+                raise ValueError(f"criterion {criterion!r} needs calibration data (calibration=)")
+            return validate_scores(data_scores(weight, stats[name], criterion))
+        return validate_scores(scores_from_weight(weight, criterion, grads.get(name)))
 
 
 def search_space(model: nn.Module, example_inputs: Any, *, criterion: Any = "l2", grads: dict | None = None,
                  include_linear: bool = False, min_channels: int = 4, max_groups: int | None = 64,
                  layers: Any = None, ignored_layers: Any = (), info: ModelInfo | None = None,
                  counts: Counts | None = None, latency: Any = None, progress: bool = False,
-                 input_rms: dict[str, np.ndarray] | None = None) -> SearchSpace:
+                 stats: dict[str, InputStats] | None = None) -> SearchSpace:
     """The :class:`~permopt.search.SearchSpace` of a PyTorch model, via :func:`permopt.nn.inspect`
     (scores from ``criterion``).
 
@@ -44,8 +49,8 @@ def search_space(model: nn.Module, example_inputs: Any, *, criterion: Any = "l2"
     :class:`permopt.nn.latency.LatencySetup` or a dict of its fields) measures every layer at
     every candidate ``G`` and the dense model, for latency budgets; only powers of two are
     kept (they nest, so coupled layers need no gathers) and a ``G`` that does not run
-    faster than the dense layer is dropped. ``input_rms`` makes the scores data-aware (see
-    :func:`layer_scores`).
+    faster than the dense layer is dropped. ``stats`` (calibration statistics) serve the
+    data-aware criteria (see :func:`layer_scores`).
     """
     info = info or inspect(model, example_inputs, include_linear=include_linear, min_channels=min_channels)
     specs = []
@@ -53,13 +58,12 @@ def search_space(model: nn.Module, example_inputs: Any, *, criterion: Any = "l2"
         L = info[name]
         cands = [g for g in L.candidates if max_groups is None or g <= max_groups]
         if len(cands) >= 2:
-            specs.append(LayerSpec(name, layer_scores(model, name, criterion, grads, input_rms), cands, L.weight_params,
+            specs.append(LayerSpec(name, layer_scores(model, name, criterion, grads, stats), cands, L.weight_params,
                                    L.macs, L.params - L.weight_params))
     if not specs:
         raise ValueError(f"no selected layer has a G > 1 (with >= {min_channels} channels per group and "
                          f"G <= {max_groups}); groupable layers: {list(info.layers)}")
-    fixed_latency, meta = None, {"criterion": criterion if isinstance(criterion, str) else "custom",
-                                 "data_aware": input_rms is not None}
+    fixed_latency, meta = None, {"criterion": criterion if isinstance(criterion, str) else "custom"}
     if latency is not None:
         specs, fixed_latency, meta["memory_format"] = _measure(model, example_inputs, specs, latency, progress)
     counts = counts or count(model, example_inputs)

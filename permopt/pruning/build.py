@@ -10,7 +10,7 @@ from torch import nn
 
 from ..coupling import assign_spaces, couple
 from ..limits import within
-from ..nn.calibration import input_channel_rms
+from ..nn.calibration import InputStats, layer_statistics
 from ..nn.count import Counts
 from ..nn.inspect import ModelInfo, inspect, signature
 from ..nn.space import layer_scores, search_space
@@ -36,30 +36,49 @@ class BuiltPlan:
     solutions: dict = field(default_factory=dict)
 
 
+def calibration_stats(model: nn.Module, config: PruneConfig, names: list[str]) -> dict[str, InputStats] | None:
+    """The input statistics of layers ``names`` on ``config.calibration`` (None without it)."""
+    if config.calibration is None:
+        return None
+    return layer_statistics(model, config.calibration, names, seed=config.seed or 0, progress=config.progress)
+
+
+def dense_weights(model: nn.Module, names: list[str]) -> dict[str, np.ndarray]:
+    """``{layer: (F, C·k) float64 array}`` of the layers' weights (for :class:`DataCostModel`)."""
+    out = {}
+    for n in names:
+        w: Any = model.get_submodule(n).weight
+        w = w.detach().double()
+        out[n] = w.reshape(w.shape[0], -1).numpy()
+    return out
+
+
 def build_plan(model: nn.Module, example_inputs: Any, config: PruneConfig, *, info: ModelInfo | None = None,
-               counts: Counts | None = None, cost_model: SolverCostModel | None = None) -> BuiltPlan:
+               counts: Counts | None = None, cost_model: SolverCostModel | None = None,
+               stats: dict[str, InputStats] | None = None) -> BuiltPlan:
     """Choose G per layer (``config.groups`` everywhere it divides, or a ``config.budget`` search)
-    and solve each grouped layer. ``info`` and ``counts`` (the model's analysis) and
-    ``cost_model`` (its cached solves) may be passed to reuse them across calls."""
+    and solve each grouped layer. ``info`` and ``counts`` (the model's analysis),
+    ``cost_model`` (its cached solves) and ``stats`` (the calibration statistics of the
+    selected layers) may be passed to reuse them across calls."""
     info = info or inspect(model, example_inputs, include_linear=config.include_linear,
                            min_channels=config.min_channels_per_group)
     names = info.select(config.layers, config.ignored_layers)
-    criterion = config.criterion
+    criterion = config.criterion_used
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": config.solver,
                       "model_signature": signature(model)})
     built = BuiltPlan(plan)
-    rms = None
-    if config.calibration is not None and config.data_aware:
-        rms = input_channel_rms(model, config.calibration, names)
-        plan.meta["data_aware"] = True
+    if stats is None:
+        stats = calibration_stats(model, config, names)
     if config.budget is None:
         config_g = _uniform(info, names, config, plan)
     else:
+        cost = cost_model or config.cost_model(dense_weights(model, names), stats)
+        plan.meta["cost"] = config.cost_kind
         built.search, config_g, built.solutions = _searched(model, example_inputs, config, info, names, counts,
-                                                            cost_model or config.cost_model(), plan, rms)
-    built.solutions.update(_solve_layers(model, config_g, built.solutions, config, rms))
+                                                            cost, plan, stats)
+    built.solutions.update(_solve_layers(model, config_g, built.solutions, config, stats))
     if config.coupling_mode != "none":
-        built.solutions = _couple(model, example_inputs, config_g, built.solutions, config, plan, info, rms)
+        built.solutions = _couple(model, example_inputs, config_g, built.solutions, config, plan, info, stats)
     for n in names:
         L = info[n]
         plan.layers[n] = (LayerPlan.from_solution(n, built.solutions[n]) if n in config_g
@@ -82,13 +101,13 @@ def _uniform(info: ModelInfo, names: list[str], config: PruneConfig, plan: Plan)
 
 def _searched(model: nn.Module, example_inputs: Any, config: PruneConfig, info: ModelInfo, names: list[str],
               counts: Counts | None, cost: SolverCostModel, plan: Plan,
-              rms: dict | None) -> tuple[SearchResult, dict, dict]:
+              stats: dict | None) -> tuple[SearchResult, dict, dict]:
     """The budget search: its result, ``{layer: G}`` for the grouped layers, and their solutions."""
     budget = config.budget
     assert budget is not None
-    space = search_space(model, example_inputs, criterion=config.criterion, grads=config.grads,
+    space = search_space(model, example_inputs, criterion=config.criterion_used, grads=config.grads,
                          max_groups=config.max_groups, layers=names, info=info, counts=counts,
-                         latency=config.latency_setup, progress=config.progress, input_rms=rms)
+                         latency=config.latency_setup, progress=config.progress, stats=stats)
     _check_budget(budget, space, info, config)
     cost.precompute(space, progress=config.progress)
     result = search(space, budget, config.strategy, cost_model=cost, seed=config.seed,
@@ -151,7 +170,7 @@ def _warn_low_kept(plan: Plan) -> None:
 
 
 def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict, config: PruneConfig,
-            plan: Plan, info: ModelInfo, rms: dict | None) -> dict:
+            plan: Plan, info: ModelInfo, stats: dict | None) -> dict:
     """Re-solve the chosen layers jointly per channel space (read off the model's one trace);
     records the kept-ratio cost in ``plan.meta``."""
     spaces = channel_spaces(model, example_inputs, info.graph_module)
@@ -159,7 +178,7 @@ def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict
         return solutions
     sides, pinned = assign_spaces(spaces, chosen, config.coupling_mode)
     mine = {n: solutions[n] for n in chosen}
-    scores = {n: layer_scores(model, n, config.criterion, config.grads, rms) for n in chosen}
+    scores = {n: layer_scores(model, n, config.criterion_used, config.grads, stats) for n in chosen}
     coupled = couple(mine, scores, sides, pinned)
     plan.meta["coupling"] = {"mode": config.coupling_mode,
                              "mean_kept_ratio": float(np.mean([s.kept_ratio for s in coupled.values()])),
@@ -167,11 +186,11 @@ def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict
     return {**solutions, **coupled}
 
 
-def _solve_layers(model: nn.Module, chosen: dict, known: dict, config: PruneConfig, rms: dict | None) -> dict:
+def _solve_layers(model: nn.Module, chosen: dict, known: dict, config: PruneConfig, stats: dict | None) -> dict:
     """Solutions for the chosen layers not solved yet (one solver run each, on the executor)."""
     todo = [n for n in chosen if n not in known]
     bar = progress_bar(len(todo), f"solving layers ({config.solver})", "layer", config.progress)
-    jobs = [(layer_scores(model, n, config.criterion, config.grads, rms), chosen[n], n, config.solver,
+    jobs = [(layer_scores(model, n, config.criterion_used, config.grads, stats), chosen[n], n, config.solver,
              config.layer_time_limit, config.seed) for n in todo]
     out = dict(zip(todo, map_jobs(solve_layer, jobs, config.executor, config.n_jobs, bar)))
     if bar:

@@ -9,14 +9,23 @@ import numpy as np
 
 from ..coupling import validate_coupling
 from ..limits import validate_count, validate_seed, validate_time_limit
+from ..criteria import DATA_CRITERIA
+from ..nn.calibration import check_reiterable
 from ..nn.latency import LatencySetup
 from ..parallel import validate_parallel
 from ..search import Budget, SolverCostModel, get_strategy
+from ..search.cost import COSTS
+from ..search.data_cost import DataCostModel
 from ..solvers import get as get_solver
 
 #: Channels per group below which a layer is not grouped, by default (thin groups cost accuracy).
 MIN_CHANNELS = 4
 MODES = ("export", "mask")
+#: The criterion used with calibration data when none is named (chosen by measurement:
+#: benchmarks/bench_accuracy.py).
+DEFAULT_DATA_CRITERION = "hessian"
+#: The budget search's cost with calibration data when none is named (benchmarks/bench_accuracy.py).
+DEFAULT_DATA_COST = "data"
 
 
 def default_coupling(coupling: str | None, budget: Budget | None) -> str:
@@ -55,7 +64,10 @@ class PruneConfig:
         :func:`permopt.search.available_strategies`).
     solver : permutation solver per layer (default ``auto``: exact branch and bound where it is
         cheap and bounded, else the ``best`` heuristic).
-    criterion : ``l2`` (default), ``l1``, ``taylor`` (with ``grads``) or a callable.
+    criterion : ``l2``, ``l1``, ``taylor`` (with ``grads``), a callable, or with ``calibration``
+        the data-aware ``activation`` (``||W||·rms(x)``) or ``hessian`` (output energy
+        ``w_fcᵀ H_cc w_fc``); default :data:`DEFAULT_DATA_CRITERION` with calibration, ``l2``
+        without (see :mod:`permopt.nn.calibration`).
     grads : ``{layer name: weight gradient}`` for the ``taylor`` criterion.
     layers, ignored_layers : restrict which layers are grouped.
     include_linear, min_channels, max_groups : which layers and ``G`` are candidates (``min_channels``
@@ -84,23 +96,29 @@ class PruneConfig:
         estimate's error, at most twice; ``plan.meta["latency_runs"]``), and the
         pruned model is returned in the setup's ``memory_format`` (default ``auto``: the format
         that runs the dense model faster, timed here; channels-last on this CPU).
-    calibration : unlabelled inputs (a tensor, or an iterable of batches such as a
-        ``DataLoader``) run once through the dense model; each layer's scores are then weighted
-        by the RMS of its input channels' activations (Wanda-style ``|W|·||X||``: a channel
-        that carries little signal counts for little). Default None: weights only.
-    data_aware : with ``calibration``, weight the scores by the activations (default); False
-        chooses the groups from the weights alone and uses the data only to ``reconstruct``.
+    calibration : unlabelled inputs (a tensor, a list of batches, or a re-iterable such as a
+        ``DataLoader`` yielding inputs or ``(input, target)`` pairs; never a one-shot
+        generator). One streaming pass over the dense model gathers each layer's input
+        statistics (:func:`permopt.nn.calibration.layer_statistics`) for the data-aware
+        ``criterion`` and the ``cost``; ``reconstruct`` reads it again per layer. Default
+        None: weights only.
     reconstruct : refit the kept weights of every grouped layer on ``calibration``, layer by
         layer in forward order, to reproduce the dense layer's outputs (ridge regression per
-        group, :mod:`permopt.nn.reconstruct`); ``plan.meta["reconstruction"]`` holds each
-        layer's relative output error before and after.
+        group toward the masked weights, strength chosen by held-out error,
+        :mod:`permopt.nn.reconstruct`); ``plan.meta["reconstruction"]`` holds each layer's
+        relative output error before and after. Default: True with ``calibration``. BatchNorm
+        statistics stay the dense model's (:func:`permopt.nn.recalibrate_bn` re-estimates them).
+    cost : what a ``budget`` search minimises per (layer, G): ``"mass"`` (pruned weight mass,
+        the paper's) or ``"data"`` (the share of the layer's output energy lost after
+        reconstruction, on the calibration data: :mod:`permopt.search.data_cost`). Default:
+        :data:`DEFAULT_DATA_COST` with calibration, ``"mass"`` without.
     """
 
     groups: int | None = None
     budget: Budget | None = None
     strategy: str = "exact"
     solver: str = "auto"
-    criterion: Any = "l2"
+    criterion: Any = None
     grads: dict | None = None
     layers: Any = None
     ignored_layers: Any = ()
@@ -117,8 +135,8 @@ class PruneConfig:
     coupling: str | None = None
     latency: LatencySetup | None = None
     calibration: Any = None
-    data_aware: bool = True
-    reconstruct: bool = False
+    reconstruct: bool | None = None
+    cost: str | None = None
 
     def __post_init__(self) -> None:
         if (self.groups is None) == (self.budget is None):
@@ -144,8 +162,16 @@ class PruneConfig:
         validate_time_limit(self.search_time_limit)
         validate_seed(self.seed)
         validate_parallel(self.executor, self.n_jobs)
+        check_reiterable(self.calibration)
         if self.reconstruct and self.calibration is None:
             raise ValueError("reconstruct=True needs calibration= (unlabelled inputs to refit the kept weights on)")
+        if self.cost is not None and self.cost not in COSTS:
+            raise ValueError(f"cost must be one of {COSTS}, got {self.cost!r}")
+        if self.calibration is None:
+            if self.cost == "data":
+                raise ValueError("cost='data' needs calibration= (the output error is measured on it)")
+            if isinstance(self.criterion, str) and self.criterion in DATA_CRITERIA:
+                raise ValueError(f"criterion {self.criterion!r} needs calibration= (unlabelled inputs)")
 
     @classmethod
     def make(cls, config: PruneConfig | None = None, **options: Any) -> PruneConfig:
@@ -155,6 +181,25 @@ class PruneConfig:
         if unknown:
             raise TypeError(f"unknown prune option(s) {unknown}; the options are {[f.name for f in fields(cls)]}")
         return replace(config, **options) if config is not None else cls(**options)
+
+    @property
+    def criterion_used(self) -> Any:
+        """``criterion``, or its default: :data:`DEFAULT_DATA_CRITERION` with calibration, else ``l2``."""
+        if self.criterion is not None:
+            return self.criterion
+        return DEFAULT_DATA_CRITERION if self.calibration is not None else "l2"
+
+    @property
+    def reconstructs(self) -> bool:
+        """``reconstruct``, or its default: True exactly when there is calibration data."""
+        return self.calibration is not None if self.reconstruct is None else bool(self.reconstruct)
+
+    @property
+    def cost_kind(self) -> str:
+        """``cost``, or its default: :data:`DEFAULT_DATA_COST` with calibration, else ``"mass"``."""
+        if self.cost is not None:
+            return self.cost
+        return DEFAULT_DATA_COST if self.calibration is not None else "mass"
 
     @property
     def coupling_mode(self) -> str:
@@ -173,7 +218,14 @@ class PruneConfig:
             return self.latency
         return LatencySetup() if self.budget is not None and self.budget.latency is not None else None
 
-    def cost_model(self) -> SolverCostModel:
-        """The cached solver cost model a budget search uses (solver, limit, seed, executor)."""
-        return SolverCostModel(self.solver, time_limit=self.layer_time_limit, seed=self.seed,
-                               executor=self.executor, n_jobs=self.n_jobs)
+    def cost_model(self, weights: dict | None = None, stats: dict | None = None) -> SolverCostModel:
+        """The cached cost model a budget search uses (solver, limit, seed, executor): the
+        solver's pruned mass, or for ``cost_kind == "data"`` the output error measured from
+        ``stats`` (calibration statistics) and ``weights`` (``{layer: (F, C·k) array}``)."""
+        options: dict[str, Any] = dict(solver=self.solver, time_limit=self.layer_time_limit, seed=self.seed,
+                                       executor=self.executor, n_jobs=self.n_jobs)
+        if self.cost_kind == "data":
+            if stats is None or weights is None:
+                raise ValueError("cost='data' needs the calibration statistics and the layers' weights")
+            return DataCostModel(weights, stats, **options)
+        return SolverCostModel(**options)

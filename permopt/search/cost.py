@@ -20,6 +20,11 @@ from ..status import Status
 from .space import LayerSpec, SearchSpace
 
 
+#: What a budget search can minimise per (layer, G): pruned weight mass (:class:`SolverCostModel`)
+#: or output error on calibration data (:class:`permopt.search.data_cost.DataCostModel`).
+COSTS = ("mass", "data")
+
+
 @dataclass(frozen=True)
 class LayerCost:
     """A layer at one ``G``: the objective term (normalised pruned mass), kept ratio, params, MACs.
