@@ -58,7 +58,7 @@ def main(argv=None):
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--backends", default="torch-1,torch-all,compile,onnxruntime,openvino",
                     help="torch-1 / torch-all (eager, 1 or all threads), compile (torch.compile, 1 thread), "
-                         "onnxruntime, openvino (1 thread)")
+                         "onnxruntime, openvino, executorch (XNNPACK; 1 thread)")
     ap.add_argument("--couplings", default="none,chain,full", help="coupling modes to export (none is always timed)")
     ap.add_argument("--formats", default="contiguous,channels_last",
                     help="memory formats of weights and inputs (ONNX Runtime runs contiguous only)")

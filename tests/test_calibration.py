@@ -106,18 +106,20 @@ def test_reconstruction_is_never_worse_on_its_own_data_and_changes_only_kept_wei
         feats = model.features[:3](calib)
         target = layer(model)(feats)
         before = (layer(masked)(feats) - target).norm() / target.norm()
-    bias = None if layer(masked).bias is None else layer(masked).bias.clone()
+    assert layer(masked).bias is None and isinstance(masked.features[4], nn.BatchNorm2d)  # conv3 feeds a BN
+    mean_before = masked.features[4].running_mean.clone()
     kept_before = layer(masked).weight.detach().clone()
     report = reconstruct(model, masked, res.plan, calib, positions=1000)
-    with torch.no_grad():
-        after = (layer(masked)(feats) - target).norm() / target.norm()
+    with torch.no_grad():  # the fitted offset went into the BN: BN(z + c) with mean μ is BN(z) with mean μ − c
+        offset = (mean_before - masked.features[4].running_mean).view(1, -1, 1, 1)
+        after = (layer(masked)(feats) + offset - target).norm() / target.norm()
+        assert offset.abs().max() > 0
     assert float(after) <= float(before) + 1e-6 and report[first]["after"] <= report[first]["before"] + 1e-6
     assert float(after) == pytest.approx(report[first]["after"], rel=1e-3, abs=1e-6)  # all 36 positions were used
     assert all(r["after"] <= r["before"] + 1e-6 for r in report.values())
     block = torch.as_tensor(res.plan.layers[first].mask(), dtype=torch.bool)[:, :, None, None].expand_as(kept_before)
     refit = layer(masked).weight.detach()
     assert not refit[~block].any() and not torch.equal(refit[block], kept_before[block])  # only kept weights move
-    assert bias is None or torch.equal(layer(masked).bias, bias)
 
 
 def test_reconstructed_export_equals_the_reconstructed_mask_and_repeats():
@@ -170,3 +172,70 @@ def test_cli_prunes_with_calibration_and_reconstruction(tmp_path, capsys):
     assert meta["criterion"] == "activation" and "reconstruction" not in meta
     assert main(["prune", "--model", "digits_cnn", "-g", "4", "--criterion", "hessian", "--quiet"]) == 2
     assert "--criterion hessian needs --calibration" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_distillation_moves_only_kept_weights_lowers_the_loss_repeats_and_exports_exactly():
+    model, calib = _digits()
+    runs = []
+    for _ in range(2):
+        res = permopt.prune(model, calib[:2], groups=4, mode="mask", progress=False)
+        losses = permopt.nn.distill(res.model, model, calib, steps=30, lr=3e-3, batch_size=16, progress=False)
+        runs.append((res, losses))
+    (res, losses), (again, losses2) = runs
+    assert losses == losses2 and np.mean(losses[-5:]) < np.mean(losses[:5])
+    for name, lp in res.plan.pruned().items():
+        w = res.model.get_submodule(name).weight.detach()
+        off = ~torch.as_tensor(lp.mask(), dtype=torch.bool)
+        assert not w[off].any()  # pruned entries stay zero
+    x = torch.randn(5, 1, 8, 8)
+    exported = permopt.apply_plan(res.model, res.plan, x)
+    with torch.no_grad():
+        out = exported(x)
+        assert (out - res.model(x)).abs().max() <= 1e-5 * out.abs().max()
+        assert torch.equal(res.model(x), again.model(x))
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        permopt.nn.distill(res.model, model, calib, steps=0)
+
+
+def test_reconstruction_with_and_without_the_target_cache_agrees(monkeypatch):
+    from permopt.nn import reconstruct as rec
+
+    model, calib = _digits()
+    plan = permopt.prune(model, calib[:2], groups=4, mode="mask", progress=False).plan
+    results = []
+    for limit in (rec.TARGET_CACHE_BYTES, 0):  # kept once for all layers / the dense model run per layer
+        monkeypatch.setattr(rec, "TARGET_CACHE_BYTES", limit)
+        masked = permopt.apply_plan(model, plan, calib[:2], mode="mask")
+        results.append((rec.reconstruct(model, masked, plan, calib, positions=20, batch_size=16), masked))
+    (a, ma), (b, mb) = results
+    assert a == b and all(torch.equal(p, q) for p, q in zip(ma.state_dict().values(), mb.state_dict().values()))
+
+
+def test_a_layer_with_a_bias_absorbs_what_constant_dropped_inputs_sent():
+    from permopt.nn.reconstruct import reconstruct
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    x[:, 4:] = 3.0  # half the inputs never vary: what they send through any weight is a constant per output
+    for bias in (True, False):
+        model = nn.Sequential(nn.Linear(8, 8, bias=bias)).eval()
+        plan = permopt.prune(model, x[:2], groups=2, include_linear=True, min_channels=1, mode="mask",
+                             progress=False).plan
+        off = ~torch.as_tensor(plan.layers["0"].mask(), dtype=torch.bool)
+        off[:, 4:] = False
+        with torch.no_grad():  # dropped weights on varying inputs are zero: only constants are lost
+            model[0].weight[off] = 0.0
+        masked = permopt.apply_plan(model, plan, x[:2], mode="mask")
+        before = model[0].bias.clone() if bias else None
+        report = reconstruct(model, masked, plan, x)["0"]
+        if bias:  # the offset is fitted into the bias, and the outputs are matched exactly
+            assert report["after"] == pytest.approx(0.0, abs=1e-5) and not torch.equal(masked[0].bias, before)
+            with torch.no_grad():
+                assert rel_err_out(masked(x), model(x)) <= 1e-4
+        else:  # no bias and no BatchNorm after it: nowhere to put an offset, and none is added
+            assert masked[0].bias is None and report["after"] <= report["before"]
+
+
+def rel_err_out(a, b):
+    return float((a - b).norm() / b.norm())

@@ -103,3 +103,10 @@ def test_example_digits_end_to_end(tmp_path):
     assert abs(out["budget"]["accuracy_exported"] - out["budget"]["accuracy_finetuned"]) < 0.01
     u = out["uniform"]
     assert u["same"]["mean_kept_ratio"] < u["grps"]["mean_kept_ratio"] < u["auto"]["mean_kept_ratio"]
+
+
+@pytest.mark.slow
+def test_example_calibrated_pruning():
+    out = run_example("calibrated_pruning.py", ["--epochs", "3", "--steps", "20", "--calibration", "64"])
+    assert out["calibrated"] > out["weights only"] + 0.3  # reconstruction rescues the one-shot model
+    assert out["exported"] == out["calibrated + distilled"]

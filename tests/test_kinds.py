@@ -115,3 +115,39 @@ def test_one_registration_makes_a_user_layer_groupable(monkeypatch):
     assert res.model.get_submodule("2").groups == 2
     with torch.no_grad():
         assert rel_err(res.model(x), permopt.apply_plan(model, res.plan, x, mode="mask")(x)) <= 1e-5
+
+
+def _real_same_padding_convs():
+    """The real classes: timm's Conv2dSame and EfficientNet-Lite's Conv2dStaticSamePadding."""
+    out = []
+    try:
+        from permopt.models.external import import_timm
+
+        with pytest.warns(RuntimeWarning):
+            import_timm()
+        from timm.layers import Conv2dSame
+
+        out.append(pytest.param(lambda c, f, k, s: Conv2dSame(c, f, k, stride=s), id="timm-Conv2dSame"))
+    except Exception:  # noqa: BLE001  the models extra is optional
+        pass
+    try:
+        from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding
+
+        out.append(pytest.param(lambda c, f, k, s: Conv2dStaticSamePadding(c, f, k, stride=s, image_size=11, bias=False),
+                                id="efficientnet-Conv2dStaticSamePadding"))
+    except ImportError:
+        pass
+    return out or [pytest.param(None, marks=pytest.mark.skip(reason="neither timm nor efficientnet-lite-pytorch"))]
+
+
+@pytest.mark.parametrize("make", _real_same_padding_convs())
+def test_real_same_padding_convs_are_grouped_with_their_padding(make):
+    torch.manual_seed(2)
+    model = nn.Sequential(make(3, 8, 3, 1), nn.BatchNorm2d(8), nn.ReLU(), make(8, 16, 3, 2), nn.ReLU(),
+                          make(16, 8, 1, 1)).eval()
+    x = torch.randn(4, 3, 11, 11)
+    res = permopt.prune(model, x[:1], groups=4, min_channels=1, calibration=x, progress=False)
+    assert set(res.plan.pruned()) == {"3", "5"} and type(res.model.get_submodule("3")) is type(model[3])
+    with torch.no_grad():
+        masked = permopt.apply_plan(model, res.plan, x, mode="mask", calibration=x)
+        assert rel_err(res.model(x), masked(x)) <= 1e-5

@@ -1,4 +1,4 @@
-"""Deployment runtimes (OpenVINO, ONNX Runtime): the exported model computes there what it computes
+"""Deployment runtimes (OpenVINO, ONNX Runtime, ExecuTorch when installed): the exported model computes there what it computes
 in torch, and latency setups say clearly what each runtime can time."""
 import builtins
 
@@ -18,7 +18,7 @@ def _outputs(runtime, model, x):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime", "executorch"])
 def test_grouped_exports_compute_the_same_in_the_runtime(runtime):
     pytest.importorskip(runtime)
     model, x = permopt.models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)

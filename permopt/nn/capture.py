@@ -120,12 +120,18 @@ def _layer_call(func: Any, args: tuple, kwargs: dict, out: torch.Tensor) -> Laye
                      tuple(w.shape[2:]))
 
 
+class Caught(Exception):
+    """Raised out of a forward by :func:`catching` with ``stop=True`` once every layer was caught."""
+
+
 @contextmanager
-def catching(model: nn.Module, names: list[str]) -> Iterator[dict[str, LayerCall]]:
+def catching(model: nn.Module, names: list[str], stop: bool = False) -> Iterator[dict[str, LayerCall]]:
     """Within the block, each forward of ``model`` fills the yielded dict with the
     :class:`LayerCall` of every layer in ``names`` (the last call of each). The hooks are
     removed afterwards, also when the forward raises. A layer whose forward made no such call
-    is missing from the dict."""
+    is missing from the dict. With ``stop``, the forward is cut short by :class:`Caught` as
+    soon as every layer was caught (what runs after them is not needed): run it with
+    :func:`run_until_caught`."""
     calls: dict[str, LayerCall] = {}
     handles = []
     for name in names:
@@ -140,9 +146,19 @@ def catching(model: nn.Module, names: list[str]) -> Iterator[dict[str, LayerCall
             catcher.__exit__(None, None, None)
             if catcher.call is not None:
                 calls[name] = catcher.call
+                if stop and len(calls) == len(names):
+                    raise Caught
         handles += [m.register_forward_pre_hook(enter), m.register_forward_hook(leave, always_call=True)]
     try:
         yield calls
     finally:
         for h in handles:
             h.remove()
+
+
+def run_until_caught(model: nn.Module, x: torch.Tensor) -> None:
+    """``model(x)`` under :func:`catching` with ``stop=True``: returns once the layers were caught."""
+    try:
+        model(x)
+    except Caught:
+        pass

@@ -4,7 +4,9 @@ ordinary ridge regression on its group's inputs (``../shared/DESIGN.md`` §7; Th
 Layers are refitted in forward order on calibration data: the inputs come from the masked
 model with every earlier layer already refitted, the targets are the dense layer's outputs on
 the dense model's inputs, so each layer also corrects what the layers before it lost. Only the
-kept (in-block) weights change; the biases stay.
+kept (in-block) weights change, and each output channel gets a fitted offset (the regression's
+intercept: the mean of what the dropped inputs sent) added to the layer's bias or, for a layer
+without one that feeds a BatchNorm, folded into that BatchNorm's running mean.
 
 The ridge term pulls toward the masked dense weights ``w₀``, not toward zero:
 ``min ||A w − b||² + λ ||w − w₀||²``. So the refit never has a larger error on its own data
@@ -13,22 +15,26 @@ falls back to them where the data are too few to trust. ``λ`` is chosen per lay
 error: the samples are split in two halves (even and odd), each half's fit is scored on the
 other, over :data:`RIDGE_GRID` and "keep ``w₀``"; the winner is refitted on all of them.
 
-Cost: two forward passes of the calibration data per grouped layer (dense and masked model),
-and a few ``(C/G·k) × (C/G·k)`` solves per group.
+Cost: one dense pass keeps the dense layers' sampled outputs (up to
+:data:`TARGET_CACHE_BYTES`; beyond, the dense model runs again per layer); then per grouped
+layer the calibration data runs through the part of the masked model before it (each forward
+stops at the layer: about half a pass per layer on average), and a few
+``(C/G·k) × (C/G·k)`` solves per group.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import fx, nn
 
 from ..plan import LayerPlan, Plan
 from ..progress import progress_bar
-from .calibration import POSITIONS, batches, sampled_positions
-from .capture import catching
+from .calibration import POSITIONS, batch_count, batches, sampled_positions
+from .capture import catching, run_until_caught
+from .inspect import trace_or_none
 from .hooks import evaluating
 
 #: Ridge strengths tried, relative to the mean diagonal of each group's normal equations.
@@ -37,23 +43,28 @@ RIDGE_GRID = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: torch.Tensor | Iterable[Any], *,
                 ridge: float | None = None, positions: int = POSITIONS, seed: int = 0,
-                batch_size: int = 128, progress: bool = False) -> dict[str, dict[str, float]]:
+                batch_size: int = 128, progress: bool = False,
+                graph: fx.GraphModule | None = None) -> dict[str, dict[str, float]]:
     """Refit the kept weights of every grouped layer of ``masked`` (a masked copy of ``dense``
     under ``plan``, changed in place) to reproduce ``dense``'s layer outputs on ``calibration``
     (read once per layer; ``positions`` output positions per sample of a convolution, drawn
     reproducibly from ``seed``). ``ridge`` fixes the relative ridge strength instead of
-    choosing it by held-out error.
+    choosing it by held-out error. ``graph``, ``dense``'s trace, tells which layers feed a
+    BatchNorm (traced here when not given).
 
     Returns, per layer, the relative output error of the masked weights and of the refitted
     ones on that data (``before`` / ``after``, ``after <= before``), and the chosen ``ridge``
     (``inf``: the masked weights were kept)."""
     names = list(plan.pruned())
+    norms = batchnorm_after(dense, next(iter(batches(calibration, batch_size))), graph)
+    targets = _dense_targets(dense, names, calibration, seed, positions, batch_size)
     report = {}
     bar = progress_bar(len(names), "reconstructing layers", "layer", progress)
     for i, name in enumerate(names):
+        shift = _shifter(masked, name, norms.get(name))
         folds = _normal_equations(dense, masked, name, calibration, np.random.default_rng([seed, i]), positions,
-                                  batch_size)
-        report[name] = _refit(masked.get_submodule(name), plan.layers[name], folds, ridge)
+                                  batch_size, None if targets is None else targets[name], shift is not None)
+        report[name] = _refit(masked.get_submodule(name), plan.layers[name], folds, ridge, shift)
         if bar:
             bar.update()
     if bar:
@@ -61,25 +72,98 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
     return report
 
 
+def batchnorm_after(model: nn.Module, x: torch.Tensor, graph: fx.GraphModule | None = None) -> dict[str, str]:
+    """``{layer: BatchNorm}`` for every conv/linear whose only user is a BatchNorm with running
+    statistics (read off ``graph``, or a trace of ``model`` on ``x``; empty when untraceable)."""
+    graph = graph if graph is not None else trace_or_none(model, x, "no output shifts are folded into BatchNorms")
+    if graph is None:
+        return {}
+    modules = dict(graph.named_modules())
+    out = {}
+    for node in graph.graph.nodes:
+        users = list(node.users)
+        if node.op == "call_module" and len(users) == 1 and users[0].op == "call_module":
+            bn = modules.get(str(users[0].target))
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.track_running_stats:
+                out[str(node.target)] = str(users[0].target)
+    return out
+
+
+def _shifter(masked: nn.Module, name: str, norm: str | None) -> Callable[[torch.Tensor], None] | None:
+    """Where a fitted per-channel output offset goes: the layer's bias, else the running mean of
+    the BatchNorm it feeds (``BN(z + c)`` with mean ``μ`` is ``BN(z)`` with mean ``μ − c``), else
+    nowhere (None: the regression has no intercept)."""
+    m: Any = masked.get_submodule(name)
+    target, sign = (m.bias, 1.0) if m.bias is not None else (
+        (masked.get_submodule(norm).running_mean, -1.0) if norm is not None else (None, 0.0))
+    if target is None:
+        return None
+
+    def shift(offsets: torch.Tensor) -> None:
+        with torch.no_grad():
+            target.add_(sign * offsets.to(target.dtype))
+    return shift
+
+
+#: The dense layers' sampled outputs are kept for every layer when they take at most this many
+#: bytes (one dense pass in all); beyond, the dense model runs again for each layer.
+TARGET_CACHE_BYTES = 2 * 2**30
+
+
+def _dense_targets(dense: nn.Module, names: list[str], data: Any, seed: int, positions: int,
+                   batch_size: int) -> dict[str, list[tuple[Any, torch.Tensor]]] | None:
+    """Per layer and batch, the sampled positions and the dense layer's output rows there, from
+    one dense pass (the same draws as the per-layer passes make); None when the batch count is
+    unknown or they would pass :data:`TARGET_CACHE_BYTES`."""
+    n_batches = batch_count(data, batch_size)
+    if n_batches == 0:
+        return None
+    rngs = {n: np.random.default_rng([seed, i]) for i, n in enumerate(names)}
+    store: dict[str, list[tuple[Any, torch.Tensor]]] = {n: [] for n in names}
+    with catching(dense, names) as calls, evaluating(dense):
+        for k, x in enumerate(batches(data, batch_size)):
+            calls.clear()
+            dense(x)
+            for n in names:
+                if n not in calls:
+                    raise ValueError(f"layer {n!r} did not run on the calibration data")
+                take = sampled_positions(calls[n], rngs[n], positions)
+                store[n].append((take, calls[n].rows(take)[1]))
+            if k == 0 and n_batches * sum(s[0][1].numel() * 4 for s in store.values()) > TARGET_CACHE_BYTES:
+                return None
+    return store
+
+
 def _normal_equations(dense: nn.Module, masked: nn.Module, name: str, data: Any, rng: np.random.Generator,
-                      positions: int, batch_size: int) -> list[dict[str, Any]]:
+                      positions: int, batch_size: int, targets: list[tuple[Any, torch.Tensor]] | None,
+                      intercept: bool) -> list[dict[str, Any]]:
     """``AᵀA``, ``AᵀB`` and ``BᵀB`` per half of the samples (even, odd) for layer ``name``:
-    inputs from the masked model, targets (minus the bias) from the dense one, at the same
-    sampled positions."""
+    inputs from the masked model, targets (minus the bias) from the dense one (``targets``, or
+    a dense pass here), at the same sampled positions; with ``intercept`` the inputs end with a
+    column of ones (its coefficient shifts each output)."""
     bias = getattr(dense.get_submodule(name), "bias", None)
     folds: list[dict[str, Any]] = [{"AtA": 0, "AtB": 0, "BtB": 0, "rows": 0} for _ in range(2)]
     seen = 0
-    with catching(dense, [name]) as d_calls, catching(masked, [name]) as m_calls, evaluating(dense), \
-            evaluating(masked):
-        for x in batches(data, batch_size):
-            dense(x)
-            masked(x)
-            if name not in d_calls or name not in m_calls:
+    with catching(dense, [name], stop=True) as d_calls, catching(masked, [name], stop=True) as m_calls, \
+            evaluating(dense), evaluating(masked):
+        for k, x in enumerate(batches(data, batch_size)):
+            m_calls.clear()
+            run_until_caught(masked, x)  # only the part of the model before the layer runs
+            if targets is None:
+                d_calls.clear()
+                run_until_caught(dense, x)
+                if name not in d_calls:
+                    raise ValueError(f"layer {name!r} did not run on the calibration data")
+                take = sampled_positions(d_calls[name], rng, positions)
+                b = d_calls[name].rows(take)[1]
+            else:
+                take, b = targets[k]
+            if name not in m_calls:
                 raise ValueError(f"layer {name!r} did not run on the calibration data")
-            take = sampled_positions(d_calls[name], rng, positions)
             a, _ = m_calls[name].rows(take)
-            _, b = d_calls[name].rows(take)
             a, b = a.double(), b.double() - (bias.detach().double() if bias is not None else 0)
+            if intercept:
+                a = torch.cat([a, torch.ones(a.shape[0], 1, dtype=a.dtype)], 1)
             per = a.shape[0] // x.shape[0]
             sample_fold = (seen + torch.arange(x.shape[0])) % 2
             row_fold = sample_fold.repeat_interleave(per)
@@ -98,27 +182,36 @@ def _error(w: torch.Tensor, A: torch.Tensor, B: torch.Tensor, BtB: torch.Tensor)
     return float((w * (A @ w)).sum() - 2 * (w * B).sum() + BtB.sum())
 
 
-def _fit(A: torch.Tensor, B: torch.Tensor, w0: torch.Tensor, rel: float) -> torch.Tensor:
-    lam = rel * float(torch.diagonal(A).mean()) if A.numel() else 0.0
-    lam = max(lam, 1e-300)
-    return torch.linalg.solve(A + lam * torch.eye(A.shape[0], dtype=A.dtype), B + lam * w0)
+def _fit(A: torch.Tensor, B: torch.Tensor, w0: torch.Tensor, rel: float, intercept: bool) -> torch.Tensor:
+    """``argmin ||A w − b||² + λ ||w − w₀||²`` (the intercept, last with ``intercept``, unpenalised),
+    ``λ = rel ·`` the mean diagonal of the weights' part of ``A``."""
+    n = A.shape[0] - intercept
+    lam = max(rel * float(torch.diagonal(A)[:n].mean()) if n else 0.0, 1e-300)
+    pull = torch.ones(A.shape[0], dtype=A.dtype)
+    if intercept:
+        pull[-1] = 0.0
+    return torch.linalg.solve(A + lam * torch.diag(pull), B + lam * pull[:, None] * w0)
 
 
-def _group_systems(W: torch.Tensor, lp: LayerPlan, folds: list[dict[str, Any]]) -> list[tuple]:
-    """Per group: ``(rows, channels, index, w₀, [(A, B, BᵀB) per fold])``."""
+def _group_systems(W: torch.Tensor, lp: LayerPlan, folds: list[dict[str, Any]], intercept: bool) -> list[tuple]:
+    """Per group: ``(rows, channels, w₀, [(A, B, BᵀB) per fold])``; with ``intercept``, ``w₀`` and
+    the systems end with the constant column (prior shift 0)."""
     k = int(np.prod(W.shape[2:])) if W.dim() > 2 else 1
+    ones = [W.shape[1] * k] if intercept else []
     out = []
     for g in range(lp.groups):
         rows = torch.as_tensor(np.flatnonzero(lp.row_groups == g))
         chans = np.flatnonzero(lp.col_groups == g)
-        idx = torch.as_tensor((chans[:, None] * k + np.arange(k)[None, :]).reshape(-1))
+        idx = torch.as_tensor(list((chans[:, None] * k + np.arange(k)[None, :]).reshape(-1)) + ones)
         w0 = W[rows][:, torch.as_tensor(chans)].reshape(len(rows), -1).T  # (C_g·k, F_g)
+        if intercept:
+            w0 = torch.cat([w0, torch.zeros(1, len(rows), dtype=w0.dtype)])
         systems = [(f["AtA"][idx][:, idx], f["AtB"][idx][:, rows], f["BtB"][rows]) for f in folds]
         out.append((rows, chans, w0, systems))
     return out
 
 
-def _choose_ridge(groups: list[tuple], folds: list[dict[str, Any]]) -> float:
+def _choose_ridge(groups: list[tuple], folds: list[dict[str, Any]], intercept: bool) -> float:
     """The relative ridge (or ``inf``: keep ``w₀``) with the least held-out error, each half's fit
     scored on the other half."""
     if min(f["rows"] for f in folds) == 0:
@@ -128,28 +221,36 @@ def _choose_ridge(groups: list[tuple], folds: list[dict[str, Any]]) -> float:
         total = 0.0
         for _, _, w0, systems in groups:
             for fit_on, score_on in ((0, 1), (1, 0)):
-                w = w0 if rel == float("inf") else _fit(systems[fit_on][0], systems[fit_on][1], w0, rel)
+                w = w0 if rel == float("inf") else _fit(systems[fit_on][0], systems[fit_on][1], w0, rel, intercept)
                 total += _error(w, *systems[score_on])
         scores[rel] = total
     return min(scores, key=lambda r: (scores[r], -r))  # ties: the stronger pull toward w₀
 
 
-def _refit(m: Any, lp: LayerPlan, folds: list[dict[str, Any]], ridge: float | None) -> dict[str, float]:
-    """Solve each group's ridge regression and write the kept weights into the mask's original."""
+def _refit(m: Any, lp: LayerPlan, folds: list[dict[str, Any]], ridge: float | None,
+           shift: Callable[[torch.Tensor], None] | None) -> dict[str, float]:
+    """Solve each group's ridge regression and write the kept weights into the mask's original;
+    with ``shift``, the fitted output offsets (one per output channel) go to ``shift``."""
     original = m.parametrizations["weight"].original
     W = original.detach().double().clone()
-    groups = _group_systems(W, lp, folds)
-    rel = _choose_ridge(groups, folds) if ridge is None else float(ridge)
+    intercept = shift is not None
+    groups = _group_systems(W, lp, folds, intercept)
+    rel = _choose_ridge(groups, folds, intercept) if ridge is None else float(ridge)
+    offsets = torch.zeros(W.shape[0], dtype=W.dtype)
     before = after = total = 0.0
     for rows, chans, w0, systems in groups:
         A, B, BtB = (s0 + s1 for s0, s1 in zip(*systems))
-        w = w0 if rel == float("inf") else _fit(A, B, w0, rel)
+        w = w0 if rel == float("inf") else _fit(A, B, w0, rel, intercept)
         before += _error(w0, A, B, BtB)
         after += _error(w, A, B, BtB)
         total += float(BtB.sum())
+        if intercept:
+            offsets[rows], w = w[-1], w[:-1]
         W[rows[:, None], torch.as_tensor(chans)[None, :]] = w.T.reshape(len(rows), len(chans), *W.shape[2:])
     with torch.no_grad():
         original.copy_(W.to(original.dtype))
+    if shift is not None:
+        shift(offsets)
     total = total or 1.0
     return {"before": float(np.sqrt(max(before, 0.0) / total)), "after": float(np.sqrt(max(after, 0.0) / total)),
             "ridge": rel}

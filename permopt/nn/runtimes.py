@@ -1,5 +1,6 @@
-"""Deployment runtimes a model can be timed in: ONNX Runtime and OpenVINO (each an optional
-extra, imported only when used, with the install line when missing). Each session is a
+"""Deployment runtimes a model can be timed in: ONNX Runtime, OpenVINO and ExecuTorch with
+its XNNPACK delegate (each an optional extra, imported only when used, with the install line
+when missing). Each session is a
 no-argument callable running the model on fixed inputs, for :func:`~permopt.nn.latency.interleaved_medians`."""
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 #: Runtimes :func:`session` knows, with the extra that installs each.
-RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
+RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino", "executorch": "executorch"}
 
 
 def session(model: nn.Module, x: torch.Tensor, runtime: str, threads: int = 1) -> Callable[[], Any]:
@@ -18,7 +19,7 @@ def session(model: nn.Module, x: torch.Tensor, runtime: str, threads: int = 1) -
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; known: {sorted(RUNTIMES)}")
     try:
-        make = onnx_session if runtime == "onnxruntime" else openvino_session
+        make = {"onnxruntime": onnx_session, "openvino": openvino_session, "executorch": executorch_session}[runtime]
         return make(model, x, threads)
     except ImportError as e:
         raise ImportError(f"runtime {runtime!r} needs its package: pip install 'permopt[{RUNTIMES[runtime]}]' "
@@ -51,3 +52,24 @@ def openvino_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Cal
                                         "INFERENCE_PRECISION_HINT": "f32"})
     request, feed = compiled.create_infer_request(), x.numpy()
     return lambda: request.infer([feed])
+
+
+def executorch_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callable[[], Any]:
+    """A no-argument callable running ``model`` on ``x`` in ExecuTorch, lowered to its XNNPACK
+    delegate (``torch.export`` → ``to_edge_transform_and_lower`` → the runtime's pybindings),
+    float32, on an XNNPACK thread pool of ``threads`` threads (a process-wide setting)."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    exported = torch.export.export(model.eval(), (x,))
+    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    portable_lib._unsafe_reset_threadpool(threads)
+    buffer = program.buffer
+    loaded = Runtime.get().load_program(buffer)
+    method = loaded.load_method("forward")
+    inputs = [x]
+    # the closure holds the buffer and the loaded program: the runtime reads them without a copy
+    return lambda: (buffer, loaded) and method.execute(inputs)
+

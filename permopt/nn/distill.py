@@ -1,0 +1,81 @@
+"""Short label-free fine-tuning: distil the dense model into its masked copy.
+
+The student is the masked model from ``prune(..., mode="mask")`` (or ``apply_plan(...,
+mode="mask")``): its weights are ``original * mask``, so the gradient of every pruned entry is
+zero and, with Adam and no weight decay, only the kept weights (and the other parameters:
+biases, BatchNorm affine) move. Export it afterwards (``permopt.apply_plan(student, plan, x)``)
+and the grouped model computes what the fine-tuned masked one does.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as Fn
+from torch import nn
+
+from ..limits import validate_count, validate_seed
+from ..progress import progress_bar
+from .calibration import batches
+
+
+def _cycle(data: torch.Tensor | Iterable[Any], batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Batches forever: a tensor reshuffled each epoch by ``gen``, an iterable read again."""
+    while True:
+        if isinstance(data, torch.Tensor):
+            yield from data[torch.randperm(len(data), generator=gen)].split(batch_size)
+        else:
+            yield from batches(data, batch_size)
+
+
+def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor | Iterable[Any], *, steps: int = 200,
+            lr: float = 1e-4, temperature: float = 1.0, batch_size: int = 64, seed: int | None = 0,
+            threads: int | None = 1, progress: bool = True) -> list[float]:
+    """Fine-tune ``student`` (changed in place) for ``steps`` Adam steps to match ``teacher``'s
+    outputs on unlabelled ``data`` (a tensor, reshuffled each epoch from ``seed``, or a
+    re-iterable of batches): the loss is ``T² · KL(softmax(t/T) ‖ softmax(s/T))`` over the last
+    dimension. Both models run in eval mode, so BatchNorm keeps its running statistics (small
+    calibration sets shift them badly) while its affine parameters train. ``threads`` torch
+    threads (default 1: floating-point sums then run in one order, so the same inputs and seed
+    give the same weights on any machine; None keeps torch's setting). Returns the loss of
+    every step."""
+    validate_count("steps", steps, 1)
+    validate_count("batch_size", batch_size, 1)
+    validate_seed(seed)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    params = [p for p in student.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the student has no trainable parameters")
+    gen = torch.Generator().manual_seed(seed or 0)
+    opt = torch.optim.Adam(params, lr=lr)
+    saved = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    modes = [(m, m.training) for m in (*student.modules(), *teacher.modules())]
+    student.eval()
+    teacher.eval()
+    losses = []
+    bar = progress_bar(steps, "distilling", "step", progress)
+    try:
+        stream = _cycle(data, batch_size, gen)
+        for _ in range(steps):
+            x = next(stream)
+            with torch.no_grad():
+                target = Fn.log_softmax(teacher(x) / temperature, dim=-1)
+            out = Fn.log_softmax(student(x) / temperature, dim=-1)
+            loss = Fn.kl_div(out, target, log_target=True, reduction="batchmean") * temperature ** 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if bar:
+                bar.update()
+    finally:
+        torch.set_num_threads(saved)
+        for m, flag in modes:
+            m.training = flag
+        if bar:
+            bar.close()
+    return losses
