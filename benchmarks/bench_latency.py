@@ -8,7 +8,8 @@ and ONNX Runtime with 1 thread) and memory format (contiguous, channels-last): m
 of the dense model, the exported model under each coupling mode (none, chain, full: how many gathers remain, and the mean kept ratio they
 cost), and the uncoupled export with its channel-index modules replaced by identities (wrong
 outputs, timing only: what the gathers cost); speed-up = dense / exported; ideal = dense MACs
-/ exported MACs. Variants are timed interleaved in the same run. Writes
+/ exported MACs. With Torch-Pruning installed (the ``bench`` extra), its L2 channel pruning at
+the export's MACs is timed alongside as the peer. Variants are timed interleaved in the same run. Writes
 benchmarks/results/latency.json.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from common import print_table, seeded_models, write_json  # noqa: E402
 
 import permopt  # noqa: E402
 from permopt import models  # noqa: E402
+from permopt.nn import count  # noqa: E402
 from permopt.nn.latency import LatencySetup, interleaved_medians, without_index_modules  # noqa: E402
 from permopt.nn.runtimes import RUNTIMES, session  # noqa: E402
 
@@ -43,12 +45,26 @@ def runner(model, x, backend, fmt):
     return lambda: model(x)
 
 
-def variants(model, exported, x, backend, fmt):
-    """Dense, every coupling's export, and the uncoupled export without its gathers (timing only)."""
+def variants(model, exported, x, backend, fmt, peer=None):
+    """Dense, every coupling's export, the uncoupled export without its gathers (timing only),
+    and the Torch-Pruning ``peer`` at the same MACs when given."""
     out = {"dense": runner(model, x, backend, fmt)}
     out.update({f"exported_{c}": runner(m, x, backend, fmt) for c, m in exported.items()})
     out["no_index"] = runner(without_index_modules(exported["none"]), x, backend, fmt)
+    if peer is not None:
+        out["peer"] = runner(peer, x, backend, fmt)
     return out
+
+
+def peer_at(model, x, macs_ratio):
+    """Torch-Pruning's L2 channel pruning at ``macs_ratio`` (None when it is not installed)."""
+    try:
+        import torch_pruning  # noqa: F401
+    except ImportError:
+        return None
+    from peers import torch_pruning_at
+
+    return torch_pruning_at(model, x, macs_ratio, "l2")
 
 
 def main(argv=None):
@@ -65,6 +81,8 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=None, help="input height and width (default: the zoo model's)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--out", default="latency", help="results file name in benchmarks/results (default latency)")
+    ap.add_argument("--no-peer", dest="peer", action="store_false",
+                    help="skip Torch-Pruning's L2 channel pruning at the same MACs (timed when installed)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     rows = []
@@ -75,6 +93,9 @@ def main(argv=None):
             res = {c: permopt.prune(model, torch.randn(1, *shape), groups=G, solver="best", coupling=c, progress=False)
                    for c in couplings}
             ideal = res["none"].report.macs_before / res["none"].report.macs_after
+            peer = peer_at(model, torch.randn(1, *shape), 1 / ideal) if args.peer else None
+            peer_ideal = None if peer is None else count(model, torch.randn(1, *shape)).macs / count(
+                peer, torch.randn(1, *shape)).macs
             for batch in map(int, args.batches.split(",")):
                 x = torch.randn(batch, *shape)
                 for backend, fmt in itertools.product(args.backends.split(","), args.formats.split(",")):
@@ -82,8 +103,8 @@ def main(argv=None):
                         continue
                     threads = 1 if backend != "torch-all" else torch.get_num_threads()
                     try:
-                        t = interleaved_medians(variants(model, {c: r.model for c, r in res.items()}, x, backend, fmt),
-                                                args.rounds, threads=threads)
+                        t = interleaved_medians(variants(model, {c: r.model for c, r in res.items()}, x, backend, fmt,
+                                                         peer), args.rounds, threads=threads)
                     except Exception as e:  # a backend that cannot run this model is reported, not fatal
                         print(f"{name} G={G} {backend}: {type(e).__name__}: {str(e)[:200]}")
                         continue
@@ -96,6 +117,13 @@ def main(argv=None):
                                      "ideal": ideal, "index_modules": r.report.index_modules,
                                      "mean_kept_ratio": r.plan.meta.get("coupling", {}).get(
                                          "mean_kept_ratio", float(np.mean([lp.kept_ratio for lp in r.plan.pruned().values()])))})
+                        print(rows[-1], flush=True)
+                    if peer is not None:
+                        rows.append({"model": name, "G": G, "batch": batch, "backend": backend, "format": fmt,
+                                     "coupling": "torch-pruning L2", "dense_ms": 1e3 * t["dense"],
+                                     "exported_ms": 1e3 * t["peer"], "speedup": t["dense"] / t["peer"],
+                                     "speedup_no_index": None, "ideal": peer_ideal, "index_modules": 0,
+                                     "mean_kept_ratio": None})
                         print(rows[-1], flush=True)
     print()
     print_table(rows, ["model", "G", "batch", "backend", "format", "coupling", "dense_ms", "exported_ms", "speedup",

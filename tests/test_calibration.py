@@ -172,6 +172,18 @@ def test_cli_prunes_with_calibration_and_reconstruction(tmp_path, capsys):
     assert meta["criterion"] == "activation" and "reconstruction" not in meta
     assert main(["prune", "--model", "digits_cnn", "-g", "4", "--criterion", "hessian", "--quiet"]) == 2
     assert "--criterion hessian needs --calibration" in capsys.readouterr().err
+    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--distill", "5", "--quiet"]) == 2
+    assert "--distill needs --calibration" in capsys.readouterr().err
+    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--calibration", str(tmp_path / "calib.pt"),
+                 "--distill", "5", "--quiet", "--out-dir", str(tmp_path / "o3")]) == 0
+    model = permopt.models.get("digits_cnn", seed=0)
+    rebuilt = permopt.load_pruned(model, tmp_path / "o3" / "plan.json", tmp_path / "o3" / "pruned_state_dict.pt",
+                                  torch.randn(1, 1, 8, 8))
+    undistilled = permopt.load_pruned(model, tmp_path / "out" / "plan.json",
+                                      tmp_path / "out" / "pruned_state_dict.pt", torch.randn(1, 1, 8, 8))
+    with torch.no_grad():
+        x = torch.randn(4, 1, 8, 8)
+        assert not torch.allclose(rebuilt(x), undistilled(x))  # the distilled weights were saved
 
 
 @pytest.mark.slow

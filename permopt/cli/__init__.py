@@ -104,6 +104,9 @@ def _add_model_parsers(sub: Any, names: str) -> None:
                         "--calibration); default data with --calibration, else mass")
     p.add_argument("--no-reconstruct", dest="reconstruct", action="store_false", default=None,
                    help="with --calibration: keep the masked dense weights instead of refitting them")
+    p.add_argument("--distill", type=positive_int, default=0, metavar="STEPS",
+                   help="then distil the dense model into the pruned one for STEPS Adam steps on --calibration "
+                        "(label-free; only kept weights move)")
     p.set_defaults(func=cmd_prune)
 
 

@@ -12,7 +12,7 @@ The ridge term pulls toward the masked dense weights ``w₀``, not toward zero:
 ``min ||A w − b||² + λ ||w − w₀||²``. So the refit never has a larger error on its own data
 than the masked weights (``w₀`` is a candidate of the same objective), and a strong ``λ``
 falls back to them where the data are too few to trust. ``λ`` is chosen per layer by held-out
-error: the samples are split in two halves (even and odd), each half's fit is scored on the
+error: the samples are split in two random halves (seeded), each half's fit is scored on the
 other, over :data:`RIDGE_GRID` and "keep ``w₀``"; the winner is refitted on all of them.
 
 Cost: one dense pass keeps the dense layers' sampled outputs (up to
@@ -62,8 +62,9 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
     bar = progress_bar(len(names), "reconstructing layers", "layer", progress)
     for i, name in enumerate(names):
         shift = _shifter(masked, name, norms.get(name))
-        folds = _normal_equations(dense, masked, name, calibration, np.random.default_rng([seed, i]), positions,
-                                  batch_size, None if targets is None else targets[name], shift is not None)
+        folds = _normal_equations(dense, masked, name, calibration, np.random.default_rng([seed, i]),
+                                  np.random.default_rng([seed, i, 1]), positions, batch_size,
+                                  None if targets is None else targets[name], shift is not None)
         report[name] = _refit(masked.get_submodule(name), plan.layers[name], folds, ridge, shift)
         if bar:
             bar.update()
@@ -135,15 +136,15 @@ def _dense_targets(dense: nn.Module, names: list[str], data: Any, seed: int, pos
 
 
 def _normal_equations(dense: nn.Module, masked: nn.Module, name: str, data: Any, rng: np.random.Generator,
-                      positions: int, batch_size: int, targets: list[tuple[Any, torch.Tensor]] | None,
-                      intercept: bool) -> list[dict[str, Any]]:
-    """``AᵀA``, ``AᵀB`` and ``BᵀB`` per half of the samples (even, odd) for layer ``name``:
+                      halves: np.random.Generator, positions: int, batch_size: int,
+                      targets: list[tuple[Any, torch.Tensor]] | None, intercept: bool) -> list[dict[str, Any]]:
+    """``AᵀA``, ``AᵀB`` and ``BᵀB`` per random half of the samples (drawn from ``halves``; the
+    positions from ``rng``) for layer ``name``:
     inputs from the masked model, targets (minus the bias) from the dense one (``targets``, or
     a dense pass here), at the same sampled positions; with ``intercept`` the inputs end with a
     column of ones (its coefficient shifts each output)."""
     bias = getattr(dense.get_submodule(name), "bias", None)
     folds: list[dict[str, Any]] = [{"AtA": 0, "AtB": 0, "BtB": 0, "rows": 0} for _ in range(2)]
-    seen = 0
     with catching(dense, [name], stop=True) as d_calls, catching(masked, [name], stop=True) as m_calls, \
             evaluating(dense), evaluating(masked):
         for k, x in enumerate(batches(data, batch_size)):
@@ -165,15 +166,15 @@ def _normal_equations(dense: nn.Module, masked: nn.Module, name: str, data: Any,
             if intercept:
                 a = torch.cat([a, torch.ones(a.shape[0], 1, dtype=a.dtype)], 1)
             per = a.shape[0] // x.shape[0]
-            sample_fold = (seen + torch.arange(x.shape[0])) % 2
-            row_fold = sample_fold.repeat_interleave(per)
+            # each sample in a random half: calibration data sorted by class or source would make
+            # even/odd halves differ in kind, and the held-out choice of the ridge too timid
+            row_fold = torch.as_tensor(halves.integers(0, 2, x.shape[0])).repeat_interleave(per)
             for f in (0, 1):
                 af, bf = a[row_fold == f], b[row_fold == f]
                 folds[f]["AtA"] = folds[f]["AtA"] + af.T @ af
                 folds[f]["AtB"] = folds[f]["AtB"] + af.T @ bf
                 folds[f]["BtB"] = folds[f]["BtB"] + (bf * bf).sum(0)
                 folds[f]["rows"] += af.shape[0]
-            seen += x.shape[0]
     return folds
 
 
