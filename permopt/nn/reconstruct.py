@@ -95,9 +95,12 @@ def _shifter(masked: nn.Module, name: str, norm: str | None) -> Callable[[torch.
     the BatchNorm it feeds (``BN(z + c)`` with mean ``μ`` is ``BN(z)`` with mean ``μ − c``), else
     nowhere (None: the regression has no intercept)."""
     m: Any = masked.get_submodule(name)
-    target, sign = (m.bias, 1.0) if m.bias is not None else (
-        (masked.get_submodule(norm).running_mean, -1.0) if norm is not None else (None, 0.0))
-    if target is None:
+    target: Any
+    if m.bias is not None:
+        target, sign = m.bias, 1.0
+    elif norm is not None:
+        target, sign = masked.get_submodule(norm).running_mean, -1.0
+    else:
         return None
 
     def shift(offsets: torch.Tensor) -> None:

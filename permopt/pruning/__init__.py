@@ -23,6 +23,7 @@ from ..plan import Plan
 from ..search import SearchResult
 from .build import LOW_KEPT_RATIO, BuiltPlan, build_plan, calibration_stats, dense_weights
 from .latency_loop import LATENCY_RETRIES, LATENCY_SLACK, latency_choice, runs_until_measured
+from ..nn.calibration import POSITIONS
 from ..nn.reconstruct import reconstruct
 from .options import MIN_CHANNELS, MODES, PruneConfig, default_coupling, default_min_channels
 from .report import Report, make_report
@@ -75,7 +76,8 @@ def _as_plan(plan: Plan | str | Path) -> Plan:
 
 
 def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str, traced: Any = None,
-           calibration: Any = None, seed: int = 0, progress: bool = False) -> tuple[nn.Module, ExportResult | None]:
+           calibration: Any = None, seed: int = 0, progress: bool = False,
+           positions: int = POSITIONS) -> tuple[nn.Module, ExportResult | None]:
     """``apply_plan``, also returning the export's result (None in mask mode); ``traced`` is the
     model's trace from :func:`permopt.nn.inspect`, reused instead of tracing again; with
     ``calibration`` the kept weights are refitted on it (the errors go to ``plan.meta``)."""
@@ -87,7 +89,8 @@ def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str, traced:
         raise ValueError(f"mode must be 'export' or 'mask', got {mode!r}")
     if calibration is not None:
         masked = apply_masks(copy.deepcopy(model), plan)
-        plan.meta["reconstruction"] = reconstruct(model, masked, plan, calibration, seed=seed, progress=progress)
+        plan.meta["reconstruction"] = reconstruct(model, masked, plan, calibration, seed=seed, progress=progress,
+                                                  positions=positions, graph=traced)
         if mode == "mask":
             return masked, None
         res = export(masked, plan, example_inputs)
@@ -120,7 +123,7 @@ def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = No
     cost = parsed.cost_model(dense_weights(model, names), stats) if parsed.budget is not None else None
     build = partial(build_plan, model, example_inputs, info=info, counts=before, cost_model=cost, stats=stats)
     apply = partial(_apply, traced=info.graph_module, calibration=parsed.calibration if parsed.reconstructs else None,
-                    seed=parsed.seed or 0, progress=parsed.progress)
+                    seed=parsed.seed or 0, progress=parsed.progress, positions=parsed.positions)
     runs = runs_until_measured(build, apply, model, example_inputs, parsed, before, info.graph_module)
     run = latency_choice(runs, parsed)
     if len(runs) > 1:

@@ -40,7 +40,8 @@ def calibration_stats(model: nn.Module, config: PruneConfig, names: list[str]) -
     """The input statistics of layers ``names`` on ``config.calibration`` (None without it)."""
     if config.calibration is None:
         return None
-    return layer_statistics(model, config.calibration, names, seed=config.seed or 0, progress=config.progress)
+    return layer_statistics(model, config.calibration, names, positions=config.positions, seed=config.seed or 0,
+                            progress=config.progress)
 
 
 def dense_weights(model: nn.Module, names: list[str]) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 from ..coupling import validate_coupling
 from ..limits import validate_count, validate_seed, validate_time_limit
 from ..criteria import DATA_CRITERIA
-from ..nn.calibration import check_reiterable
+from ..nn.calibration import POSITIONS, check_reiterable
 from ..nn.latency import LatencySetup
 from ..parallel import validate_parallel
 from ..search import Budget, SolverCostModel, get_strategy
@@ -108,6 +108,9 @@ class PruneConfig:
         :mod:`permopt.nn.reconstruct`); ``plan.meta["reconstruction"]`` holds each layer's
         relative output error before and after. Default: True with ``calibration``. BatchNorm
         statistics stay the dense model's (:func:`permopt.nn.recalibrate_bn` re-estimates them).
+    positions : output positions of a convolution sampled per calibration sample, for the
+        statistics and the reconstruction (drawn reproducibly from ``seed``; default
+        :data:`permopt.nn.calibration.POSITIONS`).
     cost : what a ``budget`` search minimises per (layer, G): ``"mass"`` (pruned weight mass,
         the paper's) or ``"data"`` (the share of the layer's output energy lost after
         reconstruction, on the calibration data: :mod:`permopt.search.data_cost`). Default:
@@ -136,6 +139,7 @@ class PruneConfig:
     latency: LatencySetup | None = None
     calibration: Any = None
     reconstruct: bool | None = None
+    positions: int = POSITIONS
     cost: str | None = None
 
     def __post_init__(self) -> None:
@@ -163,6 +167,7 @@ class PruneConfig:
         validate_seed(self.seed)
         validate_parallel(self.executor, self.n_jobs)
         check_reiterable(self.calibration)
+        validate_count("positions", self.positions, 1)
         if self.reconstruct and self.calibration is None:
             raise ValueError("reconstruct=True needs calibration= (unlabelled inputs to refit the kept weights on)")
         if self.cost is not None and self.cost not in COSTS:
