@@ -115,7 +115,7 @@ class LatencySetup:
     (``channels_last``, ``contiguous``, or ``auto``: whichever runs the dense model faster,
     measured by :meth:`resolve`), ``cache_dir`` for the layer table (``None``: no disk cache), and
     the ``runtime`` whole models are timed in: ``torch`` (eager), or a deployment runtime of
-    :mod:`permopt.nn.runtimes` (``onnxruntime``, ``openvino``: contiguous inputs; per-layer tables
+    :mod:`permopt.nn.runtimes` (``onnxruntime``, ``openvino``, ``executorch``: contiguous inputs; per-layer tables
     for latency budgets are measured in torch only)."""
 
     batch: int | None = None
