@@ -30,18 +30,17 @@ import permopt  # noqa: E402
 from permopt import models  # noqa: E402
 from permopt.nn import count  # noqa: E402
 from permopt.nn.latency import LatencySetup, interleaved_medians, without_index_modules  # noqa: E402
-from permopt.nn.runtimes import RUNTIMES, session  # noqa: E402
+from permopt.nn.runtimes import RUNTIMES, TORCH_RUNTIMES, session  # noqa: E402
 
 
 def runner(model, x, backend, fmt):
     """A no-argument callable running a copy of ``model`` in memory format ``fmt`` on ``x`` with ``backend``."""
-    if backend in RUNTIMES:
+    if backend in RUNTIMES and backend not in TORCH_RUNTIMES:
         return session(model, x, backend)
     setup = LatencySetup(memory_format=fmt, cache_dir=None)
     model, x = setup.apply(copy.deepcopy(model)), setup.inputs(x)
     if backend == "compile":
-        compiled = torch.compile(model)
-        return lambda: compiled(x)
+        return session(model, x, "compile")
     return lambda: model(x)
 
 
@@ -99,7 +98,7 @@ def main(argv=None):
             for batch in map(int, args.batches.split(",")):
                 x = torch.randn(batch, *shape)
                 for backend, fmt in itertools.product(args.backends.split(","), args.formats.split(",")):
-                    if backend in RUNTIMES and fmt != "contiguous":
+                    if backend in RUNTIMES and backend not in TORCH_RUNTIMES and fmt != "contiguous":
                         continue
                     threads = 1 if backend != "torch-all" else torch.get_num_threads()
                     try:

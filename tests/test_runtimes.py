@@ -51,3 +51,15 @@ def test_a_missing_runtime_names_its_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_openvino)
     with pytest.raises(ImportError, match=r"pip install 'permopt\[openvino\]'"):
         session(torch.nn.Conv2d(4, 4, 1), torch.randn(1, 4, 2, 2), "openvino")
+
+
+@pytest.mark.slow
+def test_torch_compile_times_whole_models_in_the_setups_memory_format():
+    model, x = permopt.models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)
+    exported = permopt.prune(model, x, groups=4, coupling="full", progress=False).model.eval()
+    setup = LatencySetup(runtime="compile", memory_format="channels_last", rounds=2, cache_dir=None)
+    t = LatencyTable(setup).models({"dense": model, "exported": exported}, x)
+    assert set(t) == {"dense", "exported"} and all(v > 0 for v in t.values())
+    assert LatencySetup(runtime="compile").resolve(model, x).memory_format in ("contiguous", "channels_last")
+    with torch.no_grad():
+        assert torch.allclose(session(exported, x, "compile")(), exported(x), atol=1e-5)

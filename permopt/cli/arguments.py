@@ -172,6 +172,8 @@ def add_latency_args(p: argparse.ArgumentParser) -> None:
                    help="memory format models are timed (and, under a latency budget, delivered) in; auto: the "
                         "faster for the dense model, measured (default)")
     p.add_argument("--latency-cache", default=None, help="folder caching measured layer tables (default: none)")
-    p.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime", "openvino", "executorch"),
-                   help="where whole models are timed: torch eager (default), ONNX Runtime, OpenVINO or "
-                        "ExecuTorch with XNNPACK (layer tables for latency budgets are always measured in torch)")
+    p.add_argument("--runtime", default="torch",
+                   choices=("torch", "compile", "onnxruntime", "openvino", "executorch"),
+                   help="where whole models are timed: torch eager (default), torch.compile, ONNX Runtime, "
+                        "OpenVINO or ExecuTorch with XNNPACK (layer tables for latency budgets are always "
+                        "measured in torch eager)")

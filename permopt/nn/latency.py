@@ -41,7 +41,7 @@ from .hooks import evaluating, forward_with_hooks
 from .inspect import signature
 from .kinds import kind_of, set_submodule
 from .modules import ChannelIndex
-from .runtimes import RUNTIMES, session
+from .runtimes import RUNTIMES, TORCH_RUNTIMES, session
 
 
 class _Identity(nn.Module):
@@ -115,7 +115,8 @@ class LatencySetup:
     (``channels_last``, ``contiguous``, or ``auto``: whichever runs the dense model faster,
     measured by :meth:`resolve`), ``cache_dir`` for the layer table (``None``: no disk cache), and
     the ``runtime`` whole models are timed in: ``torch`` (eager), or a deployment runtime of
-    :mod:`permopt.nn.runtimes` (``onnxruntime``, ``openvino``, ``executorch``: contiguous inputs; per-layer tables
+    :mod:`permopt.nn.runtimes` (``compile``: torch.compile, in the setup's memory format;
+    ``onnxruntime``, ``openvino``, ``executorch``: contiguous inputs; per-layer tables
     for latency budgets are measured in torch only)."""
 
     batch: int | None = None
@@ -135,7 +136,7 @@ class LatencySetup:
                              f"got {self.memory_format!r}")
         if self.runtime != "torch" and self.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be 'torch' or one of {sorted(RUNTIMES)}, got {self.runtime!r}")
-        if self.runtime != "torch" and self.memory_format == "channels_last":
+        if self.runtime not in TORCH_RUNTIMES and self.memory_format == "channels_last":
             raise ValueError(f"runtime {self.runtime!r} takes contiguous inputs; use memory_format='contiguous'")
 
     def resolve(self, model: nn.Module, example_inputs: Any) -> "LatencySetup":
@@ -143,13 +144,13 @@ class LatencySetup:
         ``model`` faster (both timed side by side); unchanged otherwise."""
         if self.memory_format != "auto":
             return self
-        if self.runtime != "torch":  # deployment runtimes convert the model and choose their own layouts
+        if self.runtime not in TORCH_RUNTIMES:  # deployment runtimes convert the model and choose their own layouts
             return replace(self, memory_format="contiguous")
-        trials = {fmt: replace(self, memory_format=fmt) for fmt in MEMORY_FORMATS}
+        trials = {fmt: replace(self, memory_format=fmt, runtime="torch") for fmt in MEMORY_FORMATS}  # eager: no compiles
         times = {}
         for fmt, setup in trials.items():  # one format at a time: each needs its own input layout
             times[fmt] = LatencyTable(replace(setup, cache_dir=None)).models({"dense": model}, example_inputs)["dense"]
-        return trials[min(times, key=lambda f: times[f])]
+        return replace(self, memory_format=min(times, key=lambda f: times[f]))
 
     def _torch_format(self) -> torch.memory_format:
         if self.memory_format == "auto":

@@ -1,6 +1,6 @@
-"""Deployment runtimes a model can be timed in: ONNX Runtime, OpenVINO and ExecuTorch with
-its XNNPACK delegate (each an optional extra, imported only when used, with the install line
-when missing). Each session is a
+"""Runtimes a model can be timed in besides torch eager: torch.compile (Inductor), and the
+deployment runtimes ONNX Runtime, OpenVINO and ExecuTorch with its XNNPACK delegate (each an
+optional extra, imported only when used, with the install line when missing). Each session is a
 no-argument callable running the model on fixed inputs, for :func:`~permopt.nn.latency.interleaved_medians`."""
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import torch
 from torch import nn
 
 #: Runtimes :func:`session` knows, with the extra that installs each.
-RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino", "executorch": "executorch"}
+RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino", "executorch": "executorch", "compile": ""}
+#: Runtimes that run the torch model itself, in the setup's memory format (the others convert
+#: it and take contiguous inputs).
+TORCH_RUNTIMES = ("torch", "compile")
 
 
 def session(model: nn.Module, x: torch.Tensor, runtime: str, threads: int = 1) -> Callable[[], Any]:
@@ -19,7 +22,8 @@ def session(model: nn.Module, x: torch.Tensor, runtime: str, threads: int = 1) -
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; known: {sorted(RUNTIMES)}")
     try:
-        make = {"onnxruntime": onnx_session, "openvino": openvino_session, "executorch": executorch_session}[runtime]
+        make = {"onnxruntime": onnx_session, "openvino": openvino_session, "executorch": executorch_session,
+                "compile": compile_session}[runtime]
         return make(model, x, threads)
     except ImportError as e:
         raise ImportError(f"runtime {runtime!r} needs its package: pip install 'permopt[{RUNTIMES[runtime]}]' "
@@ -73,3 +77,12 @@ def executorch_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> C
     # the closure holds the buffer and the loaded program: the runtime reads them without a copy
     return lambda: (buffer, loaded) and method.execute(inputs)
 
+
+
+def compile_session(model: nn.Module, x: Any, threads: int = 1) -> Callable[[], Any]:
+    """A no-argument callable running ``torch.compile(model)`` (Inductor, the default mode) on
+    ``x``; it compiles on its first call (a warm-up round of the timing, under inference mode).
+    ``threads`` is set by the caller's timing (:func:`~permopt.nn.latency.interleaved_medians`)."""
+    compiled = torch.compile(model)
+    args = x if isinstance(x, tuple) else (x,)
+    return lambda: compiled(*args)
