@@ -32,7 +32,7 @@ from torch import fx, nn
 
 from ..plan import LayerPlan, Plan
 from ..progress import progress_bar
-from .calibration import POSITIONS, batch_count, batches, sampled_positions
+from .calibration import POSITIONS, batch_count, batches, check_reiterable, sampled_positions
 from .capture import catching, run_until_caught
 from .inspect import trace_or_none
 from .hooks import evaluating
@@ -55,6 +55,7 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
     Returns, per layer, the relative output error of the masked weights and of the refitted
     ones on that data (``before`` / ``after``, ``after <= before``), and the chosen ``ridge``
     (``inf``: the masked weights were kept)."""
+    check_reiterable(calibration)
     names = list(plan.pruned())
     norms = batchnorm_after(dense, next(iter(batches(calibration, batch_size))), graph)
     targets = _dense_targets(dense, names, calibration, seed, positions, batch_size)
