@@ -83,6 +83,8 @@ def test_pruning_with_calibration_is_reproducible_and_data_aware():
         permopt.prune(model, x[:2], groups=2, calibration=["no"], progress=False)
     with pytest.raises(ValueError, match="held no batches"):
         permopt.prune(model, x[:2], groups=2, calibration=[], progress=False)
+    with pytest.raises(ValueError, match=r"calibration batch 0 \(\(10, 5, 4, 4\), torch.float32\) does not run"):
+        permopt.prune(model, x[:2], groups=2, calibration=torch.randn(10, 5, 4, 4), progress=False)
     with pytest.raises(ValueError, match="positions must be >= 1"):
         permopt.prune(model, x[:2], groups=2, calibration=x, positions=0, progress=False)
 

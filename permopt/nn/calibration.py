@@ -145,9 +145,13 @@ def layer_statistics(model: nn.Module, data: torch.Tensor | Iterable[Any], names
         acc[n] = _Accumulator(shapes[n][0] * shapes[n][1] <= FULL_LIMIT)
     bar = progress_bar(batch_count(data, batch_size), "calibration statistics", "batch", progress)
     with catching(model, names) as calls, evaluating(model):
-        for x in batches(data, batch_size):
+        for k, x in enumerate(batches(data, batch_size)):
             calls.clear()
-            model(x)
+            try:
+                model(x)
+            except (RuntimeError, TypeError, ValueError) as e:  # say which data, not just where torch failed
+                raise ValueError(f"calibration batch {k} ({tuple(x.shape)}, {x.dtype}) does not run through the "
+                                 f"model: {type(e).__name__}: {e}") from e
             for n in names:
                 if n not in calls:
                     raise ValueError(f"layer {n!r} did not run on the calibration data")
