@@ -13,20 +13,30 @@ def kept_of(S, r, c) -> float:
 
 
 def labelings(n: int, G: int):
-    """All balanced labelings of n items into G labelled groups."""
-    base = np.repeat(np.arange(G), n // G)
-    return {tuple(p) for p in itertools.permutations(base)}
+    """All balanced labelings of n items into G labelled groups (as tuples)."""
+    size = n // G
+
+    def fill(free: tuple, g: int):
+        if g == G:
+            yield {}
+            return
+        for members in itertools.combinations(free, size):
+            rest = tuple(i for i in free if i not in members)
+            for tail in fill(rest, g + 1):
+                yield {**tail, **{i: g for i in members}}
+    return {tuple(lab[i] for i in range(n)) for lab in fill(tuple(range(n)), 0)}
 
 
 def brute_force(S, G) -> float:
-    """Optimum by trying every balanced row labeling and column labeling."""
-    F, C = S.shape
-    cols = [np.array(c) for c in labelings(C, G)]
+    """Optimum by trying every balanced row labeling and column labeling (for each row
+    labeling, every column labeling at once: the kept mass is the sum over columns of the row
+    groups' column sums at each column's label)."""
+    cols = np.array(sorted(labelings(S.shape[1], G)))  # (L, C)
+    onehot = cols[:, None, :] == np.arange(G)[None, :, None]  # (L, G, C)
     best = -1.0
-    for r in labelings(F, G):
-        r = np.array(r)
-        for c in cols:
-            best = max(best, float(S[r[:, None] == c[None, :]].sum()))
+    for r in labelings(S.shape[0], G):
+        sums = np.stack([S[np.array(r) == g].sum(0) for g in range(G)])  # (G, C)
+        best = max(best, float((onehot * sums[None]).sum(axis=(1, 2)).max()))
     return best
 
 
