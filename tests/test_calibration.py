@@ -39,6 +39,10 @@ def test_layer_statistics_match_a_direct_computation_for_every_input_kind():
     for data in (loader, list(x.split(4)), [(b, None) for b in x.split(5)]):
         again = layer_statistics(model, data, ["0", "2", "5"], positions=16)
         assert all(np.allclose(again[n].covariance(), stats[n].covariance()) for n in stats)
+    shuffled = torch.utils.data.DataLoader(x, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))
+    plan = permopt.prune(model, x[:2], groups=2, mode="mask", progress=False).plan
+    with pytest.raises(ValueError, match="must give the same batches in the same order"):
+        permopt.apply_plan(model, plan, x[:2], mode="mask", calibration=shuffled)
     with pytest.raises(TypeError, match="read only once"):
         permopt.prune(model, x[:2], groups=2, calibration=(b for b in x.split(4)), progress=False)
 

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..criteria import DATA_CRITERIA
+from ..criteria import DATA_CRITERIA, l2
 from ..progress import progress_bar
-from .capture import LayerCall, catching
+from .capture import LayerCall, catching, forward_caught
 from .hooks import evaluating
 
 #: Output positions sampled per sample of a convolution's output (all rows of a linear layer's).
@@ -64,7 +64,8 @@ def batch_count(data: Any, batch_size: int = 128) -> int:
 
 def check_reiterable(data: Any) -> None:
     """Refuse calibration data that can be read only once (a generator, an iterator): pruning
-    reads it once for the statistics and again for each reconstructed layer."""
+    reads it once for the statistics and again for each reconstructed layer, and every read must
+    give the same batches in the same order (a reconstruction checks it)."""
     if data is None or isinstance(data, torch.Tensor):
         return
     if not isinstance(data, Iterable):
@@ -74,13 +75,15 @@ def check_reiterable(data: Any) -> None:
                         "list of batches or a DataLoader (it is read once per reconstructed layer)")
 
 
-def sampled_positions(call: LayerCall, rng: np.random.Generator, positions: int) -> torch.Tensor | None:
-    """Up to ``positions`` output positions of a convolution call, drawn without replacement and
-    sorted (None: keep all, also for linear layers)."""
+def sampled_rows(call: LayerCall, rng: np.random.Generator,
+                 positions: int) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """``(take, inputs, outputs)``: up to ``positions`` output positions of a convolution call,
+    drawn without replacement from ``rng`` and sorted (``take`` None: all of them, also for
+    linear layers), and the call's rows there (:meth:`LayerCall.rows`)."""
     P = call.positions()
-    if not call.spatial or P <= positions:
-        return None
-    return torch.as_tensor(np.sort(rng.choice(P, positions, replace=False)))
+    take = None if not call.spatial or P <= positions else torch.as_tensor(
+        np.sort(rng.choice(P, positions, replace=False)))
+    return (take, *call.rows(take))
 
 
 @dataclass
@@ -107,26 +110,28 @@ class InputStats:
 
 
 class _Accumulator:
-    def __init__(self, full: bool) -> None:
-        self.full, self.rows = full, 0
-        self.gram: torch.Tensor | None = None
-        self.blocks: torch.Tensor | None = None
+    """Sums of ``a aᵀ`` over the patch rows of one layer (``channels × kernel`` long): each
+    channel's ``k × k`` block, and the whole gram up to :data:`FULL_LIMIT` (the blocks cost
+    ``1/C`` of it, so they are summed on their own rather than cut out of it)."""
 
-    def add(self, a: torch.Tensor, channels: int) -> None:
+    def __init__(self, channels: int, kernel: int) -> None:
+        self.channels, self.kernel, self.rows = channels, kernel, 0
+        self.full = channels * kernel <= FULL_LIMIT
+        self.gram: torch.Tensor | int = 0
+        self.blocks: torch.Tensor | int = 0
+
+    def add(self, a: torch.Tensor) -> None:
         a = a.double()
-        k = a.shape[1] // channels
-        per = a.reshape(a.shape[0], channels, k)
-        blocks = torch.einsum("rci,rcj->cij", per, per)
-        self.blocks = blocks if self.blocks is None else self.blocks + blocks
+        per = a.reshape(a.shape[0], self.channels, self.kernel)
+        self.blocks = self.blocks + torch.einsum("rci,rcj->cij", per, per)
         if self.full:
-            g = a.T @ a
-            self.gram = g if self.gram is None else self.gram + g
+            self.gram = self.gram + a.T @ a
         self.rows += a.shape[0]
 
-    def result(self, channels: int, kernel: int) -> InputStats:
-        assert self.blocks is not None
-        return InputStats(channels, kernel, self.rows, self.blocks.numpy(),
-                          None if self.gram is None else self.gram.numpy())
+    def result(self) -> InputStats:
+        assert isinstance(self.blocks, torch.Tensor)
+        gram = self.gram.numpy() if isinstance(self.gram, torch.Tensor) else None
+        return InputStats(self.channels, self.kernel, self.rows, self.blocks.numpy(), gram)
 
 
 def layer_statistics(model: nn.Module, data: torch.Tensor | Iterable[Any], names: list[str], *,
@@ -137,38 +142,28 @@ def layer_statistics(model: nn.Module, data: torch.Tensor | Iterable[Any], names
     generator seeded by ``seed`` and the layer's place in ``names`` (so the same data and seed
     give the same statistics on any machine)."""
     rngs = {n: np.random.default_rng([seed, i]) for i, n in enumerate(names)}
-    acc: dict[str, _Accumulator] = {}
-    shapes = {}
+    acc = {}
     for n in names:
         w: Any = model.get_submodule(n).weight
-        shapes[n] = (int(w.shape[1]), int(np.prod(w.shape[2:])) if w.dim() > 2 else 1)
-        acc[n] = _Accumulator(shapes[n][0] * shapes[n][1] <= FULL_LIMIT)
+        acc[n] = _Accumulator(int(w.shape[1]), int(np.prod(w.shape[2:])) if w.dim() > 2 else 1)
     bar = progress_bar(batch_count(data, batch_size), "calibration statistics", "batch", progress)
     with catching(model, names) as calls, evaluating(model):
         for k, x in enumerate(batches(data, batch_size)):
-            calls.clear()
-            try:
-                model(x)
-            except (RuntimeError, TypeError, ValueError) as e:  # say which data, not just where torch failed
-                raise ValueError(f"calibration batch {k} ({tuple(x.shape)}, {x.dtype}) does not run through the "
-                                 f"model: {type(e).__name__}: {e}") from e
+            forward_caught(model, x, calls, names, k)
             for n in names:
-                if n not in calls:
-                    raise ValueError(f"layer {n!r} did not run on the calibration data")
-                a, _ = calls[n].rows(sampled_positions(calls[n], rngs[n], positions))
-                acc[n].add(a, shapes[n][0])
+                acc[n].add(sampled_rows(calls[n], rngs[n], positions)[1])
             if bar:
                 bar.update()
     if bar:
         bar.close()
-    return {n: acc[n].result(*shapes[n]) for n in names}
+    return {n: acc[n].result() for n in names}
 
 
 def data_scores(weight: torch.Tensor, stats: InputStats, criterion: str) -> np.ndarray:
     """``(F, C)`` scores of a layer under a data-aware ``criterion`` (:data:`DATA_CRITERIA`)."""
-    W = weight.detach().double().reshape(weight.shape[0], weight.shape[1], -1).numpy()  # (F, C, k)
     if criterion == "activation":
-        return np.sqrt((W * W).sum(-1)) * stats.channel_rms()[None, :]
+        return l2(weight) * stats.channel_rms()[None, :]
+    W = weight.detach().double().reshape(weight.shape[0], weight.shape[1], -1).numpy()  # (F, C, k)
     if criterion == "hessian":
         return np.einsum("fci,cij,fcj->fc", W, stats.blocks, W) / max(stats.rows, 1)
     raise ValueError(f"unknown data-aware criterion {criterion!r}; choose from {DATA_CRITERIA}")

@@ -130,8 +130,8 @@ def catching(model: nn.Module, names: list[str], stop: bool = False) -> Iterator
     :class:`LayerCall` of every layer in ``names`` (the last call of each). The hooks are
     removed afterwards, also when the forward raises. A layer whose forward made no such call
     is missing from the dict. With ``stop``, the forward is cut short by :class:`Caught` as
-    soon as every layer was caught (what runs after them is not needed): run it with
-    :func:`run_until_caught`."""
+    soon as every layer was caught (what runs after them is not needed). Run the model with
+    :func:`forward_caught`."""
     calls: dict[str, LayerCall] = {}
     handles = []
     for name in names:
@@ -156,9 +156,19 @@ def catching(model: nn.Module, names: list[str], stop: bool = False) -> Iterator
             h.remove()
 
 
-def run_until_caught(model: nn.Module, x: torch.Tensor) -> None:
-    """``model(x)`` under :func:`catching` with ``stop=True``: returns once the layers were caught."""
+def forward_caught(model: nn.Module, x: torch.Tensor, calls: dict[str, LayerCall], names: list[str],
+                   batch: int) -> None:
+    """``model(x)`` under :func:`catching` (``calls`` is its dict, emptied first; with
+    ``stop=True`` the forward ends once the layers were caught). A ValueError names calibration
+    batch number ``batch`` when the model cannot run it, or the first of ``names`` it did not call."""
+    calls.clear()
     try:
         model(x)
     except Caught:
         pass
+    except (RuntimeError, TypeError, ValueError) as e:  # say which data, not just where torch failed
+        raise ValueError(f"calibration batch {batch} ({tuple(x.shape)}, {x.dtype}) does not run through the model: "
+                         f"{type(e).__name__}: {e}") from e
+    missing = [n for n in names if n not in calls]
+    if missing:
+        raise ValueError(f"layer {missing[0]!r} did not run on the calibration data")

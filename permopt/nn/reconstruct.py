@@ -32,8 +32,9 @@ from torch import fx, nn
 
 from ..plan import LayerPlan, Plan
 from ..progress import progress_bar
-from .calibration import POSITIONS, batch_count, batches, check_reiterable, sampled_positions
-from .capture import catching, run_until_caught
+from ..search.data_cost import patch_columns
+from .calibration import POSITIONS, batch_count, batches, check_reiterable, sampled_rows
+from .capture import catching, forward_caught
 from .inspect import trace_or_none
 from .hooks import evaluating
 
@@ -57,7 +58,10 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
     (``inf``: the masked weights were kept)."""
     check_reiterable(calibration)
     names = list(plan.pruned())
-    norms = batchnorm_after(dense, next(iter(batches(calibration, batch_size))), graph)
+    if graph is None:
+        graph = trace_or_none(dense, next(iter(batches(calibration, batch_size))),
+                              "no output shifts are folded into BatchNorms")
+    norms = batchnorm_after(graph)
     targets = _dense_targets(dense, names, calibration, seed, positions, batch_size)
     report = {}
     bar = progress_bar(len(names), "reconstructing layers", "layer", progress)
@@ -65,7 +69,7 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
         shift = _shifter(masked, name, norms.get(name))
         folds = _normal_equations(dense, masked, name, calibration, np.random.default_rng([seed, i]),
                                   np.random.default_rng([seed, i, 1]), positions, batch_size,
-                                  None if targets is None else targets[name], shift is not None)
+                                  None if targets is None else (targets[0], targets[1][name]), shift is not None)
         report[name] = _refit(masked.get_submodule(name), plan.layers[name], folds, ridge, shift)
         if bar:
             bar.update()
@@ -74,10 +78,9 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
     return report
 
 
-def batchnorm_after(model: nn.Module, x: torch.Tensor, graph: fx.GraphModule | None = None) -> dict[str, str]:
-    """``{layer: BatchNorm}`` for every conv/linear whose only user is a BatchNorm with running
-    statistics (read off ``graph``, or a trace of ``model`` on ``x``; empty when untraceable)."""
-    graph = graph if graph is not None else trace_or_none(model, x, "no output shifts are folded into BatchNorms")
+def batchnorm_after(graph: fx.GraphModule | None) -> dict[str, str]:
+    """``{layer: BatchNorm}`` for every module call in the model's trace ``graph`` whose only user
+    is a BatchNorm with running statistics (empty for an untraceable model, None)."""
     if graph is None:
         return {}
     modules = dict(graph.named_modules())
@@ -115,56 +118,58 @@ def _shifter(masked: nn.Module, name: str, norm: str | None) -> Callable[[torch.
 TARGET_CACHE_BYTES = 2 * 2**30
 
 
+def _fingerprint(x: torch.Tensor) -> tuple:
+    """Shape and two sums of a batch: enough to notice that a later read gave other data."""
+    d = x.detach().double()
+    return tuple(x.shape), float(d.sum()), float((d * d).sum())
+
+
 def _dense_targets(dense: nn.Module, names: list[str], data: Any, seed: int, positions: int,
-                   batch_size: int) -> dict[str, list[tuple[Any, torch.Tensor]]] | None:
-    """Per layer and batch, the sampled positions and the dense layer's output rows there, from
-    one dense pass (the same draws as the per-layer passes make); None when the batch count is
-    unknown or they would pass :data:`TARGET_CACHE_BYTES`."""
+                   batch_size: int) -> tuple[list[tuple], dict[str, list[tuple]]] | None:
+    """From one dense pass: each batch's fingerprint, and per layer and batch the sampled
+    positions and the dense layer's output rows there (the same draws as the per-layer passes
+    make); None when the batch count is unknown or they would pass :data:`TARGET_CACHE_BYTES`."""
     n_batches = batch_count(data, batch_size)
     if n_batches == 0:
         return None
     rngs = {n: np.random.default_rng([seed, i]) for i, n in enumerate(names)}
-    store: dict[str, list[tuple[Any, torch.Tensor]]] = {n: [] for n in names}
+    prints: list[tuple] = []
+    store: dict[str, list[tuple]] = {n: [] for n in names}
     with catching(dense, names) as calls, evaluating(dense):
         for k, x in enumerate(batches(data, batch_size)):
-            calls.clear()
-            dense(x)
+            forward_caught(dense, x, calls, names, k)
+            prints.append(_fingerprint(x))
             for n in names:
-                if n not in calls:
-                    raise ValueError(f"layer {n!r} did not run on the calibration data")
-                take = sampled_positions(calls[n], rngs[n], positions)
-                store[n].append((take, calls[n].rows(take)[1]))
+                take, _, b = sampled_rows(calls[n], rngs[n], positions)
+                store[n].append((take, b))
             if k == 0 and n_batches * sum(s[0][1].numel() * 4 for s in store.values()) > TARGET_CACHE_BYTES:
                 return None
-    return store
+    return prints, store
 
 
 def _normal_equations(dense: nn.Module, masked: nn.Module, name: str, data: Any, rng: np.random.Generator,
                       halves: np.random.Generator, positions: int, batch_size: int,
-                      targets: list[tuple[Any, torch.Tensor]] | None, intercept: bool) -> list[dict[str, Any]]:
+                      targets: tuple[list[tuple], list[tuple]] | None, intercept: bool) -> list[dict[str, Any]]:
     """``AᵀA``, ``AᵀB`` and ``BᵀB`` per random half of the samples (drawn from ``halves``; the
     positions from ``rng``) for layer ``name``:
-    inputs from the masked model, targets (minus the bias) from the dense one (``targets``, or
-    a dense pass here), at the same sampled positions; with ``intercept`` the inputs end with a
-    column of ones (its coefficient shifts each output)."""
+    inputs from the masked model, targets (minus the bias) from the dense one (``targets``: the
+    batches' fingerprints and this layer's cached rows, or a dense pass here), at the same
+    sampled positions; with ``intercept`` the inputs end with a column of ones (its coefficient
+    shifts each output)."""
     bias = getattr(dense.get_submodule(name), "bias", None)
     folds: list[dict[str, Any]] = [{"AtA": 0, "AtB": 0, "BtB": 0, "rows": 0} for _ in range(2)]
     with catching(dense, [name], stop=True) as d_calls, catching(masked, [name], stop=True) as m_calls, \
             evaluating(dense), evaluating(masked):
         for k, x in enumerate(batches(data, batch_size)):
-            m_calls.clear()
-            run_until_caught(masked, x)  # only the part of the model before the layer runs
+            forward_caught(masked, x, m_calls, [name], k)  # only the part of the model before the layer runs
             if targets is None:
-                d_calls.clear()
-                run_until_caught(dense, x)
-                if name not in d_calls:
-                    raise ValueError(f"layer {name!r} did not run on the calibration data")
-                take = sampled_positions(d_calls[name], rng, positions)
-                b = d_calls[name].rows(take)[1]
+                forward_caught(dense, x, d_calls, [name], k)
+                take, _, b = sampled_rows(d_calls[name], rng, positions)
             else:
-                take, b = targets[k]
-            if name not in m_calls:
-                raise ValueError(f"layer {name!r} did not run on the calibration data")
+                if k >= len(targets[0]) or _fingerprint(x) != targets[0][k]:
+                    raise ValueError(f"calibration batch {k} differs from the first read of the data: it must give "
+                                     "the same batches in the same order each time (a DataLoader without shuffle)")
+                take, b = targets[1][k]
             a, _ = m_calls[name].rows(take)
             a, b = a.double(), b.double() - (bias.detach().double() if bias is not None else 0)
             if intercept:
@@ -207,7 +212,7 @@ def _group_systems(W: torch.Tensor, lp: LayerPlan, folds: list[dict[str, Any]], 
     for g in range(lp.groups):
         rows = torch.as_tensor(np.flatnonzero(lp.row_groups == g))
         chans = np.flatnonzero(lp.col_groups == g)
-        idx = torch.as_tensor(list((chans[:, None] * k + np.arange(k)[None, :]).reshape(-1)) + ones)
+        idx = torch.as_tensor(list(patch_columns(chans, k)) + ones)
         w0 = W[rows][:, torch.as_tensor(chans)].reshape(len(rows), -1).T  # (C_g·k, F_g)
         if intercept:
             w0 = torch.cat([w0, torch.zeros(1, len(rows), dtype=w0.dtype)])

@@ -25,6 +25,12 @@ import numpy as np
 from .cost import LayerCost, SolverCostModel
 from .space import LayerSpec
 
+def patch_columns(chans: np.ndarray, kernel: int) -> np.ndarray:
+    """Columns of a channel-major ``(F, C·k)`` weight (or patch row) that belong to the input
+    channels ``chans``, each channel's ``kernel`` offsets together."""
+    return (np.asarray(chans)[:, None] * kernel + np.arange(kernel)[None, :]).reshape(-1)
+
+
 def output_error(W: np.ndarray, H: np.ndarray, row_groups: np.ndarray, col_groups: np.ndarray) -> float:
     """Share of the output energy ``tr(W H Wᵀ)`` lost when output ``f`` may read only its group's
     input channels and its weights are refitted by least squares. ``W`` is ``(F, C·k)``
@@ -38,7 +44,7 @@ def output_error(W: np.ndarray, H: np.ndarray, row_groups: np.ndarray, col_group
     for g in np.unique(row_groups):
         rows = np.flatnonzero(row_groups == g)
         chans = np.flatnonzero(col_groups == g)
-        idx = (chans[:, None] * k + np.arange(k)[None, :]).reshape(-1)
+        idx = patch_columns(chans, k)
         Wg = W[rows]
         A = H[np.ix_(idx, idx)]
         B = H[idx] @ Wg.T
