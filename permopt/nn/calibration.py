@@ -26,6 +26,7 @@ from torch import nn
 
 from ..criteria import DATA_CRITERIA, l2
 from ..progress import progress_bar
+from ..search.data_cost import block_energy
 from .capture import LayerCall, catching, forward_caught
 from .hooks import evaluating
 
@@ -165,5 +166,5 @@ def data_scores(weight: torch.Tensor, stats: InputStats, criterion: str) -> np.n
         return l2(weight) * stats.channel_rms()[None, :]
     W = weight.detach().double().reshape(weight.shape[0], weight.shape[1], -1).numpy()  # (F, C, k)
     if criterion == "hessian":
-        return np.einsum("fci,cij,fcj->fc", W, stats.blocks, W) / max(stats.rows, 1)
+        return block_energy(W, stats.blocks) / max(stats.rows, 1)
     raise ValueError(f"unknown data-aware criterion {criterion!r}; choose from {DATA_CRITERIA}")

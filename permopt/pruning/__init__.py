@@ -21,7 +21,7 @@ from ..nn.mask import apply_masks
 from ..nn.state import load_state
 from ..plan import Plan
 from ..search import SearchResult
-from .build import LOW_KEPT_RATIO, BuiltPlan, build_plan, calibration_stats, dense_weights
+from .build import LOW_KEPT_RATIO, BuiltPlan, budget_cost_model, build_plan, calibration_stats
 from .latency_loop import LATENCY_RETRIES, LATENCY_SLACK, latency_choice, runs_until_measured
 from ..nn.calibration import POSITIONS
 from ..nn.reconstruct import reconstruct
@@ -120,7 +120,7 @@ def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = No
     before = info.counts or count(model, example_inputs)  # the trace counted already: one run of the model
     names = info.select(parsed.layers, parsed.ignored_layers)
     stats = calibration_stats(model, parsed, names)  # one pass, shared by every build below
-    cost = parsed.cost_model(dense_weights(model, names), stats) if parsed.budget is not None else None
+    cost = budget_cost_model(model, parsed, names, stats) if parsed.budget is not None else None
     build = partial(build_plan, model, example_inputs, info=info, counts=before, cost_model=cost, stats=stats)
     apply = partial(_apply, traced=info.graph_module, calibration=parsed.calibration if parsed.reconstructs else None,
                     seed=parsed.seed or 0, progress=parsed.progress, positions=parsed.positions)

@@ -44,14 +44,18 @@ def calibration_stats(model: nn.Module, config: PruneConfig, names: list[str]) -
                             progress=config.progress)
 
 
-def dense_weights(model: nn.Module, names: list[str]) -> dict[str, np.ndarray]:
-    """``{layer: (F, C·k) float64 array}`` of the layers' weights (for :class:`DataCostModel`)."""
-    out = {}
+def budget_cost_model(model: nn.Module, config: PruneConfig, names: list[str],
+                      stats: dict[str, InputStats] | None) -> SolverCostModel:
+    """The cost model of ``config``'s budget search over layers ``names``: with ``cost="data"``
+    it reads the calibration ``stats`` and the layers' dense weights as ``(F, C·k)`` float64
+    arrays (copied only then)."""
+    if config.cost_kind != "data":
+        return config.cost_model()
+    weights = {}
     for n in names:
         w: Any = model.get_submodule(n).weight
-        w = w.detach().double()
-        out[n] = w.reshape(w.shape[0], -1).numpy()
-    return out
+        weights[n] = w.detach().double().reshape(w.shape[0], -1).numpy()
+    return config.cost_model(weights, stats)
 
 
 def build_plan(model: nn.Module, example_inputs: Any, config: PruneConfig, *, info: ModelInfo | None = None,
@@ -73,7 +77,7 @@ def build_plan(model: nn.Module, example_inputs: Any, config: PruneConfig, *, in
     if config.budget is None:
         config_g = _uniform(info, names, config, plan)
     else:
-        cost = cost_model or config.cost_model(dense_weights(model, names), stats)
+        cost = cost_model or budget_cost_model(model, config, names, stats)
         plan.meta["cost"] = config.cost_kind
         built.search, config_g, built.solutions = _searched(model, example_inputs, config, info, names, counts,
                                                             cost, plan, stats)

@@ -31,6 +31,12 @@ def patch_columns(chans: np.ndarray, kernel: int) -> np.ndarray:
     return (np.asarray(chans)[:, None] * kernel + np.arange(kernel)[None, :]).reshape(-1)
 
 
+def block_energy(W: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """``(F, C)``: ``w_fcᵀ B_c w_fc`` for weights ``W`` ``(F, C, k)`` and per-channel ``k × k``
+    second-moment blocks ``B`` (the output energy channel ``c`` alone sends to output ``f``)."""
+    return np.einsum("fci,cij,fcj->fc", W, blocks, W)
+
+
 def output_error(W: np.ndarray, H: np.ndarray, row_groups: np.ndarray, col_groups: np.ndarray) -> float:
     """Share of the output energy ``tr(W H Wᵀ)`` lost when output ``f`` may read only its group's
     input channels and its weights are refitted by least squares. ``W`` is ``(F, C·k)``
@@ -58,8 +64,7 @@ def masked_block_error(W: np.ndarray, blocks: np.ndarray, row_groups: np.ndarray
     channel's ``k × k`` block ``blocks[c]``): no refit can help there."""
     F, Ck = W.shape
     C = col_groups.size
-    Wk = W.reshape(F, C, Ck // C)
-    energy = np.einsum("fci,cij,fcj->fc", Wk, blocks, Wk)
+    energy = block_energy(W.reshape(F, C, Ck // C), blocks)
     total = float(energy.sum())
     if total <= 0:
         return 0.0
@@ -91,9 +96,9 @@ class DataCostModel(SolverCostModel):
         return ("data", *super()._key(layer, groups))
 
     def _store(self, layer: LayerSpec, groups: int, sol: Any) -> LayerCost:
-        cost = super()._store(layer, groups, sol)
         if layer.name not in self.stats:
             raise KeyError(f"DataCostModel has no calibration statistics for layer {layer.name!r}")
+        cost = super()._store(layer, groups, sol)
         s, W = self.stats[layer.name], self.weights[layer.name]
         H = s.covariance()
         err = (output_error(W, H, sol.row_groups, sol.col_groups) if H is not None
