@@ -1,6 +1,7 @@
 """``permopt.bound``: the certified bound a user asks for, chosen among the methods of
-:mod:`permopt.certify` (top-k, spectral, SDP) and the set-partitioning LP of
-:mod:`permopt.solvers.colgen`. See :mod:`permopt.certify` for the mathematics.
+:mod:`permopt.certify` (top-k, spectral, SDP), the Lagrangian spectral bound of
+:mod:`permopt.lagrangian` and the set-partitioning LP of :mod:`permopt.solvers.colgen`. See
+:mod:`permopt.certify` and :mod:`permopt.lagrangian` for the mathematics.
 """
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from .certify import Bound, sdp_bound, spectral_bound, topk_bound
-from .limits import validate_count, validate_time_limit
+from .lagrangian import lagrangian_bound
+from .limits import Deadline, validate_count, validate_time_limit
 from .problem import GroupingProblem
 from .solvers.colgen import colgen_bound, pricing_entries
 
-METHODS = ("topk", "spectral", "sdp", "colgen", "best")
+METHODS = ("topk", "spectral", "lagrangian", "sdp", "colgen", "best")
 #: ``best`` includes the SDP bound up to this many rows + columns (measured: 1.2 s at 64×64,
 #: 4 s at 96×96, 6.7 s at 128×128; it halves the spectral bound's gap there, 22–24% → 9–12%).
 SDP_AUTO_MAX_SIZE = 256
@@ -25,18 +27,22 @@ COLGEN_AUTO_MAX_ENTRIES = 1_500_000
 
 def bound(scores: Any, groups: int | None = None, method: str = "best", *,
           time_limit: float | None = None, cut_rounds: int = 0,
-          start: tuple[np.ndarray, np.ndarray] | None = None) -> Bound:
+          start: tuple[np.ndarray, np.ndarray] | None = None, evaluations: int | None = None) -> Bound:
     """A certified upper bound on the kept mass of ``scores`` (a matrix or a GroupingProblem).
 
-    ``method``: ``topk``, ``spectral``, ``sdp``, ``colgen`` (the set-partitioning LP, see
-    :mod:`permopt.solvers.colgen`; groups of up to 1e10 subsets, seconds to minutes) or ``best``
-    (the smallest of top-k, spectral and the column-generation bound where it prices at most
-    ``COLGEN_AUTO_MAX_ENTRIES`` entries, else the SDP bound for problems of at most
-    ``SDP_AUTO_MAX_SIZE`` rows + columns).
-    ``time_limit`` caps the SDP or column generation (it then breaks reproducibility);
-    ``cut_rounds`` adds rounds of triangle-inequality cuts to the SDP (tighter, a few times
-    slower; see :func:`sdp_bound`). ``start`` (row and column groups, or a Solution) seeds the column generation
-    with its blocks instead of a ``best`` run (``solve(..., bound=...)`` passes its solution).
+    ``method``: ``topk``, ``spectral``, ``lagrangian`` (the spectral bound with optimised
+    non-negativity multipliers, see :mod:`permopt.lagrangian`: any width, under a minute at
+    2048×512), ``sdp``, ``colgen`` (the set-partitioning LP, see :mod:`permopt.solvers.colgen`;
+    groups of up to 1e10 subsets, seconds to minutes) or ``best`` (the smallest of top-k, spectral,
+    Lagrangian and the column-generation bound where it prices at most ``COLGEN_AUTO_MAX_ENTRIES``
+    entries, else the SDP bound for problems of at most ``SDP_AUTO_MAX_SIZE`` rows + columns).
+    ``time_limit`` caps the whole call (the SDP or column generation first, the Lagrangian bound
+    with what is left, at least one evaluation; it then breaks reproducibility); ``evaluations``
+    is the Lagrangian bound's work count (default
+    :func:`permopt.lagrangian.default_evaluations`); ``cut_rounds`` adds rounds of
+    triangle-inequality cuts to the SDP (tighter, a few times slower; see :func:`sdp_bound`).
+    ``start`` (row and column groups, or a Solution) seeds the column generation with its blocks
+    instead of a ``best`` run (``solve(..., bound=...)`` passes its solution).
     """
     problem = GroupingProblem.coerce(scores, groups)
     if method not in METHODS:
@@ -44,7 +50,10 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
     time_limit, cut_rounds = validate_time_limit(time_limit), validate_count("cut_rounds", cut_rounds)
     if start is not None:
         start = problem.check_pair(start, "start", also="None, ")
+    if evaluations is not None:
+        evaluations = validate_count("evaluations", evaluations, 1)
     t0 = time.perf_counter()
+    deadline = Deadline(time_limit)
     values: dict[str, float] = {}
     info: dict = {}
     if method in ("topk", "best"):
@@ -53,9 +62,14 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
         values["spectral"] = spectral_bound(problem)
     if method in ("colgen", "best"):
         if method == "colgen" or pricing_entries(problem) <= COLGEN_AUTO_MAX_ENTRIES:
-            values["colgen"], info = colgen_bound(problem, time_limit=time_limit, start=start)
+            values["colgen"], info = colgen_bound(problem, time_limit=deadline.remaining(1e-3), start=start)
     if "colgen" not in values and (method == "sdp" or (method == "best" and problem.F + problem.C <= SDP_AUTO_MAX_SIZE)):
-        values["sdp"], info = sdp_bound(problem, time_limit=time_limit, cut_rounds=cut_rounds)
+        values["sdp"], info = sdp_bound(problem, time_limit=deadline.remaining(1e-3), cut_rounds=cut_rounds)
+    if method in ("lagrangian", "best"):
+        values["lagrangian"], lagrange = lagrangian_bound(problem, evaluations=evaluations,
+                                                          time_limit=deadline.remaining(1e-3))
+        info = {**info, "lagrangian_evaluations": lagrange["evaluations"],
+                "time_limit_hit": info.get("time_limit_hit", False) or lagrange["time_limit_hit"]}
     name = min(values, key=lambda k: values[k])
     skipped = _skipped(problem) if method == "best" else {}
     return Bound(values[name], name, time.perf_counter() - t0, {"all": values, **info, "skipped": skipped})
@@ -77,4 +91,4 @@ def _skipped(problem: GroupingProblem) -> dict[str, str]:
     return out
 
 
-__all__ = ["bound", "Bound", "METHODS", "topk_bound", "spectral_bound", "sdp_bound"]
+__all__ = ["bound", "Bound", "METHODS", "topk_bound", "spectral_bound", "lagrangian_bound", "sdp_bound"]

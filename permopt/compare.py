@@ -47,13 +47,13 @@ class Comparison:
     def table(self) -> str:
         """A plain-text table."""
         ref, proven = self.reference
-        head = (f"{'solver':<12} {'kept':>12} {'ratio':>8} {'bound':>12} {'gap':>8} {'by':>9} {'status':>10} "
+        head = (f"{'solver':<12} {'kept':>12} {'ratio':>8} {'bound':>12} {'gap':>8} {'by':>10} {'status':>10} "
                 f"{'time_s':>8} {'vs best':>8} {'vs bound':>8}")
         lines = [f"{self.problem!r}: total {self.problem.total:.6g}, best {'proven' if proven else 'found'} "
                  f"{ref:.6g}, best bound {self.best_bound:.6g}", head, "-" * len(head)]
         for r in self.rows():
             lines.append(f"{r['solver']:<12} {r['kept']:>12.6g} {r['kept_ratio']:>8.4f} {r['upper_bound']:>12.6g} "
-                         f"{r['gap']:>8.4f} {r['certified_by'][:9]:>9} {r['status']:>10} {r['time_s']:>8.3f} "
+                         f"{r['gap']:>8.4f} {r['certified_by'][:10]:>10} {r['status']:>10} {r['time_s']:>8.3f} "
                          f"{r['ratio_to_best']:>8.4f} {r['gap_to_best_bound']:>8.4f}")
         return "\n".join(lines)
 

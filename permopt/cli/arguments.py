@@ -125,9 +125,10 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
                    help="optional wall-clock cap per solver in seconds (breaks reproducibility when it bites)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--bound", choices=METHODS, default=None,
-                   help="a stronger certified bound to compute (sdp: the semidefinite relaxation; colgen: the "
-                        "set-partitioning LP, groups of up to 1e10 subsets, seconds to minutes; every solution "
-                        "already has the top-k and spectral bounds)")
+                   help="a stronger certified bound to compute (lagrangian: the spectral bound with optimised "
+                        "multipliers, any width, under a minute at 2048x512; sdp: the semidefinite relaxation; "
+                        "colgen: the set-partitioning LP, groups of up to 1e10 subsets, seconds to minutes; best: "
+                        "the tightest that applies; every solution already has the top-k and spectral bounds)")
     p.add_argument("--json", dest="json_out", default=None, help="write the result as JSON to this file")
 
 
