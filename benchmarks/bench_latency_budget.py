@@ -2,11 +2,13 @@
 
     python benchmarks/bench_latency_budget.py                    # resnet56, mobilenetv2; budgets 0.9, 0.8, 0.75, 0.7
     python benchmarks/bench_latency_budget.py --models resnet56 --budgets 0.8 --repeats 3
+    python benchmarks/bench_latency_budget.py --models resnet56 --runtime openvino --batch 1 --budgets 0.6,0.5 --repeats 1 --out latency_budget_openvino
 
 For each model and budget (a fraction of the dense model's latency), ``permopt.prune`` with
 ``budget={"latency": f}`` and ``coupling="full"``: the layer table is measured anew (fresh cache)
 each repeat, the search estimates the pruned model's latency from it, and the dense and the
-pruned model are then timed side by side (batch 32, 1 thread, channels-last). A budget below
+pruned model are then timed side by side (batch 32, 1 thread, channels-last; ``--runtime``: the
+table and the timing in that deployment runtime, each layer timed alone there). A budget below
 the measured floor (every layer at its fastest G) is reported as unreachable with that floor.
 Writes benchmarks/results/latency_budget.json.
 """
@@ -25,12 +27,13 @@ import permopt
 from permopt import models
 
 
-def one_run(model, shape, budget, coupling, batch, cache):
+def one_run(model, shape, budget, coupling, batch, cache, runtime="torch", rounds=15):
     """(estimated ratio, measured ratio, seconds, G counts) of one prune, or the error text."""
     t0 = time.perf_counter()
     try:
         r = permopt.prune(model, torch.randn(batch, *shape), budget={"latency": budget}, coupling=coupling,
-                          latency={"batch": batch, "cache_dir": cache}, progress=False)
+                          latency={"batch": batch, "cache_dir": cache, "runtime": runtime, "rounds": rounds},
+                          progress=False)
     except ValueError as e:
         return str(e)
     groups = sorted(lp.groups for lp in r.plan.layers.values())
@@ -45,16 +48,20 @@ def main(argv=None):
     ap.add_argument("--coupling", default="full")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3, help="independent runs (fresh measurements) per budget")
+    ap.add_argument("--runtime", default="torch", help="torch (eager, default) or a deployment runtime: openvino, "
+                    "onnxruntime, executorch, compile")
+    ap.add_argument("--rounds", type=int, default=15, help="timing rounds (medians; default 15)")
     ap.add_argument("--out", default="latency_budget", help="results/<out>.json (default latency_budget)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     rows = []
     for name, model in seeded_models(args.models):
         for budget in map(float, args.budgets.split(",")):
-            runs = [one_run(model, models.input_shape(name), budget, args.coupling, args.batch, tempfile.mkdtemp())
-                    for _ in range(args.repeats)]
+            runs = [one_run(model, models.input_shape(name), budget, args.coupling, args.batch, tempfile.mkdtemp(),
+                            args.runtime, args.rounds) for _ in range(args.repeats)]
             ok = [r for r in runs if not isinstance(r, str)]
-            row = {"model": name, "budget": budget, "runs": len(runs), "met_estimate": len(ok)}
+            row = {"model": name, "runtime": args.runtime, "batch": args.batch, "budget": budget, "runs": len(runs),
+                   "met_estimate": len(ok)}
             if ok:
                 measured = [r[1] for r in ok]
                 row.update(estimated=statistics.median(r[0] for r in ok), measured_median=statistics.median(measured),
@@ -66,7 +73,7 @@ def main(argv=None):
             rows.append(row)
             print(row, flush=True)
     print()
-    print_table(rows, ["model", "budget", "runs", "met_estimate", "estimated", "measured_median", "measured_min",
+    print_table(rows, ["model", "runtime", "batch", "budget", "runs", "met_estimate", "estimated", "measured_median", "measured_min",
                        "measured_max", "within_budget_plus_0_05", "seconds", "index_modules"])
     write_json(args.out, {"rows": rows, "batch": args.batch, "coupling": args.coupling})
 

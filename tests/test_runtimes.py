@@ -8,7 +8,7 @@ import torch
 
 import permopt
 from permopt.nn.latency import LatencySetup, LatencyTable
-from permopt.nn.runtimes import session
+from permopt.nn.runtimes import session, version
 
 
 def _outputs(runtime, model, x):
@@ -36,9 +36,24 @@ def test_latency_setups_say_what_a_runtime_can_time():
         LatencySetup(runtime="tensorrt")
     with pytest.raises(ValueError, match="takes contiguous inputs"):
         LatencySetup(runtime="openvino", memory_format="channels_last")
-    table = LatencyTable(LatencySetup(runtime="onnxruntime", memory_format="contiguous", cache_dir=None))
-    with pytest.raises(ValueError, match="measured in torch eager"):
-        table.layers(torch.nn.Conv2d(4, 4, 1), torch.randn(1, 4, 2, 2), {"": [1, 2]})
+
+
+@pytest.mark.slow
+def test_layer_tables_are_measured_in_the_runtime_and_cached_under_its_version(tmp_path):
+    pytest.importorskip("openvino")
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 1))
+    x = torch.randn(1, 16, 8, 8)
+    setup = LatencySetup(runtime="openvino", memory_format="contiguous", rounds=3, cache_dir=tmp_path)
+    table = LatencyTable(setup)
+    times, dense = table.layers(model, x, {"0": [1, 2, 4], "2": [1, 8]})
+    assert set(times) == {"0", "2"} and set(times["0"]) == {1, 2, 4} and set(times["2"]) == {1, 8}
+    assert dense > 0 and all(t > 0 for ts in times.values() for t in ts.values()) and table.measured == 1
+    again = LatencyTable(setup)
+    assert again.layers(model, x, {"0": [1, 2, 4], "2": [1, 8]}) == (times, dense) and again.measured == 0
+    assert version("openvino").startswith("openvino 20") and version("torch") == f"torch {torch.__version__}"
+    eager = LatencyTable(LatencySetup(memory_format="contiguous", rounds=3, cache_dir=tmp_path))
+    eager.layers(model, x, {"0": [1, 2, 4], "2": [1, 8]})
+    assert eager.measured == 1  # another runtime's table is not reused
 
 
 def test_a_missing_runtime_names_its_extra(monkeypatch):

@@ -41,7 +41,7 @@ from .hooks import evaluating, forward_with_hooks
 from .inspect import signature
 from .kinds import kind_of, set_submodule
 from .modules import ChannelIndex
-from .runtimes import RUNTIMES, TORCH_RUNTIMES, session
+from .runtimes import RUNTIMES, TORCH_RUNTIMES, session, version
 
 
 class _Identity(nn.Module):
@@ -116,8 +116,8 @@ class LatencySetup:
     measured by :meth:`resolve`), ``cache_dir`` for the layer table (``None``: no disk cache), and
     the ``runtime`` whole models are timed in: ``torch`` (eager), or a deployment runtime of
     :mod:`permopt.nn.runtimes` (``compile``: torch.compile, in the setup's memory format;
-    ``onnxruntime``, ``openvino``, ``executorch``: contiguous inputs; per-layer tables
-    for latency budgets are measured in torch only)."""
+    ``onnxruntime``, ``openvino``, ``executorch``: contiguous inputs). Per-layer tables for
+    latency budgets are measured in the same runtime (see :meth:`LatencyTable.layers`)."""
 
     batch: int | None = None
     threads: int = 1
@@ -204,7 +204,7 @@ def _layer_key(m: nn.Module, shape: tuple[int, ...], groups: int, setup: Latency
     kind = kind_of(m)
     what = kind.describe(m) if kind else type(m).__name__
     return (f"{what}|bias{m.bias is not None}|in{'x'.join(map(str, shape[1:]))}|b{shape[0]}|G{groups}|"
-            f"t{setup.threads}|{setup.memory_format}|torch-eager {torch.__version__}|"
+            f"t{setup.threads}|{setup.memory_format}|{version(setup.runtime)}|"
             f"{platform.machine()} {platform.processor()}")
 
 
@@ -238,32 +238,62 @@ class LatencyTable:
         because this machine's speed drifts between runs (measured ±30% on a shared 2-core box)
         while ratios within a session are stable. Cached per model (layer shapes, candidates,
         input) and setup.
+
+        In a runtime other than torch eager (hooks cannot reach inside a converted model) each
+        layer is timed *alone* instead, dense and at each ``G``, on a random input of its shape,
+        round-robin with the whole dense model in that runtime; the rest of the model is the
+        dense model's time minus its layers' (fusions the runtime makes across layers are in
+        that rest, so the estimate is checked by timing the searched model there).
         """
-        if self.setup.runtime != "torch":
-            raise ValueError(f"per-layer latency tables are measured in torch eager (hooks inside the model), "
-                             f"not in runtime {self.setup.runtime!r}; time whole models there instead")
         x = self.setup.inputs(example_inputs)
         shapes = layer_inputs(model, x, list(candidates))
         layer_keys = sorted(f"{n}:{_layer_key(model.get_submodule(n), shapes[n], g, self.setup)}"
                             for n, gs in candidates.items() for g in gs)
         key = digest("\n".join([str(signature(model))] + layer_keys))
         if key not in self._cache:
-            groups = sorted({g for gs in candidates.values() for g in gs} | {1})
-            variants = {g: self.setup.apply(without_index_modules(_variant(model, x, candidates, g))).eval()
-                        for g in groups}
             with evaluating(model):
-                times, totals = _hooked_medians(variants, {g: [n for n, gs in candidates.items() if g in gs]
-                                                           for g in groups}, x, self.setup.rounds,
-                                                self.setup.threads, progress)
+                times, dense = (self._hooked(model, x, candidates, progress) if self.setup.runtime == "torch"
+                                else self._alone(model, x, candidates, shapes, progress))
             layers: dict[str, dict[str, float]] = {}
             for (g, n), t in times.items():
                 layers.setdefault(n, {})[str(g)] = t
-            self._cache[key] = {"dense": totals[1], "layers": layers}
+            self._cache[key] = {"dense": dense, "layers": layers}
             self.measured += 1
             self.save()
         entry = self._cache[key]
         return ({n: {g: float(entry["layers"][n][str(g)]) for g in gs} for n, gs in candidates.items()},
                 float(entry["dense"]))
+
+    def _hooked(self, model: nn.Module, x: Any, candidates: dict[str, list[int]],
+                progress: bool) -> tuple[dict[tuple[int, str], float], float]:
+        """Torch eager: each layer timed by hooks inside one model variant per ``G``."""
+        groups = sorted({g for gs in candidates.values() for g in gs} | {1})
+        variants = {g: self.setup.apply(without_index_modules(_variant(model, x, candidates, g))).eval()
+                    for g in groups}
+        times, totals = _hooked_medians(variants, {g: [n for n, gs in candidates.items() if g in gs]
+                                                   for g in groups}, x, self.setup.rounds, self.setup.threads,
+                                        progress)
+        return times, totals[1]
+
+    def _alone(self, model: nn.Module, x: Any, candidates: dict[str, list[int]], shapes: dict[str, tuple[int, ...]],
+               progress: bool) -> tuple[dict[tuple[int, str], float], float]:
+        """A deployment runtime: each layer alone at each ``G`` (and dense), with the whole dense
+        model, in one interleaved session of that runtime."""
+        runtime, threads = self.setup.runtime, self.setup.threads
+        calls = {"dense": session(copy.deepcopy(model).eval(), x, runtime, threads)}
+        bar = progress_bar(len(candidates), f"converting layers for {runtime}", "layer", progress)
+        for n, gs in candidates.items():
+            alone, inp = nn.Sequential(copy.deepcopy(model.get_submodule(n))).eval(), torch.randn(shapes[n])
+            for g in sorted(set(gs) | {1}):
+                m = alone if g == 1 else without_index_modules(_variant(alone, inp, {"0": [g]}, g)).eval()
+                calls[f"{g}|{n}"] = session(m, inp, runtime, threads)
+            if bar:
+                bar.update()
+        if bar:
+            bar.close()
+        medians = _timed(calls, self.setup.rounds, threads, f"timing {len(calls)} layer variants", progress)
+        times = {(int(k.split("|", 1)[0]), k.split("|", 1)[1]): t for k, t in medians.items() if k != "dense"}
+        return times, medians["dense"]
 
     def models(self, models: dict[str, nn.Module], example_inputs: Any, progress: bool = False) -> dict[str, float]:
         """Seconds per call of whole models in eval mode (copies in the setup's memory format) on
@@ -276,14 +306,7 @@ class LatencyTable:
             calls = {k: partial(m, *args) for k, m in copies.items()}
         else:
             calls = {k: session(m, x, self.setup.runtime, self.setup.threads) for k, m in copies.items()}
-        bar = progress_bar((self.setup.rounds + WARMUP) * len(copies), f"timing {len(copies)} models", "pass",
-                           progress)
-        try:
-            return interleaved_medians({k: _counting(fn, bar) for k, fn in calls.items()},
-                                       self.setup.rounds, threads=self.setup.threads)
-        finally:
-            if bar:
-                bar.close()
+        return _timed(calls, self.setup.rounds, self.setup.threads, f"timing {len(copies)} models", progress)
 
     def save(self) -> None:
         """Write the cache (atomically, so concurrent runs never see half a file)."""
@@ -325,18 +348,26 @@ def _hooked_medians(variants: dict[int, nn.Module], timed: dict[int, list[str]],
                 lambda *_, s=start, k=(g, n): samples.setdefault(k, []).append(time.perf_counter() - s[0])))
     args = x if isinstance(x, tuple) else (x,)
     warmup = 2
-    bar = progress_bar((rounds + warmup) * len(variants), f"timing layers ({len(variants)} variants)", "pass",
-                       progress)
     try:
-        fns = {str(g): _counting(partial(m, *args), bar) for g, m in variants.items()}
-        medians = interleaved_medians(fns, rounds, warmup=warmup, threads=threads)
+        medians = _timed({str(g): partial(m, *args) for g, m in variants.items()}, rounds, threads,
+                         f"timing layers ({len(variants)} variants)", progress, warmup)
         totals = {int(g): t for g, t in medians.items()}
     finally:
         for h in hooks:
             h.remove()
+    return {k: statistics.median(v[warmup:]) for k, v in samples.items()}, totals
+
+
+def _timed(calls: dict[str, Callable[[], Any]], rounds: int, threads: int, desc: str, progress: bool,
+           warmup: int = WARMUP) -> dict[str, float]:
+    """:func:`interleaved_medians` of ``calls`` with a progress bar of its passes."""
+    bar = progress_bar((rounds + warmup) * len(calls), desc, "pass", progress)
+    try:
+        return interleaved_medians({k: _counting(fn, bar) for k, fn in calls.items()}, rounds, warmup=warmup,
+                                   threads=threads)
+    finally:
         if bar:
             bar.close()
-    return {k: statistics.median(v[warmup:]) for k, v in samples.items()}, totals
 
 
 def batch_inputs(example_inputs: Any, batch: int | None) -> Any:

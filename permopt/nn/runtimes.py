@@ -17,6 +17,18 @@ RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino", "executorch": "execut
 TORCH_RUNTIMES = ("torch", "compile")
 
 
+def version(runtime: str) -> str:
+    """``runtime`` and the version of the package that runs it (``torch`` for eager and compile),
+    for cache keys: a table measured under one version is not reused under another."""
+    from importlib.metadata import PackageNotFoundError, version as package_version
+
+    package = {"torch": "torch", "compile": "torch"}.get(runtime, runtime)
+    try:
+        return f"{runtime} {package_version(package)}"
+    except PackageNotFoundError:
+        return f"{runtime} (not installed)"
+
+
 def session(model: nn.Module, x: torch.Tensor, runtime: str, threads: int = 1) -> Callable[[], Any]:
     """A no-argument callable running ``model`` on ``x`` in ``runtime`` with ``threads`` threads."""
     if runtime not in RUNTIMES:
