@@ -67,7 +67,7 @@ def test_node_limited_search_keeps_its_open_bound_and_repeats():
 def test_layers_with_large_groups_are_refused_with_the_way_out():
     problem = GroupingProblem(np.ones((64, 64)), 4)
     assert pricing_entries(problem) > MAX_PRICING_ENTRIES
-    with pytest.raises(ValueError, match=r"64x64 G=4 .*MAX_TREE_SUBSETS.* 'sdp' solver or bound"):
+    with pytest.raises(ValueError, match=r"64x64 G=4 .*MAX_TREE_SUBSETS.* 'sdp' solver, or the 'lagrangian' bound"):
         permopt.solve(problem, solver="colgen")
     with pytest.raises(ValueError, match="MAX_TREE_SUBSETS"):
         permopt.bound(problem, method="colgen")

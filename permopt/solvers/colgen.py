@@ -98,7 +98,7 @@ def pricing_method(problem: GroupingProblem, pricing: str = "auto") -> str:
         raise ValueError(f"colgen's pricing tree for {F}x{C} G={G} would branch over {subsets:.3g} group subsets "
                          f"(MAX_TREE_SUBSETS={MAX_TREE_SUBSETS:.3g}) with {members} channels of the other side per "
                          f"block (MAX_TREE_MEMBERS={MAX_TREE_MEMBERS}); for layers with larger groups use the 'sdp' "
-                         "solver or bound (or the 'spectral' bound)")
+                         "solver, or the 'lagrangian' bound (any width)")
     return "tree"
 
 
@@ -301,8 +301,8 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
                 usable, x = search.generate(node, max_rounds)
             except PricingTreeTooLarge as e:
                 raise ValueError(f"colgen on {F}x{C} G={G}: {e} (tree_work={tree_work:.3g} node x row evaluations); "
-                                 "for layers with larger groups use the 'sdp' solver or bound (or the 'spectral' "
-                                 "bound)") from None
+                                 "for layers with larger groups use the 'lagrangian' bound (any width) or the "
+                                 "'sdp' solver") from None
             if nodes == 1:
                 root = {"root_bound": (node.bound + rounding) * unit, "root_blocks": len(search.blocks),
                         "root_integral": bool(np.all((x < 1e-7) | (x > 1 - 1e-7)))}
