@@ -38,7 +38,7 @@ def part_times(problem: GroupingProblem, repeats: int) -> dict:
     r1, t_soft = timed(lambda: soft_groups(problem, r0, steps=BEST_SOFT_STEPS), repeats)
     _, t_sweeps = timed(lambda: alternate(problem, r1, None, BEST_SWEEPS), repeats)
     best, t_best = timed(lambda: run(problem, "best"), repeats)
-    cheap, t_cheap = timed(lambda: run(problem, "alternating", start="sort", max_sweeps=2), repeats)
+    cheap, t_cheap = timed(lambda: run(problem, "alternating", start="sort", sweep_limit=2), repeats)
     return {"grps": t_grps, "soft": t_soft, "sweeps": t_sweeps, "best": t_best, "cheap": t_cheap,
             "best_vs_grps": best.kept / yardstick.kept - 1, "cheap_vs_grps": cheap.kept / yardstick.kept - 1}
 

@@ -4,7 +4,7 @@
     python benchmarks/bench_grps.py --groups 2,4 --model tv:resnet18
 
 The paper reports GRPS (N_S = 10) on all ResNet-50 layers at 1.5 s for G=2 up to 8.4 s for
-G=16 (its machine). Here: the summed time of the GRPS algorithm (``n_iter=10``, MBM re-pairing
+G=16 (its machine). Here: the summed time of the GRPS algorithm (``iterations=10``, MBM re-pairing
 included) over the layers G divides, and of ``best`` side by side, on one thread; medians of
 --repeats. Writes benchmarks/results/grps_<model>.json.
 """

@@ -182,12 +182,12 @@ def _propagate(state: _Coupled, neighbours: dict[int, list[int]], seed: int) -> 
             queue.extend(neighbours[s])
 
 
-def _sweep(state: _Coupled, max_sweeps: int) -> float:
+def _sweep(state: _Coupled, sweep_limit: int) -> float:
     """Alternate over the spaces until a sweep gains at most 1e-9 of the objective; keep the best labels."""
     spaces = sorted(state.labels)
     best = prev = state.objective()
     best_labels = dict(state.labels)
-    for _ in range(max_sweeps):
+    for _ in range(sweep_limit):
         for s in spaces:
             state.improve(s)
         obj = state.objective()
@@ -201,13 +201,13 @@ def _sweep(state: _Coupled, max_sweeps: int) -> float:
 
 
 def solve_coupled(layers: list[CoupledLayer], starts: list[tuple[np.ndarray, np.ndarray]],
-                  max_sweeps: int = 20, restarts: int = 4,
+                  sweep_limit: int = 20, restarts: int = 4,
                   pinned: set[int] = frozenset()) -> list[tuple[np.ndarray, np.ndarray]]:  # type: ignore[assignment]
     """Coupled groups ``(row_groups, col_groups)`` for every layer, from uncoupled ``starts``.
 
     Up to ``restarts`` starts, each propagated from one side of one of the heaviest layers (rows
     of the heaviest, its columns, rows of the next, …); from each,
-    alternating transportation over the spaces (ascending id) for at most ``max_sweeps``
+    alternating transportation over the spaces (ascending id) for at most ``sweep_limit``
     sweeps. Returns the best labelling (the summed kept ratio; ties to the earlier start).
     ``pinned`` spaces keep contiguous groups throughout.
     """
@@ -217,7 +217,7 @@ def solve_coupled(layers: list[CoupledLayer], starts: list[tuple[np.ndarray, np.
     for first in sides[:max(1, restarts)]:
         state.reset()
         _start(state, starts, [first] + sides)
-        value = _sweep(state, max_sweeps)
+        value = _sweep(state, sweep_limit)
         if value > best_value:
             best_value, best_labels = value, dict(state.labels)
     state.labels = best_labels
@@ -225,7 +225,7 @@ def solve_coupled(layers: list[CoupledLayer], starts: list[tuple[np.ndarray, np.
 
 
 def couple(solutions: dict[str, Solution], scores: dict[str, np.ndarray], sides: dict[str, tuple[int, int]],
-           pinned: set[int] = frozenset(), max_sweeps: int = 20) -> dict[str, Solution]:  # type: ignore[assignment]
+           pinned: set[int] = frozenset(), sweep_limit: int = 20) -> dict[str, Solution]:  # type: ignore[assignment]
     """Coupled solutions for the layers that share a space or touch a pinned one (the others are
     returned as given).
 
@@ -240,7 +240,7 @@ def couple(solutions: dict[str, Solution], scores: dict[str, np.ndarray], sides:
     if not names:
         return dict(solutions)
     layers = [CoupledLayer(n, scores[n], solutions[n].groups, *sides[n]) for n in names]
-    groups = solve_coupled(layers, [(solutions[n].row_groups, solutions[n].col_groups) for n in names], max_sweeps,
+    groups = solve_coupled(layers, [(solutions[n].row_groups, solutions[n].col_groups) for n in names], sweep_limit,
                            pinned=set(pinned) & use)
     out = dict(solutions)
     for n, (r, c) in zip(names, groups):

@@ -133,8 +133,8 @@ def test_tree_priced_bound_beats_the_sdp_bound_where_enumeration_cannot_run():
     assert colgen.value < permopt.bound(S, 4, "sdp").value
     assert colgen.value >= permopt.solve(S, 4, "best").kept
     assert permopt.bound(S * 1e9, 4, "colgen").value == pytest.approx(colgen.value * 1e9, rel=1e-12)  # same path
-    with pytest.raises(ValueError, match="tree_work"):
-        permopt.solve(S, 4, "colgen", tree_work=1)
+    with pytest.raises(ValueError, match="tree_work_limit"):
+        permopt.solve(S, 4, "colgen", tree_work_limit=1)
     limited = permopt.solve(S, 4, "colgen", time_limit=1e-3)
     assert limited.status == "time_limit" and np.isfinite(limited.upper_bound)
     assert limited.upper_bound >= max(limited.kept, permopt.solve(S, 4, "local").kept)  # still a bound

@@ -38,7 +38,7 @@ def test_grps_planted_128_g8_with_noise_recovers_99_percent():
     ratios = []
     for seed in range(5):
         S, P = planted(128, 8, seed, noise=0.3)
-        sol = permopt.solve(S, groups=8, solver="grps", n_iter=10)
+        sol = permopt.solve(S, groups=8, solver="grps", iterations=10)
         ratios.append((sol.mask() & P).sum() / P.sum())
     assert np.mean(ratios) >= 0.99, ratios
 

@@ -60,8 +60,8 @@ def test_option_validation():
         permopt.solve(S, groups=2, solver="grps", time_limit=-1)
     with pytest.raises(TypeError, match="seed"):
         permopt.solve(S, groups=2, solver="grps", seed="x")
-    with pytest.raises(ValueError, match="n_iter"):
-        permopt.solve(S, groups=2, solver="grps", n_iter=0)
+    with pytest.raises(ValueError, match="iterations"):
+        permopt.solve(S, groups=2, solver="grps", iterations=0)
     with pytest.raises(TypeError):
         permopt.solve(S, groups=2, solver="grps", bogus_option=1)
 

@@ -192,7 +192,7 @@ def test_prune_names_the_layer_with_a_nan_weight():
 
 @pytest.mark.parametrize("solver,options,match", [
     ("grps", {"repair": "bogus"}, "repair must be bool"),
-    ("grps", {"n_iter": 2.5}, "n_iter must be int"),
+    ("grps", {"iterations": 2.5}, "iterations must be int"),
     ("mip", {"threads": -1}, "threads must be >= 1"),
     ("local", {"strength": 1e9}, r"strength must be a finite number in \(0, 1\]"),
     ("local", {"start": None}, "start must be a solver name"),

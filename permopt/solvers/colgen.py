@@ -103,14 +103,14 @@ def pricing_method(problem: GroupingProblem, pricing: str = "auto") -> str:
 
 
 def make_pricer(problem: GroupingProblem, Sn: np.ndarray, pricing: str = "auto", tolerance: float = PRICING_TOLERANCE,
-                tree_work: int = TREE_WORK, deadline: Deadline | None = None) -> EnumerationPricer | TreePricer:
+                tree_work_limit: int = TREE_WORK, deadline: Deadline | None = None) -> EnumerationPricer | TreePricer:
     """The pricer :func:`pricing_method` picks, on the grid scores ``Sn``."""
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < float("inf"):
         raise ValueError(f"pricing_tol must be a finite number >= 0, got {tolerance!r}")
-    tree_work = validate_count("tree_work", tree_work, 1)
+    tree_work_limit = validate_count("tree_work_limit", tree_work_limit, 1)
     if pricing_method(problem, pricing) == "enumerate":
         return EnumerationPricer(Sn, problem.groups)
-    return TreePricer(Sn, problem.groups, float(tolerance), tree_work, deadline)
+    return TreePricer(Sn, problem.groups, float(tolerance), tree_work_limit, deadline)
 
 
 def _master(blocks: list[Block], F: int, C: int) -> csc_matrix:
@@ -192,12 +192,12 @@ class _Search:
         if covered and value > self.incumbent:
             self.incumbent, self.labels = value, (r, c)
 
-    def integer_master(self, mip_nodes: int) -> None:
-        """Offer the best grouping made of the blocks so far (HiGHS MIP, at most ``mip_nodes`` nodes)."""
+    def integer_master(self, mip_node_limit: int) -> None:
+        """Offer the best grouping made of the blocks so far (HiGHS MIP, at most ``mip_node_limit`` nodes)."""
         F, C = self.Sn.shape
         res = milp(-np.array(self.values), constraints=LinearConstraint(_master(self.blocks, F, C), 1, 1),
                    integrality=np.ones(len(self.blocks)), bounds=Bounds(0, 1),
-                   options={"node_limit": mip_nodes, "time_limit": self.deadline.remaining(1e-3) or np.inf})
+                   options={"node_limit": mip_node_limit, "time_limit": self.deadline.remaining(1e-3) or np.inf})
         if res.x is not None:
             self.offer([self.blocks[j] for j in np.flatnonzero(res.x > 0.5)])
 
@@ -208,7 +208,7 @@ class _Search:
         return [b for b, v in zip(priced.blocks, values)
                 if v - y[b[0]].sum() - y[F + b[1]].sum() > 1e-9 and self.add(b, v)]
 
-    def generate(self, node: _Node, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
+    def generate(self, node: _Node, round_limit: int) -> tuple[np.ndarray, np.ndarray]:
         """Column generation at ``node``, which keeps the best certified bound in ``node.bound``;
         returns the usable blocks and the last LP's weights (artificials last).
 
@@ -218,7 +218,7 @@ class _Search:
         masks = self.pricer.masks(node.pairs) if node.pairs else None
         terms = (self.Sn.shape[0] // self.G) * (self.Sn.shape[1] // self.G)
         centre: np.ndarray | None = None
-        for _ in range(max_rounds):
+        for _ in range(round_limit):
             self.rounds += 1
             usable = self.usable(node.pairs)
             y, lp, x = self.master.solve(usable)
@@ -269,11 +269,11 @@ class _Search:
 
 
 def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarray], *,
-                     node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES,
+                     node_limit: int = MAX_NODES, round_limit: int = MAX_ROUNDS, mip_node_limit: int = MIP_NODES,
                      deadline: Deadline | None = None, pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE,
-                     tree_work: int = TREE_WORK) -> tuple[tuple[np.ndarray, np.ndarray], float, dict]:
+                     tree_work_limit: int = TREE_WORK) -> tuple[tuple[np.ndarray, np.ndarray], float, dict]:
     """Branch and price from the blocks of ``start``, at most ``node_limit`` nodes: the best grouping
-    found, its certified bound (in the problem's units) and search facts. ``mip_nodes=0`` skips
+    found, its certified bound (in the problem's units) and search facts. ``mip_node_limit=0`` skips
     the integer master. With the pricing tree (see :func:`make_pricer`) only the root is solved
     (the tree does not obey branching pairs) and the integer master is skipped."""
 
@@ -282,7 +282,7 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
         return start, problem.total, {"nodes": 0}
     Sn, unit, rounding = on_grid(problem)
     deadline = deadline or Deadline(None)
-    search = _Search(Sn, G, make_pricer(problem, Sn, pricing, pricing_tol, tree_work, deadline), deadline)
+    search = _Search(Sn, G, make_pricer(problem, Sn, pricing, pricing_tol, tree_work_limit, deadline), deadline)
     if not search.pricer.exhaustive:
         node_limit = 1
     r, c = start
@@ -298,9 +298,9 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
         if node.bound > search.cutoff():
             nodes += 1
             try:
-                usable, x = search.generate(node, max_rounds)
+                usable, x = search.generate(node, round_limit)
             except PricingTreeTooLarge as e:
-                raise ValueError(f"colgen on {F}x{C} G={G}: {e} (tree_work={tree_work:.3g} node x row evaluations); "
+                raise ValueError(f"colgen on {F}x{C} G={G}: {e} (tree_work_limit={tree_work_limit:.3g} node x row evaluations); "
                                  "for layers with larger groups use the 'lagrangian' bound (any width) or the "
                                  "'sdp' solver") from None
             if nodes == 1:
@@ -308,8 +308,8 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
                         "root_integral": bool(np.all((x < 1e-7) | (x > 1 - 1e-7)))}
                 # cheap and often the optimum with exact pricing; over the pricing tree's thousands of root
                 # blocks it took a minute for 100 nodes on 64x64 G=8 and found nothing better than best
-                if mip_nodes > 0 and search.pricer.exhaustive:
-                    search.integer_master(mip_nodes)
+                if mip_node_limit > 0 and search.pricer.exhaustive:
+                    search.integer_master(mip_node_limit)
             if node.bound > search.cutoff():
                 children = search.branch(node, usable, x)
         if not children:  # pruned or a leaf: what is left of its subtree is under its bound
@@ -324,35 +324,35 @@ def branch_and_price(problem: GroupingProblem, start: tuple[np.ndarray, np.ndarr
     return search.labels, min((open_bound + rounding) * unit, topk_bound(problem)), info
 
 
-def colgen_bound(problem: GroupingProblem, *, time_limit: float | None = None, max_rounds: int = MAX_ROUNDS,
+def colgen_bound(problem: GroupingProblem, *, time_limit: float | None = None, round_limit: int = MAX_ROUNDS,
                  pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE,
                  start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, dict]:
     """The set-partitioning LP's certified bound (the root of :func:`branch_and_price`, no
     branching), from the blocks of ``start`` (default: ``best``'s groups); ``time_limit`` caps it
     (breaking reproducibility)."""
     start = best(problem) if start is None else start
-    _, value, info = branch_and_price(problem, start, node_limit=1, max_rounds=max_rounds, mip_nodes=0,
+    _, value, info = branch_and_price(problem, start, node_limit=1, round_limit=round_limit, mip_node_limit=0,
                                       deadline=Deadline(time_limit), pricing=pricing, pricing_tol=pricing_tol)
     return value, info
 
 
 @register("colgen", exact=True)
 def colgen(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-           node_limit: int = MAX_NODES, max_rounds: int = MAX_ROUNDS, mip_nodes: int = MIP_NODES,
-           pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE, tree_work: int = TREE_WORK) -> Solution:
+           node_limit: int = MAX_NODES, round_limit: int = MAX_ROUNDS, mip_node_limit: int = MIP_NODES,
+           pricing: str = "auto", pricing_tol: float = PRICING_TOLERANCE, tree_work_limit: int = TREE_WORK) -> Solution:
     """Branch and price on the set-partitioning LP from ``best``'s blocks, with a certified bound:
-    ``optimal`` when the search closes, else ``work_limit`` (``node_limit`` nodes or ``max_rounds``
+    ``optimal`` when the search closes, else ``work_limit`` (``node_limit`` nodes or ``round_limit``
     per node) or ``time_limit``. Enumeration pricing (exact, with branching) up to
     ``MAX_PRICING_ENTRIES`` (24×24 G=4, 32×32 G=8, 48×48 G=12); beyond, up to ``MAX_TREE_SUBSETS``
     subsets of the cheaper side (64×64 G=8), the pricing tree: the root only, its bound within
-    about ``pricing_tol`` of the LP, at most ``tree_work`` node × row evaluations per pricing
+    about ``pricing_tol`` of the LP, at most ``tree_work_limit`` node × row evaluations per pricing
     (see :func:`make_pricer`)."""
-    node_limit, max_rounds = validate_count("node_limit", node_limit, 1), validate_count("max_rounds", max_rounds, 1)
-    mip_nodes = validate_count("mip_nodes", mip_nodes)
+    node_limit, round_limit = validate_count("node_limit", node_limit, 1), validate_count("round_limit", round_limit, 1)
+    mip_node_limit = validate_count("mip_node_limit", mip_node_limit)
     r, c = best(problem, seed=seed)
-    (r2, c2), bound, info = branch_and_price(problem, (r, c), node_limit=node_limit, max_rounds=max_rounds,
-                                             mip_nodes=mip_nodes, deadline=Deadline(time_limit), pricing=pricing,
-                                             pricing_tol=pricing_tol, tree_work=tree_work)
+    (r2, c2), bound, info = branch_and_price(problem, (r, c), node_limit=node_limit, round_limit=round_limit,
+                                             mip_node_limit=mip_node_limit, deadline=Deadline(time_limit), pricing=pricing,
+                                             pricing_tol=pricing_tol, tree_work_limit=tree_work_limit)
     if problem.kept(r2, c2) >= problem.kept(r, c):
         r, c = r2, c2
     status = Status.TIME_LIMIT if info.get("time_limit_hit") else Status.WORK_LIMIT

@@ -35,9 +35,9 @@ Result = Groups | Solution
 _GAIN_RTOL = 1e-12
 
 
-def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray | None = None, max_sweeps: int = 100,
+def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray | None = None, sweep_limit: int = 100,
               deadline: Deadline | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Alternating transportation from rows ``r``: at most ``max_sweeps`` sweeps, until no gain; (r, c, kept).
+    """Alternating transportation from rows ``r``: at most ``sweep_limit`` sweeps, until no gain; (r, c, kept).
 
     A sweep computes the best columns for the rows, then the best rows for those columns
     (each transport also returns the kept mass, so nothing is recounted, and starts warm from
@@ -48,7 +48,7 @@ def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray | None = No
     kept = -np.inf if c is None else problem.kept(r, c)
     if c is None:
         c = best_col_groups(S, r, G)[0]  # cold once; then each transport starts from the last groups
-    for _ in range(max_sweeps):
+    for _ in range(sweep_limit):
         c2, _ = best_col_groups(S, r, G, start=c)
         r2, new = best_row_groups(S, c2, G, start=r)
         if new <= kept + _GAIN_RTOL * problem.total:
@@ -61,16 +61,16 @@ def alternate(problem: GroupingProblem, r: np.ndarray, c: np.ndarray | None = No
 
 @register("alternating")
 def alternating(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None,
-                start: Any = "grps", restarts: int = 0, max_sweeps: int = 100) -> Result:
+                start: Any = "grps", restarts: int = 0, sweep_limit: int = 100) -> Result:
     """Alternating transportation to a fixed point, from ``start`` plus ``restarts`` random starts."""
-    restarts, max_sweeps = validate_count("restarts", restarts), validate_count("max_sweeps", max_sweeps, 1)
+    restarts, sweep_limit = validate_count("restarts", restarts), validate_count("sweep_limit", sweep_limit, 1)
     rng = np.random.default_rng(seed)
     deadline = Deadline(time_limit)
-    best_ = alternate(problem, *resolve_start(problem, start, seed, deadline), max_sweeps, deadline)
+    best_ = alternate(problem, *resolve_start(problem, start, seed, deadline), sweep_limit, deadline)
     for _ in range(restarts):
         if deadline.passed():
             break
-        cand = alternate(problem, *resolve_start(problem, "random", int(rng.integers(2**32))), max_sweeps, deadline)
+        cand = alternate(problem, *resolve_start(problem, "random", int(rng.integers(2**32))), sweep_limit, deadline)
         if cand[2] > best_[2]:
             best_ = cand
     return stopped_result(problem, best_[0], best_[1], deadline, "alternating")
@@ -89,7 +89,7 @@ def _kick(r: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarra
 
 def kick_search(problem: GroupingProblem, r: np.ndarray, c: np.ndarray, kept: float, iterations: int,
                 strength: float, rng: np.random.Generator, deadline: Deadline | None = None,
-                max_sweeps: int = 100) -> tuple[np.ndarray, np.ndarray, float]:
+                sweep_limit: int = 100) -> tuple[np.ndarray, np.ndarray, float]:
     """Iterated local search: kick ``(r, c)``, re-run alternating, keep gains; returns (r, c, kept).
 
     More ``iterations`` with the same ``rng`` continue the same sequence, so the result never
@@ -98,7 +98,7 @@ def kick_search(problem: GroupingProblem, r: np.ndarray, c: np.ndarray, kept: fl
     for _ in range(iterations):
         if deadline is not None and deadline.passed():
             break
-        r2, c2, k2 = alternate(problem, _kick(r, strength, rng), None, max_sweeps, deadline)
+        r2, c2, k2 = alternate(problem, _kick(r, strength, rng), None, sweep_limit, deadline)
         if k2 > kept:
             r, c, kept = r2, c2, k2
     return r, c, kept

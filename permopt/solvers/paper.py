@@ -49,14 +49,14 @@ def sort(problem: GroupingProblem, *, time_limit: float | None = None,
             contiguous_groups(np.argsort(S.sum(0), kind="stable"), G))
 
 
-def grps_perms(S: np.ndarray, G: int, n_iter: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def grps_perms(S: np.ndarray, G: int, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """GRPS row and column orders: fix the last diagonal block, then recurse on the leading part.
 
     Each pass sorts the leading columns by their mass in the last row band and the leading
     rows by their mass in the last column slot. Sums are taken before indexing (no copies of
     sub-matrices; column slots are read from a contiguous transpose), and a block stops as soon
     as both sorts leave the order unchanged: every further pass would repeat it exactly, so the
-    result equals ``n_iter`` full passes.
+    result equals ``iterations`` full passes.
     """
     F, C = S.shape
     fg, cg = F // G, C // G
@@ -65,7 +65,7 @@ def grps_perms(S: np.ndarray, G: int, n_iter: int = 10) -> tuple[np.ndarray, np.
     for g in range(G - 1, -1, -1):
         nr, nc = (g + 1) * fg, (g + 1) * cg
         rows, cols = rperm[:nr], cperm[:nc]  # views: sorting them reorders rperm / cperm
-        for _ in range(n_iter):
+        for _ in range(iterations):
             by_col = np.argsort(S[rows[nr - fg:]].sum(axis=0)[cols], kind="stable")
             cols[:] = cols[by_col]
             by_row = np.argsort(ST[cols[nc - cg:]].sum(axis=0)[rows], kind="stable")
@@ -80,11 +80,11 @@ def _is_identity(order: np.ndarray) -> bool:
 
 
 @register("grps")
-def grps(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None, n_iter: int = 10,
+def grps(problem: GroupingProblem, *, time_limit: float | None = None, seed: int | None = None, iterations: int = 10,
          repair: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """GRPS: the paper's group sort (``n_iter`` passes per block), followed by MBM re-pairing."""
-    n_iter = validate_count("n_iter", n_iter, minimum=1)
+    """GRPS: the paper's group sort (``iterations`` passes per block), followed by MBM re-pairing."""
+    iterations = validate_count("iterations", iterations, minimum=1)
     G = problem.groups
-    rperm, cperm = grps_perms(problem.scores, G, n_iter)
+    rperm, cperm = grps_perms(problem.scores, G, iterations)
     r, c = contiguous_groups(rperm, G), contiguous_groups(cperm, G)
     return mbm(problem, r, c) if repair else (r, c)

@@ -303,7 +303,7 @@ class _Tree:
         col = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(nxt, counts)
         self.nodes += col.size
         if self.nodes > self.max_nodes:
-            raise PricingTreeTooLarge(f"the pricing tree needed more than its work budget (tree_work) allows: "
+            raise PricingTreeTooLarge(f"the pricing tree needed more than its work budget (tree_work_limit) allows: "
                                       f"{self.max_nodes} nodes at this block size")
         return p[parent] + self.A[:, col].T, col, parent
 
