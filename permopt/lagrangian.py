@@ -149,8 +149,10 @@ def _bipartite(S: np.ndarray, x: np.ndarray, G: int) -> tuple[float, np.ndarray]
     lam, V, _ = _top_eigen(A @ A.T if left else A.T @ A, G - 1)
     pad = _PAD * (F + C) * max(float(np.square(A).sum()), 1e-300)  # trace of the Gram matrix
     sig = np.sqrt(np.clip(lam, 0.0, None) + pad)
-    # the centring itself rounds each entry by a few eps·max|T|: at most that much on each σ_i
-    sig_err = 4 * np.finfo(np.float64).eps * float(np.abs(T).max()) * np.sqrt(F * C)
+    # the centring rounds each entry by at most ~3·log2(F·C)·eps·max|T| (pairwise means): padded by
+    # 64·eps·max|T| per entry, at most √(FC) times that on each σ_i. T itself is fl(S + N) ≥ S, a
+    # valid multiplier in its own right, so the certificate is exact for it.
+    sig_err = 64 * np.finfo(np.float64).eps * float(np.abs(T).max()) * np.sqrt(F * C)
     k = np.sqrt(F * C) / G
     value = (float(T.sum()) / G + k * float(sig.sum() + (G - 1) * sig_err)) * (1 + 1e-12)
     other = (A.T @ V if left else A @ V) / np.maximum(sig, 1e-300)
