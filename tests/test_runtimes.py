@@ -48,7 +48,8 @@ def test_layer_tables_are_measured_in_the_runtime_and_cached_under_its_version(t
     table = LatencyTable(setup)
     times, dense = table.layers(model, x, {"0": [1, 2, 4], "2": [1, 8]})
     assert set(times) == {"0", "2"} and set(times["0"]) == {1, 2, 4} and set(times["2"]) == {1, 8}
-    assert dense > 0 and all(t > 0 for ts in times.values() for t in ts.values()) and table.measured == 1
+    assert dense > 0 and times["0"][1] > 0 and table.measured == 1  # a call's own cost is taken off: >= 0
+    assert all(t >= 0 for ts in times.values() for t in ts.values())
     again = LatencyTable(setup)
     assert again.layers(model, x, {"0": [1, 2, 4], "2": [1, 8]}) == (times, dense) and again.measured == 0
     assert version("openvino").startswith("openvino 20") and version("torch") == f"torch {torch.__version__}"

@@ -278,12 +278,18 @@ class LatencyTable:
     def _alone(self, model: nn.Module, x: Any, candidates: dict[str, list[int]], shapes: dict[str, tuple[int, ...]],
                progress: bool) -> tuple[dict[tuple[int, str], float], float]:
         """A deployment runtime: each layer alone at each ``G`` (and dense), with the whole dense
-        model, in one interleaved session of that runtime."""
+        model, in one interleaved session of that runtime. A call's own cost (the runtime's
+        dispatch and the input copy: a ReLU alone on the same input, timed alongside) is taken
+        off each layer's time; at batch 1 it is most of a small layer's standalone time, and
+        leaving it in would count it once per layer instead of once per model."""
         runtime, threads = self.setup.runtime, self.setup.threads
         calls = {"dense": session(copy.deepcopy(model).eval(), x, runtime, threads)}
         bar = progress_bar(len(candidates), f"converting layers for {runtime}", "layer", progress)
         for n, gs in candidates.items():
             alone, inp = nn.Sequential(copy.deepcopy(model.get_submodule(n))).eval(), torch.randn(shapes[n])
+            base = "base|" + "x".join(map(str, shapes[n]))
+            if base not in calls:
+                calls[base] = session(nn.Sequential(nn.ReLU()).eval(), inp, runtime, threads)
             for g in sorted(set(gs) | {1}):
                 m = alone if g == 1 else without_index_modules(_variant(alone, inp, {"0": [g]}, g)).eval()
                 calls[f"{g}|{n}"] = session(m, inp, runtime, threads)
@@ -292,7 +298,11 @@ class LatencyTable:
         if bar:
             bar.close()
         medians = _timed(calls, self.setup.rounds, threads, f"timing {len(calls)} layer variants", progress)
-        times = {(int(k.split("|", 1)[0]), k.split("|", 1)[1]): t for k, t in medians.items() if k != "dense"}
+        times = {}
+        for n, gs in candidates.items():
+            base = medians["base|" + "x".join(map(str, shapes[n]))]
+            for g in set(gs) | {1}:
+                times[(g, n)] = max(medians[f"{g}|{n}"] - base, 0.0)
         return times, medians["dense"]
 
     def models(self, models: dict[str, nn.Module], example_inputs: Any, progress: bool = False) -> dict[str, float]:
