@@ -38,7 +38,8 @@ def one_run(model, shape, budget, coupling, batch, cache, runtime="torch", round
         return str(e)
     groups = sorted(lp.groups for lp in r.plan.layers.values())
     return (r.plan.meta["estimated_latency_ratio"], r.report.latency_ratio,
-            time.perf_counter() - t0, {g: groups.count(g) for g in set(groups)}, r.report.index_modules)
+            time.perf_counter() - t0, {g: groups.count(g) for g in set(groups)}, r.report.index_modules,
+            r.plan.meta.get("latency_runs", []))
 
 
 def main(argv=None):
@@ -67,14 +68,15 @@ def main(argv=None):
                 row.update(estimated=statistics.median(r[0] for r in ok), measured_median=statistics.median(measured),
                            measured_min=min(measured), measured_max=max(measured),
                            within_budget_plus_0_05=sum(m <= budget + 0.05 for m in measured),
-                           seconds=statistics.median(r[2] for r in ok), groups=str(ok[0][3]), index_modules=ok[0][4])
+                           seconds=statistics.median(r[2] for r in ok), groups=str(ok[0][3]), index_modules=ok[0][4],
+                           searches=statistics.median(max(1, len(r[5])) for r in ok), tries=[r[5] for r in ok])
             else:
                 row["error"] = runs[0][:160]
             rows.append(row)
             print(row, flush=True)
     print()
     print_table(rows, ["model", "runtime", "batch", "budget", "runs", "met_estimate", "estimated", "measured_median", "measured_min",
-                       "measured_max", "within_budget_plus_0_05", "seconds", "index_modules"])
+                       "measured_max", "within_budget_plus_0_05", "searches", "seconds", "index_modules"])
     write_json(args.out, {"rows": rows, "batch": args.batch, "coupling": args.coupling})
 
 
