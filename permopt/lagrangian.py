@@ -32,8 +32,9 @@ the smallest is returned. The trajectory depends only on the inputs (BLAS on one
 fixed grid relative to their maximum), so the same layer gives the same bound on any machine, at any
 scale of the scores, and more ``evaluations`` never give a larger bound (the run is a prefix of the
 longer one). Measured on every ResNet-50 and MobileNetV2 layer at G=4 and 8 (random weights,
-``benchmarks/bench_bounds.py --models``): median certified gap 11.3% → 7.1%, largest 25.6% → 14.8%;
-ResNet-50's 2048×512 at G=8 12.6% → 10.1% in 43 s.
+``benchmarks/bench_bounds.py --models``), ``bound(method="best")`` certifies a median gap of 7.1%
+and at most 14.8% (the spectral bound alone: 11.3% and 25.6%); ResNet-50's 2048×512 at G=8: 10.1%
+in 43 s (spectral 12.6%).
 """
 from __future__ import annotations
 
