@@ -298,11 +298,11 @@ class LatencyTable:
         if bar:
             bar.close()
         medians = _timed(calls, self.setup.rounds, threads, f"timing {len(calls)} layer variants", progress)
-        times = {}
+        times: dict[tuple[int, str], float] = {}
         for n, gs in candidates.items():
-            base = medians["base|" + "x".join(map(str, shapes[n]))]
+            call_cost = medians["base|" + "x".join(map(str, shapes[n]))]
             for g in set(gs) | {1}:
-                times[(g, n)] = max(medians[f"{g}|{n}"] - base, 0.0)
+                times[(g, n)] = max(medians[f"{g}|{n}"] - call_cost, 0.0)
         return times, medians["dense"]
 
     def models(self, models: dict[str, nn.Module], example_inputs: Any, progress: bool = False) -> dict[str, float]:
