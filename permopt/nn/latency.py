@@ -284,12 +284,12 @@ class LatencyTable:
         leaving it in would count it once per layer instead of once per model."""
         runtime, threads = self.setup.runtime, self.setup.threads
         calls = {"dense": session(copy.deepcopy(model).eval(), x, runtime, threads)}
+        base = {n: "base|" + "x".join(map(str, shapes[n])) for n in candidates}  # one per input shape
         bar = progress_bar(len(candidates), f"converting layers for {runtime}", "layer", progress)
         for n, gs in candidates.items():
             alone, inp = nn.Sequential(copy.deepcopy(model.get_submodule(n))).eval(), torch.randn(shapes[n])
-            base = "base|" + "x".join(map(str, shapes[n]))
-            if base not in calls:
-                calls[base] = session(nn.Sequential(nn.ReLU()).eval(), inp, runtime, threads)
+            if base[n] not in calls:
+                calls[base[n]] = session(nn.Sequential(nn.ReLU()).eval(), inp, runtime, threads)
             for g in sorted(set(gs) | {1}):
                 m = alone if g == 1 else without_index_modules(_variant(alone, inp, {"0": [g]}, g)).eval()
                 calls[f"{g}|{n}"] = session(m, inp, runtime, threads)
@@ -300,9 +300,8 @@ class LatencyTable:
         medians = _timed(calls, self.setup.rounds, threads, f"timing {len(calls)} layer variants", progress)
         times: dict[tuple[int, str], float] = {}
         for n, gs in candidates.items():
-            call_cost = medians["base|" + "x".join(map(str, shapes[n]))]
             for g in set(gs) | {1}:
-                times[(g, n)] = max(medians[f"{g}|{n}"] - call_cost, 0.0)
+                times[(g, n)] = max(medians[f"{g}|{n}"] - medians[base[n]], 0.0)
         return times, medians["dense"]
 
     def models(self, models: dict[str, nn.Module], example_inputs: Any, progress: bool = False) -> dict[str, float]:
