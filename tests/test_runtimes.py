@@ -1,6 +1,7 @@
 """Deployment runtimes (OpenVINO, ONNX Runtime, ExecuTorch when installed): the exported model computes there what the
 masked model computes in torch, and latency setups say clearly what each runtime can time."""
 import builtins
+import json
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 import permopt
 from permopt.nn.latency import LatencySetup, LatencyTable
-from permopt.nn.runtimes import session, version
+from permopt.nn.runtimes import _match_layers, openvino_layer_session, session, version
 
 
 def _outputs(runtime, model, x):
@@ -48,14 +49,53 @@ def test_layer_tables_are_measured_in_the_runtime_and_cached_under_its_version(t
     table = LatencyTable(setup)
     times, dense = table.layers(model, x, {"0": [1, 2, 4], "2": [1, 8]})
     assert set(times) == {"0", "2"} and set(times["0"]) == {1, 2, 4} and set(times["2"]) == {1, 8}
-    assert dense > 0 and times["0"][1] > 0 and table.measured == 1  # a call's own cost is taken off: >= 0
-    assert all(t >= 0 for ts in times.values() for t in ts.values())
+    assert dense > 0 and table.measured == 1
+    assert all(t >= 0 for ts in times.values() for t in ts.values()) and sum(times["0"].values()) > 0
+    assert _measured_by(tmp_path) == {"counters"}  # inside the converted model, not each layer alone
     again = LatencyTable(setup)
     assert again.layers(model, x, {"0": [1, 2, 4], "2": [1, 8]}) == (times, dense) and again.measured == 0
     assert version("openvino").startswith("openvino 20") and version("torch") == f"torch {torch.__version__}"
     eager = LatencyTable(LatencySetup(memory_format="contiguous", rounds=3, cache_dir=tmp_path))
     eager.layers(model, x, {"0": [1, 2, 4], "2": [1, 8]})
     assert eager.measured == 1  # another runtime's table is not reused
+
+
+def _measured_by(cache_dir):
+    return {e["measured_by"] for e in json.loads((cache_dir / LatencyTable.FILE).read_text()).values()}
+
+
+def test_openvino_counters_find_each_layer_in_the_converted_model():
+    ov = pytest.importorskip("openvino")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+                                torch.nn.Conv2d(16, 16, 3, padding=1, groups=4), torch.nn.BatchNorm2d(16),
+                                torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 1), torch.nn.Flatten(),
+                                torch.nn.Linear(16 * 36, 10)).eval()
+    for bn in (model[1], model[4]):  # folded into the convolutions by the converter: weights rescaled per row
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(-2.0, 2.0)
+    x, names = torch.randn(1, 8, 6, 6), ["0", "3", "6", "8"]
+    converted = ov.convert_model(model, example_input=x)
+    owner = _match_layers(converted, {n: model.get_submodule(n) for n in names})
+    assert sorted(owner.values()) == sorted(names)  # one converted op per layer, each found
+    run, read = openvino_layer_session(model, x, names)
+    run()
+    assert set(read()) == set(names) and all(t >= 0 for t in read().values())
+    with pytest.raises(LookupError, match=r"\['2'\]"):  # a ReLU holds no weight to be found by
+        openvino_layer_session(model, x, ["0", "2"])
+
+
+@pytest.mark.slow
+def test_openvino_tables_fall_back_to_layers_alone(tmp_path, monkeypatch):
+    pytest.importorskip("openvino")
+
+    def unmatched(*args, **kwargs):
+        raise LookupError("merged away")
+    monkeypatch.setattr("permopt.nn.latency.openvino_layer_session", unmatched)
+    model, x = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU()), torch.randn(1, 16, 8, 8)
+    setup = LatencySetup(runtime="openvino", memory_format="contiguous", rounds=2, cache_dir=tmp_path)
+    times, dense = LatencyTable(setup).layers(model, x, {"0": [1, 4]})
+    assert set(times["0"]) == {1, 4} and dense > 0 and _measured_by(tmp_path) == {"alone"}
 
 
 def test_a_missing_runtime_names_its_extra(monkeypatch):

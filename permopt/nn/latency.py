@@ -6,12 +6,13 @@ hits them alike; the median over rounds is reported. Used by ``permopt bench --l
 
 A latency budget (``budget={"latency": 0.6}``) needs each searched layer's time at every
 candidate ``G``: :meth:`LatencyTable.layers` runs one variant of the model per ``G`` (random
-groups, no index modules: timing only) round-robin with the dense model, and hooks time every
-layer call inside the real forward pass. The model's latency is estimated as the dense
+groups, no index modules: timing only) round-robin with the dense model, and hooks (torch) or
+the plugin's performance counters (OpenVINO) time every layer inside the real forward pass
+(other deployment runtimes: each layer alone). The model's latency is estimated as the dense
 model's measured time minus its searched layers' dense times plus their grouped times, all
 from that one session (the machine's speed drifts between runs; ratios within a session are
 stable). Sessions are cached on disk, keyed by the model's layers and shapes, candidates,
-input size, batch, threads, memory format, backend, torch version and CPU, so searches under a
+input size, batch, threads, memory format, runtime and its version, and CPU, so searches under a
 latency budget are reproducible from the same cache and not across machines.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ from .hooks import evaluating, forward_with_hooks
 from .inspect import signature
 from .kinds import kind_of, set_submodule
 from .modules import ChannelIndex
-from .runtimes import RUNTIMES, TORCH_RUNTIMES, session, version
+from .runtimes import RUNTIMES, TORCH_RUNTIMES, openvino_layer_session, session, version
 
 
 class _Identity(nn.Module):
@@ -208,6 +209,11 @@ def _layer_key(m: nn.Module, shape: tuple[int, ...], groups: int, setup: Latency
             f"{platform.machine()} {platform.processor()}")
 
 
+#: How each runtime's layer table is measured (part of the cache key): torch hooks, OpenVINO's
+#: performance counters, or each layer alone (:meth:`LatencyTable.layers`).
+_WAYS = {"torch": "hooks", "openvino": "counters"}
+
+
 class LatencyTable:
     """Measured seconds of layers at each ``G`` inside their model (and of whole models), cached on disk."""
 
@@ -239,30 +245,46 @@ class LatencyTable:
         while ratios within a session are stable. Cached per model (layer shapes, candidates,
         input) and setup.
 
-        In a runtime other than torch eager (hooks cannot reach inside a converted model) each
-        layer is timed *alone* instead, dense and at each ``G``, on a random input of its shape,
-        round-robin with the whole dense model in that runtime; the rest of the model is the
-        dense model's time minus its layers' (fusions the runtime makes across layers are in
-        that rest, so the estimate is checked by timing the searched model there).
+        In OpenVINO the same is done with the plugin's performance counters in place of hooks
+        (each layer's time inside the converted model, with what the plugin fused into it). In
+        the other deployment runtimes, which cannot be looked into, each layer is timed *alone*
+        instead, dense and at each ``G``, on a random input of its shape, round-robin with the
+        whole dense model in that runtime; the rest of the model is the dense model's time minus
+        its layers' (fusions the runtime makes across layers are in that rest, so the estimate
+        is checked by timing the searched model there). OpenVINO falls back to that too where a
+        layer has no node of its own in the converted model.
         """
         x = self.setup.inputs(example_inputs)
         shapes = layer_inputs(model, x, list(candidates))
         layer_keys = sorted(f"{n}:{_layer_key(model.get_submodule(n), shapes[n], g, self.setup)}"
                             for n, gs in candidates.items() for g in gs)
-        key = digest("\n".join([str(signature(model))] + layer_keys))
+        key = digest("\n".join([str(signature(model)), _WAYS.get(self.setup.runtime, "alone")] + layer_keys))
         if key not in self._cache:
             with evaluating(model):
-                times, dense = (self._hooked(model, x, candidates, progress) if self.setup.runtime == "torch"
-                                else self._alone(model, x, candidates, shapes, progress))
+                times, dense, way = self._measure(model, x, candidates, shapes, progress)
             layers: dict[str, dict[str, float]] = {}
             for (g, n), t in times.items():
                 layers.setdefault(n, {})[str(g)] = t
-            self._cache[key] = {"dense": dense, "layers": layers}
+            self._cache[key] = {"dense": dense, "layers": layers, "measured_by": way}
             self.measured += 1
             self.save()
         entry = self._cache[key]
         return ({n: {g: float(entry["layers"][n][str(g)]) for g in gs} for n, gs in candidates.items()},
                 float(entry["dense"]))
+
+    def _measure(self, model: nn.Module, x: Any, candidates: dict[str, list[int]],
+                 shapes: dict[str, tuple[int, ...]], progress: bool
+                 ) -> tuple[dict[tuple[int, str], float], float, str]:
+        """Each layer's time at each G, the dense model's, and how they were measured (the best
+        way the runtime allows: ``hooks``, ``counters`` or ``alone``)."""
+        if self.setup.runtime == "torch":
+            return (*self._hooked(model, x, candidates, progress), "hooks")
+        if self.setup.runtime == "openvino":
+            try:
+                return (*self._profiled(model, x, candidates, progress), "counters")
+            except LookupError:  # a layer the converter merged away: time each layer alone instead
+                pass
+        return (*self._alone(model, x, candidates, shapes, progress), "alone")
 
     def _hooked(self, model: nn.Module, x: Any, candidates: dict[str, list[int]],
                 progress: bool) -> tuple[dict[tuple[int, str], float], float]:
@@ -274,6 +296,29 @@ class LatencyTable:
                                                    for g in groups}, x, self.setup.rounds, self.setup.threads,
                                         progress)
         return times, totals[1]
+
+    def _profiled(self, model: nn.Module, x: Any, candidates: dict[str, list[int]],
+                  progress: bool) -> tuple[dict[tuple[int, str], float], float]:
+        """OpenVINO: each layer timed by the plugin's performance counters inside one converted
+        variant of the model per ``G`` (as :meth:`_hooked` does in torch), round-robin with the
+        dense model converted without counters (its time is the total the estimate starts from)."""
+        groups = sorted({g for gs in candidates.values() for g in gs} | {1})
+        threads = self.setup.threads
+        calls: dict[str, Callable[[], Any]] = {"dense": session(copy.deepcopy(model).eval(), x, "openvino", threads)}
+        samples: dict[tuple[int, str], list[float]] = {}
+        for g in groups:
+            names = [n for n, gs in candidates.items() if g in gs or g == 1]
+            run, read = openvino_layer_session(without_index_modules(_variant(model, x, candidates, g)).eval(), x,
+                                               names, threads)
+
+            def profiled(run: Callable[[], Any] = run, read: Callable[[], dict[str, float]] = read,
+                         g: int = g) -> None:
+                run()
+                for n, t in read().items():
+                    samples.setdefault((g, n), []).append(t)
+            calls[str(g)] = profiled
+        medians = _timed(calls, self.setup.rounds, threads, f"timing layers ({len(groups)} variants)", progress)
+        return {k: statistics.median(v[WARMUP:]) for k, v in samples.items()}, medians["dense"]
 
     def _alone(self, model: nn.Module, x: Any, candidates: dict[str, list[int]], shapes: dict[str, tuple[int, ...]],
                progress: bool) -> tuple[dict[tuple[int, str], float], float]:

@@ -57,17 +57,97 @@ def onnx_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callabl
     return lambda: sess.run(None, feed)
 
 
+def _openvino_compiled(model: nn.Module, x: torch.Tensor, threads: int, profiled: bool = False) -> Any:
+    """``model`` converted with ``openvino.convert_model`` and compiled for the CPU plugin, and the
+    converted (uncompiled) ``ov.Model``."""
+    import openvino as ov
+
+    converted = ov.convert_model(model.eval(), example_input=x)
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    if profiled:
+        config["PERF_COUNT"] = True
+    return ov.Core().compile_model(converted, "CPU", config), converted
+
+
 def openvino_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callable[[], Any]:
     """A no-argument callable running ``model`` on ``x`` in OpenVINO's CPU plugin (converted with
     ``openvino.convert_model``; ``threads`` inference threads, the latency hint, float32 kept:
     on CPUs with bf16 units the plugin would otherwise compute in bf16)."""
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(ov.convert_model(model.eval(), example_input=x), "CPU",
-                                       {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                                        "INFERENCE_PRECISION_HINT": "f32"})
+    compiled, _ = _openvino_compiled(model, x, threads)
     request, feed = compiled.create_infer_request(), x.numpy()
     return lambda: request.infer([feed])
+
+
+def openvino_layer_session(model: nn.Module, x: torch.Tensor, names: list[str], threads: int = 1
+                           ) -> tuple[Callable[[], Any], Callable[[], dict[str, float]]]:
+    """Run ``model`` in OpenVINO with its performance counters on: a no-argument callable running
+    it on ``x``, and one returning the seconds each named layer took in the last run *inside*
+    the converted model (with whatever the plugin fused into it: BN, ReLU, the residual add).
+
+    The converter renames most layers (a convolution with a folded batch norm becomes
+    ``Multiply_…``), so each converted convolution or matrix product is matched to the torch
+    layer whose weight rows it holds up to a per-row scale (the folding); an executed node
+    holding none of them but still carrying a module path (``__module.fc/…``) is matched by
+    that. Raises :class:`LookupError` naming
+    the layers no executed node could be matched to."""
+    compiled, converted = _openvino_compiled(model, x, threads, profiled=True)
+    owner = _match_layers(converted, {n: model.get_submodule(n) for n in names})
+    node_owner: dict[str, str] = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        originals = op.get_rt_info()["originalLayersNames"].astype(str).split(",")
+        found = ({owner[o] for o in originals if o in owner}  # by weight; else by module path
+                 or {n for n in names for o in originals if o.startswith(f"__module.{n}/")})
+        if len(found) == 1:
+            node_owner[op.get_friendly_name()] = found.pop()
+    missing = sorted(set(names) - set(node_owner.values()))
+    if missing:
+        raise LookupError(f"layers {missing} have no node of their own in the OpenVINO model")
+    request, feed = compiled.create_infer_request(), x.numpy()
+
+    def layer_times() -> dict[str, float]:
+        out = dict.fromkeys(names, 0.0)
+        for p in request.profiling_info:
+            if p.node_name in node_owner:
+                out[node_owner[p.node_name]] += p.real_time.total_seconds()
+        return out
+    return lambda: request.infer([feed]), layer_times
+
+
+def _match_layers(converted: Any, layers: dict[str, nn.Module]) -> dict[str, str]:
+    """Friendly name of each convolution or matrix product of the converted model → the layer
+    (of ``layers``) whose weight it holds up to a per-output-row scale."""
+    import numpy as np
+
+    def unit_rows(w: np.ndarray, out: int) -> np.ndarray | None:
+        if w.size % out:
+            return None
+        r = w.reshape(out, -1).astype(np.float64)
+        r = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-30)
+        return r * np.sign(r[np.arange(out), np.abs(r).argmax(1)])[:, None]
+
+    wanted = {}
+    for n, m in layers.items():
+        weight = getattr(m, "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2:  # a layer without one is not found
+            w = weight.detach().numpy()
+            wanted[n] = unit_rows(w, w.shape[0] * (w.shape[1] if w.ndim == 3 else 1))  # GroupedLinear: (G, out/G, in/G)
+    owner = {}
+    for op in converted.get_ordered_ops():
+        if op.get_type_name() not in ("Convolution", "GroupConvolution", "MatMul"):
+            continue
+        const = op.input_value(1).get_node()
+        if const.get_type_name() != "Constant":
+            continue
+        data = np.asarray(const.data)
+        views = [data] + ([np.swapaxes(data, -1, -2)] if data.ndim >= 2 else [])
+        for n, target in wanted.items():
+            if target is None:
+                continue
+            for v in views:
+                rows = unit_rows(np.ascontiguousarray(v), target.shape[0])
+                if rows is not None and rows.shape == target.shape and np.allclose(rows, target, atol=1e-4):
+                    owner[op.get_friendly_name()] = n
+    return owner
 
 
 def executorch_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callable[[], Any]:
