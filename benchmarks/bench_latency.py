@@ -29,7 +29,8 @@ from common import print_table, seeded_models, write_json  # noqa: E402
 import permopt  # noqa: E402
 from permopt import models  # noqa: E402
 from permopt.nn import count  # noqa: E402
-from permopt.nn.latency import LatencySetup, interleaved_medians, without_index_modules  # noqa: E402
+from permopt.nn.kinds import kind_of  # noqa: E402
+from permopt.nn.latency import LatencySetup, LatencyTable, interleaved_medians, without_index_modules  # noqa: E402
 from permopt.nn.runtimes import RUNTIMES, TORCH_RUNTIMES, session  # noqa: E402
 
 
@@ -66,6 +67,50 @@ def peer_at(model, x, macs_ratio):
     return torch_pruning_at(model, x, macs_ratio, "l2")
 
 
+def layer_breakdown(name, model, shape, plan, G, batch, backend, rounds):
+    """Where the time goes in ``backend``: each of ``plan``'s layers dense and at ``G`` inside the
+    dense model (torch hooks, OpenVINO's counters; other runtimes: each layer alone), summed by
+    channels per group. The ``all`` row adds the model estimate (dense model minus its layers'
+    dense times plus their grouped ones) and the ceiling: that estimate with every layer at the
+    faster of dense and ``G`` (what a per-layer choice of G in {1, G} can reach)."""
+    runtime = {"torch-1": "torch"}.get(backend, backend)
+    setup = LatencySetup(batch=batch, runtime=runtime, memory_format="contiguous", rounds=rounds, cache_dir=None)
+    names = list(plan.pruned())
+    times, dense = LatencyTable(setup).layers(model, torch.randn(1, *shape), {n: [1, G] for n in names})
+    per_group = {n: kind_of(model.get_submodule(n)).channels(model.get_submodule(n))[1] // G for n in names}
+    rows = []
+    for c in sorted(set(per_group.values())) + ["all"]:
+        mine = [n for n in names if c == "all" or per_group[n] == c]
+        d, g = sum(times[n][1] for n in mine), sum(times[n][G] for n in mine)
+        row = {"model": name, "G": G, "batch": batch, "backend": backend, "in_per_group": c, "layers": len(mine),
+               "dense_ms": 1e3 * d, "grouped_ms": 1e3 * g, "speedup": d / g if g > 0 else None,
+               "model_estimate": None, "ceiling": None}
+        if c == "all":
+            row["model_estimate"] = dense / (dense - d + g)
+            row["ceiling"] = dense / (dense - sum(max(times[n][1] - times[n][G], 0.0) for n in names))
+        rows.append(row)
+    return rows
+
+
+def peer_summary(rows):
+    """Per model, G, batch and backend: permopt's fastest export (any coupling and format) against
+    Torch-Pruning's channel-pruned model at the same MACs, timed in the same run."""
+    out = []
+    for key in dict.fromkeys((r["model"], r["G"], r["batch"], r["backend"]) for r in rows):
+        mine = [r for r in rows if (r["model"], r["G"], r["batch"], r["backend"]) == key]
+        peers = [r for r in mine if r["coupling"].startswith("torch-pruning")]
+        if not peers:
+            continue
+        ours = min((r for r in mine if r not in peers), key=lambda r: r["exported_ms"])
+        peer = min(peers, key=lambda r: r["exported_ms"])
+        ratio = ours["exported_ms"] / peer["exported_ms"]
+        out.append({**dict(zip(("model", "G", "batch", "backend"), key)),
+                    "permopt": f"{ours['coupling']} {ours['format']}", "permopt_ms": ours["exported_ms"],
+                    "peer_ms": peer["exported_ms"], "permopt_over_peer": ratio,
+                    "verdict": "within 10%" if ratio <= 1.1 else f"permopt {ratio:.2f}x slower"})
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="resnet56,mobilenetv2")
@@ -80,11 +125,14 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=None, help="input height and width (default: the zoo model's)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--out", default="latency", help="results file name in benchmarks/results (default latency)")
+    ap.add_argument("--layers", action="store_true",
+                    help="also break each model's time down by layer (dense vs G inside the model, summed by "
+                         "input channels per group) in every backend except torch-all and compile")
     ap.add_argument("--no-peer", dest="peer", action="store_false",
                     help="skip Torch-Pruning's L2 channel pruning at the same MACs (timed when installed)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    rows = []
+    rows, layers = [], []
     for name, model in seeded_models(args.models):
         shape = models.input_shape(name) if args.size is None else (3, args.size, args.size)
         for G in map(int, args.groups.split(",")):
@@ -97,6 +145,11 @@ def main(argv=None):
                 peer, torch.randn(1, *shape)).macs
             for batch in map(int, args.batches.split(",")):
                 x = torch.randn(batch, *shape)
+                if args.layers:
+                    for backend in args.backends.split(","):
+                        if backend not in ("torch-all", "compile"):
+                            layers += layer_breakdown(name, model, shape, res["none"].plan, G, batch, backend,
+                                                      args.rounds)
                 for backend, fmt in itertools.product(args.backends.split(","), args.formats.split(",")):
                     if backend in RUNTIMES and backend not in TORCH_RUNTIMES and fmt != "contiguous":
                         continue
@@ -127,7 +180,16 @@ def main(argv=None):
     print()
     print_table(rows, ["model", "G", "batch", "backend", "format", "coupling", "dense_ms", "exported_ms", "speedup",
                        "speedup_no_index", "ideal", "index_modules", "mean_kept_ratio"])
-    write_json(args.out, {"rows": rows})
+    peers = peer_summary(rows)
+    if peers:
+        print("\nAt equal MACs: permopt's fastest export against Torch-Pruning's channel-pruned model")
+        print_table(peers, ["model", "G", "batch", "backend", "permopt", "permopt_ms", "peer_ms", "permopt_over_peer",
+                            "verdict"])
+    if layers:
+        print("\nBy layer: dense vs G inside the model, summed by input channels per group")
+        print_table(layers, ["model", "G", "batch", "backend", "in_per_group", "layers", "dense_ms", "grouped_ms",
+                             "speedup", "model_estimate", "ceiling"])
+    write_json(args.out, {"rows": rows, "peer": peers, "layers": layers})
 
 
 if __name__ == "__main__":

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups-list", default="2,4", help="with --latency: G values to export (default 2,4)")
     p.add_argument("--couplings", default="none,full", help="with --latency: coupling modes (default none,full)")
     p.add_argument("--solver", default="best", help="with --latency: permutation solver (default best)")
+    p.add_argument("--runtimes", default=None,
+                   help="with --latency: comma-separated runtimes to time in, side by side per runtime "
+                        "(torch, compile, onnxruntime, openvino, executorch; default: --runtime)")
     add_model_args(p)
     add_latency_args(p)
     p.add_argument("--dist", default="normal", help="normal (|N(0,1)|), uniform or lognormal")

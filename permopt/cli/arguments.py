@@ -166,7 +166,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def add_latency_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-batch", type=positive_int, default=32,
                    help="batch size for latency measurements (default 32)")
-    p.add_argument("--latency-threads", type=positive_int, default=1, help="torch threads when timing (default 1)")
+    p.add_argument("--latency-threads", type=positive_int, default=1,
+                   help="threads when timing, torch's or the runtime's (default 1)")
     p.add_argument("--latency-rounds", type=positive_int, default=15,
                    help="interleaved timing rounds (medians; default 15)")
     p.add_argument("--memory-format", default="auto", choices=("auto", "channels_last", "contiguous"),
@@ -177,5 +178,5 @@ def add_latency_args(p: argparse.ArgumentParser) -> None:
                    choices=("torch", "compile", "onnxruntime", "openvino", "executorch"),
                    help="where models are timed: torch eager (default), torch.compile, ONNX Runtime, "
                         "OpenVINO or ExecuTorch with XNNPACK; under a latency budget the layer table is measured "
-                        "there too (eager: inside the model; other runtimes: each layer alone) and the pruned "
+                        "there too (eager and OpenVINO: inside the model; other runtimes: each layer alone) and the pruned "
                         "model is timed there")

@@ -6,6 +6,7 @@ from dataclasses import replace
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .arguments import ints, names, output_dir, output_file, progress, solver_options
 from .loading import latency_setup, load_model, load_problem, prune_config
@@ -122,31 +123,47 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
-    """Dense vs exported latency for each G and coupling, timed side by side."""
+    """Dense vs exported latency for each G and coupling, timed side by side in each runtime."""
     from ..bench import format_table
-    from ..nn.latency import LatencyTable
+    from ..nn.runtimes import RUNTIMES
     from ..pruning import prune
 
     couplings = names(args.couplings, "--couplings")
     combos = [(G, c) for G in ints(args.groups_list, "--groups-list") for c in couplings]
     configs = [prune_config(args, groups=G, coupling=c, progress=False) for G, c in combos]
+    runtimes = names(args.runtimes, "--runtimes") if args.runtimes else [args.runtime]
+    unknown = sorted(set(runtimes) - {"torch", *RUNTIMES})
+    if unknown:
+        raise ValueError(f"--runtimes: unknown {unknown}; known: torch, {', '.join(sorted(RUNTIMES))}")
+    setups = [replace(latency_setup(args), runtime=r) for r in runtimes]  # checks each runtime's name
     model, x = load_model(args)
-    setup = latency_setup(args).resolve(model, x)
     exported, info = {}, {}
     for (G, coupling), config in progress(list(zip(combos, configs)), "pruning", args.quiet):
         r = prune(model, x, config)
         exported[f"G={G} {coupling}"] = r.model
         info[f"G={G} {coupling}"] = (r.report.macs_before / r.report.macs_after, r.report.index_modules)
-    t = LatencyTable(setup).models({"dense": model, **exported}, x, progress=not args.quiet)
-    rows = [{"model": "dense", "ms": 1e3 * t["dense"], "speedup": 1.0, "ideal": 1.0, "index_modules": 0}]
-    rows += [{"model": k, "ms": 1e3 * t[k], "speedup": t["dense"] / t[k], "ideal": info[k][0],
-              "index_modules": info[k][1]} for k in exported]
-    print(f"{setup.runtime}, batch {setup.batch or 2}, {setup.threads} thread(s), {setup.memory_format}, medians of "
-          f"{setup.rounds} interleaved rounds")
-    print(format_table(rows, ["model", "ms", "speedup", "ideal", "index_modules"]))
+    rows = []
+    for setup in setups:
+        rows += _latency_rows(setup.resolve(model, x), model, exported, info, x, args.quiet)
+    first = setups[0]
+    print(f"batch {first.batch or 2}, {first.threads} thread(s), medians of {first.rounds} interleaved rounds; "
+          "speed-up over the dense model in the same runtime")
+    print(format_table(rows, ["runtime", "format", "model", "ms", "speedup", "ideal", "index_modules"]))
     if json_out:
         json_out.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def _latency_rows(setup: Any, model: Any, exported: dict[str, Any], info: dict[str, tuple[float, int]], x: Any,
+                  quiet: bool) -> list[dict[str, Any]]:
+    """One row for the dense model and one per export, timed side by side under ``setup``."""
+    from ..nn.latency import LatencyTable
+
+    t = LatencyTable(setup).models({"dense": model, **exported}, x, progress=not quiet)
+    where = {"runtime": setup.runtime, "format": setup.memory_format}
+    rows = [{**where, "model": "dense", "ms": 1e3 * t["dense"], "speedup": 1.0, "ideal": 1.0, "index_modules": 0}]
+    return rows + [{**where, "model": k, "ms": 1e3 * t[k], "speedup": t["dense"] / t[k], "ideal": info[k][0],
+                    "index_modules": info[k][1]} for k in exported]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ optional extra, imported only when used, with the install line when missing). Ea
 no-argument callable running the model on fixed inputs, for :func:`~permopt.nn.latency.interleaved_medians`."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,9 @@ def onnx_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callabl
     """A no-argument callable running ``model`` on ``x`` in ONNX Runtime (``threads`` intra-op threads)."""
     import onnxruntime as ort
 
-    program = torch.onnx.export(model, (x,), dynamo=True, verbose=False)
+    with warnings.catch_warnings():  # the exporter's own deprecation notices, not the user's to act on
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.onnx.export(model, (x,), dynamo=True, verbose=False)
     if program is None:
         raise RuntimeError("torch.onnx.export returned no program")
     opts = ort.SessionOptions()
