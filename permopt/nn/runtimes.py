@@ -91,8 +91,7 @@ def openvino_layer_session(model: nn.Module, x: torch.Tensor, names: list[str], 
     ``Multiply_…``), so each converted convolution or matrix product is matched to the torch
     layer whose weight rows it holds up to a per-row scale (the folding); an executed node
     holding none of them but still carrying a module path (``__module.fc/…``) is matched by
-    that. Raises :class:`LookupError` naming
-    the layers no executed node could be matched to."""
+    that. Raises :class:`LookupError` naming the layers no executed node could be matched to."""
     compiled, converted = _openvino_compiled(model, x, threads, profiled=True)
     owner = _match_layers(converted, {n: model.get_submodule(n) for n in names})
     node_owner: dict[str, str] = {}
@@ -142,13 +141,17 @@ def _match_layers(converted: Any, layers: dict[str, nn.Module]) -> dict[str, str
         if const.get_type_name() != "Constant":
             continue
         data = np.asarray(const.data)
-        views = [data] + ([np.swapaxes(data, -1, -2)] if data.ndim >= 2 else [])
+        views = [data] + ([np.swapaxes(data, -1, -2)] if data.ndim >= 2 else [])  # MatMul may hold Wᵀ
+        rows: dict[tuple[int, int], np.ndarray | None] = {}  # each view's unit rows, once per row count
         for n, target in wanted.items():
-            if target is None:
+            if target is None or target.size != data.size:
                 continue
-            for v in views:
-                rows = unit_rows(np.ascontiguousarray(v), target.shape[0])
-                if rows is not None and rows.shape == target.shape and np.allclose(rows, target, atol=1e-4):
+            for i, v in enumerate(views):
+                key = (i, target.shape[0])
+                if key not in rows:
+                    rows[key] = unit_rows(np.ascontiguousarray(v), target.shape[0])
+                got = rows[key]
+                if got is not None and got.shape == target.shape and np.allclose(got, target, atol=1e-4):
                     owner[op.get_friendly_name()] = n
     return owner
 
