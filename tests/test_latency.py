@@ -193,6 +193,33 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
     assert r.report.latency_after / r.report.latency_before == pytest.approx(runs[1]["measured"])
 
 
+def test_a_masked_model_under_a_latency_budget_is_timed_as_its_export(chain, tmp_path, fake_timing, monkeypatch):
+    """In mask mode the model returned runs at dense speed; what a latency budget is about is the
+    export: that is the model timed (once: the export meets the budget, no re-search)."""
+    timed = []
+
+    def models(self, models, example_inputs, progress=False):
+        timed.append(max(m.groups for m in models["pruned"].modules() if isinstance(m, torch.nn.Conv2d)))
+        return {"dense": 1.0, "pruned": state["estimate"]}
+    state = {"estimate": 1.0}
+    import permopt.pruning as pruning
+
+    orig = pruning.build_plan
+
+    def build_plan(*a, **k):
+        built = orig(*a, **k)
+        state["estimate"] = built.plan.meta["estimated_latency_ratio"]
+        return built
+    monkeypatch.setattr(LatencyTable, "models", models)
+    monkeypatch.setattr(pruning, "build_plan", build_plan)
+    model, x = chain
+    setup = {"batch": 4, "rounds": 2, "cache_dir": str(tmp_path), "memory_format": "contiguous"}
+    r = permopt.prune(model, x, budget={"latency": 0.8}, latency=setup, mode="mask", progress=False)
+    assert len(timed) == 1 and timed[0] > 1 and len(r.plan.meta.get("latency_runs", [None])) == 1
+    assert all(m.groups == 1 for m in r.model.modules() if isinstance(m, torch.nn.Conv2d))  # masked, as asked
+    assert r.report.latency_after == pytest.approx(state["estimate"])
+
+
 def test_latency_budgets_may_go_depthwise_by_default(chain, tmp_path, fake_timing):
     from permopt.pruning import MIN_CHANNELS, default_min_channels
     from permopt.search import Budget

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..limits import within
 from ..nn.count import Counts
-from ..nn.export import ExportResult
+from ..nn.export import ExportResult, export
 from ..nn.latency import LatencySetup, LatencyTable
 from ..plan import Plan
 from ..search import SearchResult
@@ -54,8 +54,9 @@ def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[...
             break
         out, exported = apply(model, built.plan, example_inputs, config.mode)
         report = make_report(model, built.plan, example_inputs, exported, before, traced)
-        if setup is not None:
-            _measure_latency(model, out, example_inputs, setup, built.plan, report, config.progress)
+        if setup is not None:  # the export is what gets deployed; a masked model runs at dense speed
+            timed = exported.model if exported is not None else export(model, built.plan, example_inputs).model
+            _measure_latency(model, timed, example_inputs, setup, built.plan, report, config.progress)
         runs.append(Run(built.plan, built.search, built.solutions, out, exported, report))
         if not retries or budget is None or budget.latency is None or current.budget is None \
                 or current.budget.latency is None:
@@ -72,8 +73,9 @@ def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[...
 
 def _measure_latency(model: nn.Module, out: nn.Module, example_inputs: Any, setup: LatencySetup, plan: Plan,
                      report: Report, progress: bool = False) -> None:
-    """Time the dense and the pruned model side by side into ``report``; ``out`` is converted to the
-    memory format it was measured in (the one the search used, or the setup's, resolved)."""
+    """Time the dense and the pruned model side by side into ``report``; ``out`` (the export, also
+    in mask mode) is converted to the memory format it was measured in (the one the search used,
+    or the setup's, resolved)."""
     setup = replace(setup, memory_format=plan.meta.get("memory_format", setup.memory_format))
     setup = setup.resolve(model, example_inputs)
     setup.apply(out)
