@@ -193,6 +193,39 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
     assert r.report.latency_after / r.report.latency_before == pytest.approx(runs[1]["measured"])
 
 
+@pytest.mark.parametrize("measured, chosen", [([0.8, 0.8], 1), ([0.8, 1.3], 0)])
+def test_a_model_measured_well_under_budget_is_searched_again_higher(chain, tmp_path, fake_timing, monkeypatch,
+                                                                     measured, chosen):
+    """A pessimistic estimate leaves budget unspent (accuracy given away): the budget is raised by
+    the error (measured / estimated, per run) while the runs stay well under, and the slowest run
+    within the caller's budget is kept; a raised run measured over it ends the tries and the
+    earlier one is kept."""
+    measured = iter(measured)
+
+    def models(self, models, example_inputs, progress=False):
+        return {"dense": 1.0, "pruned": next(measured) * state["estimate"]}
+    state = {"estimate": 1.0}
+    import permopt.pruning as pruning
+
+    orig = pruning.build_plan
+
+    def build_plan(*a, **k):
+        built = orig(*a, **k)
+        state["estimate"] = built.plan.meta["estimated_latency_ratio"]
+        return built
+    monkeypatch.setattr(LatencyTable, "models", models)
+    monkeypatch.setattr(pruning, "build_plan", build_plan)
+    model, x = chain
+    setup = {"batch": 4, "rounds": 2, "cache_dir": str(tmp_path), "memory_format": "contiguous"}
+    space = permopt.nn.search_space(model, x, latency=setup)
+    frac = (1 + 2 * space.smallest[2] / space.dense_latency) / 3
+    r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, progress=False)
+    runs = r.plan.meta["latency_runs"]
+    assert runs[0]["measured"] < frac * 0.95 and runs[1]["estimated"] > runs[0]["estimated"]  # raised
+    assert r.report.latency_ratio == pytest.approx(runs[chosen]["measured"])
+    assert all(run["measured"] <= frac * 1.01 for run in runs[:chosen + 1])
+
+
 def test_a_masked_model_under_a_latency_budget_is_timed_as_its_export(chain, tmp_path, fake_timing, monkeypatch):
     """In mask mode the model returned runs at dense speed; what a latency budget is about is the
     export: that is the model timed (once: the export meets the budget, no re-search)."""

@@ -178,6 +178,8 @@ def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict
             plan: Plan, info: ModelInfo, stats: dict | None) -> dict:
     """Re-solve the chosen layers jointly per channel space (read off the model's one trace);
     records the kept-ratio cost in ``plan.meta``."""
+    if not chosen:  # every layer stays dense: nothing to couple
+        return solutions
     spaces = channel_spaces(model, example_inputs, info.graph_module)
     if spaces is None:
         return solutions

@@ -20,6 +20,10 @@ from .report import Report, make_report
 #: Under a latency budget, a model measured above ``budget · (1 + LATENCY_SLACK)`` is searched again
 #: with the budget lowered by the estimate's measured error, at most ``LATENCY_RETRIES`` times.
 LATENCY_SLACK, LATENCY_RETRIES = 0.01, 2
+#: A model measured under ``budget · (1 − LATENCY_RELAX)`` before any run was over it is searched
+#: again with the budget *raised* by the error (the budget it left unspent costs accuracy); the
+#: last run within the budget is kept.
+LATENCY_RELAX = 0.05
 
 
 @dataclass
@@ -38,10 +42,11 @@ class Run:
 def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[..., Any], model: nn.Module,
                         example_inputs: Any, config: PruneConfig, before: Counts, traced: Any = None) -> list[Run]:
     """One :class:`Run` of ``build(config)`` (a :class:`~permopt.pruning.build.BuiltPlan`) applied
-    by ``apply``; under a latency budget, more runs with the budget lowered by the estimate's
-    measured error while the model measures over it (at most ``LATENCY_RETRIES``; a budget
-    lowered under the floor ends the tries). ``traced`` is the model's one trace, reused by the
-    report in mask mode."""
+    by ``apply``; under a latency budget, more runs with the budget scaled by the estimate's
+    measured error (at most ``LATENCY_RETRIES``): lowered while the model measures over it and no
+    run has met it (a budget lowered under the floor ends the tries), raised while it measures
+    more than ``LATENCY_RELAX`` under it and no run has been over. ``traced`` is the model's one trace,
+    reused by the report in mask mode."""
     runs: list[Run] = []
     budget, setup, current = config.budget, config.latency_setup, config
     retries = LATENCY_RETRIES if budget is not None and budget.latency is not None else 0
@@ -62,13 +67,23 @@ def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[...
                 or current.budget.latency is None:
             break
         measured = report.latency_ratio
-        if measured is None or within(measured, budget.latency * (1 + LATENCY_SLACK)):
+        if measured is None or not _search_again(measured, budget.latency, runs):
             break
-        lowered = replace(current.budget, latency=current.budget.latency * budget.latency / measured)
+        scaled = replace(current.budget, latency=min(current.budget.latency * budget.latency / measured, 1.0))
         fmt = built.plan.meta.get("memory_format")  # retries keep the format (and its cached table)
-        current = replace(current, budget=lowered,
+        current = replace(current, budget=scaled,
                           latency=replace(setup, memory_format=fmt) if setup is not None and fmt else current.latency)
     return runs
+
+
+def _search_again(measured: float, budget: float, runs: list[Run]) -> bool:
+    """Whether the last run, measured at ``measured`` (of dense), calls for another search: over
+    the budget while no run has met it, or well under it while no run has been over (never
+    back and forth: that would oscillate on timing noise)."""
+    met = [within(r.report.latency_ratio or 0.0, budget * (1 + LATENCY_SLACK)) for r in runs]
+    if not met[-1]:
+        return not any(met)
+    return measured < budget * (1 - LATENCY_RELAX) and all(met)
 
 
 def _measure_latency(model: nn.Module, out: nn.Module, example_inputs: Any, setup: LatencySetup, plan: Plan,
@@ -84,10 +99,11 @@ def _measure_latency(model: nn.Module, out: nn.Module, example_inputs: Any, setu
 
 
 def latency_choice(runs: list[Run], config: PruneConfig) -> Run:
-    """The first run measured within a latency budget, else the fastest measured (or the only run)."""
+    """The slowest run measured within a latency budget (the one that spent most of it), else the
+    fastest measured (or the only run)."""
     budget = config.budget
     if budget is None or budget.latency is None or len(runs) == 1:
         return runs[0]
     ratio = [r.report.latency_ratio or float("inf") for r in runs]  # each run under a latency budget is measured
     ok = [k for k, v in enumerate(ratio) if within(v, budget.latency * (1 + LATENCY_SLACK))]
-    return runs[ok[0] if ok else int(np.argmin(ratio))]
+    return runs[max(ok, key=lambda k: ratio[k]) if ok else int(np.argmin(ratio))]
