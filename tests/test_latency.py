@@ -164,29 +164,48 @@ def test_cli_bench_latency_prints_and_writes_rows(tmp_path):
     assert bad.returncode == 2 and "--runtimes: unknown ['tensorrt']" in bad.stderr
 
 
-def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, fake_timing, monkeypatch):
-    """The estimate can be optimistic; the measured model decides. First measurement 20% over the
-    estimate, then on target: two runs, the second with a lower internal budget, the caller's kept."""
-    measured = iter([1.2, 1.0])
-
-    def models(self, models, example_inputs, progress=False):
-        return {"dense": 1.0, "pruned": next(measured) * state["estimate"]}
-    state = {"estimate": 1.0}
+@pytest.fixture
+def measured_as(monkeypatch):
+    """``measured_as(factors)``: each pruned model timed at the next factor × its plan's estimate
+    (dense = 1), the timed models kept in the returned list."""
     import permopt.pruning as pruning
 
-    orig = pruning.build_plan
+    state, timed, orig = {"estimate": 1.0}, [], pruning.build_plan
 
     def build_plan(*a, **k):
         built = orig(*a, **k)
         state["estimate"] = built.plan.meta["estimated_latency_ratio"]
         return built
-    monkeypatch.setattr(LatencyTable, "models", models)
-    monkeypatch.setattr(pruning, "build_plan", build_plan)
-    model, x = chain
-    setup = {"batch": 4, "rounds": 2, "cache_dir": str(tmp_path), "memory_format": "contiguous"}
-    space = permopt.nn.search_space(model, x, latency=setup)
-    frac = (1 + space.smallest[2] / space.dense_latency) / 2
-    r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, progress=False)
+
+    def start(factors):
+        factors = iter(factors)
+
+        def models(self, models, example_inputs, progress=False):
+            timed.append(models["pruned"])
+            return {"dense": 1.0, "pruned": next(factors) * state["estimate"]}
+        monkeypatch.setattr(LatencyTable, "models", models)
+        monkeypatch.setattr(pruning, "build_plan", build_plan)
+        return timed
+    return start
+
+
+def _budget_between(chain, setup, share):
+    """A latency budget ``share`` of the way from the fastest reachable model to the dense one."""
+    space = permopt.nn.search_space(*chain, latency=setup)
+    fastest = space.smallest[2] / space.dense_latency
+    return fastest + share * (1 - fastest)
+
+
+LOOP_SETUP = {"batch": 4, "rounds": 2, "memory_format": "contiguous"}
+
+
+def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, fake_timing, measured_as):
+    """The estimate can be optimistic; the measured model decides. First measurement 20% over the
+    estimate, then on target: two runs, the second with a lower internal budget, the caller's kept."""
+    measured_as([1.2, 1.0])
+    setup = {**LOOP_SETUP, "cache_dir": str(tmp_path)}
+    frac = _budget_between(chain, setup, 1 / 2)
+    r = permopt.prune(*chain, budget={"latency": frac}, latency=setup, progress=False)
     runs = r.plan.meta["latency_runs"]
     assert len(runs) == 2 and runs[1]["measured"] <= frac * 1.01 < runs[0]["measured"]
     assert r.plan.meta["budget"] == str(permopt.search.Budget(latency=frac))
@@ -194,63 +213,32 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
 
 
 @pytest.mark.parametrize("measured, chosen", [([0.8, 0.8], 1), ([0.8, 1.3], 0)])
-def test_a_model_measured_well_under_budget_is_searched_again_higher(chain, tmp_path, fake_timing, monkeypatch,
+def test_a_model_measured_well_under_budget_is_searched_again_higher(chain, tmp_path, fake_timing, measured_as,
                                                                      measured, chosen):
     """A pessimistic estimate leaves budget unspent (accuracy given away): the budget is raised by
     the error (measured / estimated, per run) while the runs stay well under, and the slowest run
     within the caller's budget is kept; a raised run measured over it ends the tries and the
     earlier one is kept."""
-    measured = iter(measured)
-
-    def models(self, models, example_inputs, progress=False):
-        return {"dense": 1.0, "pruned": next(measured) * state["estimate"]}
-    state = {"estimate": 1.0}
-    import permopt.pruning as pruning
-
-    orig = pruning.build_plan
-
-    def build_plan(*a, **k):
-        built = orig(*a, **k)
-        state["estimate"] = built.plan.meta["estimated_latency_ratio"]
-        return built
-    monkeypatch.setattr(LatencyTable, "models", models)
-    monkeypatch.setattr(pruning, "build_plan", build_plan)
-    model, x = chain
-    setup = {"batch": 4, "rounds": 2, "cache_dir": str(tmp_path), "memory_format": "contiguous"}
-    space = permopt.nn.search_space(model, x, latency=setup)
-    frac = (1 + 2 * space.smallest[2] / space.dense_latency) / 3
-    r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, progress=False)
+    measured_as(measured)
+    setup = {**LOOP_SETUP, "cache_dir": str(tmp_path)}
+    frac = _budget_between(chain, setup, 1 / 3)
+    r = permopt.prune(*chain, budget={"latency": frac}, latency=setup, progress=False)
     runs = r.plan.meta["latency_runs"]
     assert runs[0]["measured"] < frac * 0.95 and runs[1]["estimated"] > runs[0]["estimated"]  # raised
     assert r.report.latency_ratio == pytest.approx(runs[chosen]["measured"])
     assert all(run["measured"] <= frac * 1.01 for run in runs[:chosen + 1])
 
 
-def test_a_masked_model_under_a_latency_budget_is_timed_as_its_export(chain, tmp_path, fake_timing, monkeypatch):
+def test_a_masked_model_under_a_latency_budget_is_timed_as_its_export(chain, tmp_path, fake_timing, measured_as):
     """In mask mode the model returned runs at dense speed; what a latency budget is about is the
     export: that is the model timed (once: the export meets the budget, no re-search)."""
-    timed = []
-
-    def models(self, models, example_inputs, progress=False):
-        timed.append(max(m.groups for m in models["pruned"].modules() if isinstance(m, torch.nn.Conv2d)))
-        return {"dense": 1.0, "pruned": state["estimate"]}
-    state = {"estimate": 1.0}
-    import permopt.pruning as pruning
-
-    orig = pruning.build_plan
-
-    def build_plan(*a, **k):
-        built = orig(*a, **k)
-        state["estimate"] = built.plan.meta["estimated_latency_ratio"]
-        return built
-    monkeypatch.setattr(LatencyTable, "models", models)
-    monkeypatch.setattr(pruning, "build_plan", build_plan)
-    model, x = chain
-    setup = {"batch": 4, "rounds": 2, "cache_dir": str(tmp_path), "memory_format": "contiguous"}
-    r = permopt.prune(model, x, budget={"latency": 0.8}, latency=setup, mode="mask", progress=False)
-    assert len(timed) == 1 and timed[0] > 1 and len(r.plan.meta.get("latency_runs", [None])) == 1
+    timed = measured_as([1.0])
+    r = permopt.prune(*chain, budget={"latency": 0.8}, latency={**LOOP_SETUP, "cache_dir": str(tmp_path)},
+                      mode="mask", progress=False)
+    assert len(timed) == 1 and "latency_runs" not in r.plan.meta
+    assert max(m.groups for m in timed[0].modules() if isinstance(m, torch.nn.Conv2d)) > 1  # the export
     assert all(m.groups == 1 for m in r.model.modules() if isinstance(m, torch.nn.Conv2d))  # masked, as asked
-    assert r.report.latency_after == pytest.approx(state["estimate"])
+    assert r.report.latency_ratio == pytest.approx(r.plan.meta["estimated_latency_ratio"])
 
 
 def test_latency_budgets_may_go_depthwise_by_default(chain, tmp_path, fake_timing):
