@@ -212,9 +212,9 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
     assert r.report.latency_after / r.report.latency_before == pytest.approx(runs[1]["measured"])
 
 
-@pytest.mark.parametrize("measured, chosen", [([0.8, 0.8], 1), ([0.8, 1.3], 0)])
+@pytest.mark.parametrize("measured", [[0.8, 0.9, 0.9], [0.8, 1.3, 1.3]])
 def test_a_model_measured_well_under_budget_is_searched_again_higher(chain, tmp_path, fake_timing, measured_as,
-                                                                     measured, chosen):
+                                                                     measured):
     """A pessimistic estimate leaves budget unspent (accuracy given away): the budget is raised by
     the error (measured / estimated, per run) while the runs stay well under, and the slowest run
     within the caller's budget is kept; a raised run measured over it ends the tries and the
@@ -225,8 +225,10 @@ def test_a_model_measured_well_under_budget_is_searched_again_higher(chain, tmp_
     r = permopt.prune(*chain, budget={"latency": frac}, latency=setup, progress=False)
     runs = r.plan.meta["latency_runs"]
     assert runs[0]["measured"] < frac * 0.95 and runs[1]["estimated"] > runs[0]["estimated"]  # raised
-    assert r.report.latency_ratio == pytest.approx(runs[chosen]["measured"])
-    assert all(run["measured"] <= frac * 1.01 for run in runs[:chosen + 1])
+    met = [run["measured"] for run in runs if run["measured"] <= frac * 1.01]
+    assert r.report.latency_ratio == pytest.approx(max(met))  # the run that spent most of the budget
+    if runs[1]["measured"] > frac * 1.01:
+        assert len(runs) == 2  # over after a met run: no lowering again, the met run is kept
 
 
 def test_a_masked_model_under_a_latency_budget_is_timed_as_its_export(chain, tmp_path, fake_timing, measured_as):

@@ -93,7 +93,7 @@ class PruneConfig:
         per-layer times at every G, cached on disk) and for the report: when given or when the
         budget limits latency, the dense and the pruned model are timed side by side (a model
         measured over the latency budget is searched again with the budget lowered by the
-        estimate's error, one measured more than 5% under it with the budget raised, at most
+        estimate's error, one measured more than 5% under it with the budget raised by half that, at most
         twice in all; the slowest run within the budget is kept; ``plan.meta["latency_runs"]``), and the
         pruned model is returned in the setup's ``memory_format`` (default ``auto``: the format
         that runs the dense model faster, timed here; channels-last on this CPU).
