@@ -135,7 +135,7 @@ def bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
     unknown = sorted(set(runtimes) - {"torch", *RUNTIMES})
     if unknown:
         raise ValueError(f"--runtimes: unknown {unknown}; known: torch, {', '.join(sorted(RUNTIMES))}")
-    setups = [replace(latency_setup(args), runtime=r) for r in runtimes]  # checks each runtime's name
+    setups = [replace(latency_setup(args), runtime=r) for r in runtimes]  # each checked (formats it takes)
     model, x = load_model(args)
     exported, info = {}, {}
     for (G, coupling), config in progress(list(zip(combos, configs)), "pruning", args.quiet):
