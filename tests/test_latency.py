@@ -140,28 +140,23 @@ def test_no_faster_group_is_an_error_not_a_slower_model(chain, monkeypatch):
 
 
 @pytest.mark.slow
-def test_cli_bench_latency_prints_and_writes_rows(tmp_path):
-    import subprocess
-    import sys
+def test_cli_bench_latency_prints_and_writes_rows(tmp_path, capsys):
+    from permopt.cli import main
 
-    out = tmp_path / "lat.json"
     pytest.importorskip("openvino")
-    p = subprocess.run([sys.executable, "-m", "permopt", "bench", "--latency", "--model", "resnet20",
-                        "--groups-list", "4", "--couplings", "none,full", "--latency-batch", "2",
-                        "--latency-rounds", "2", "--runtimes", "torch,openvino", "--json", str(out)],
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+    out = tmp_path / "lat.json"
+    assert main(["bench", "--latency", "--model", "resnet20", "--groups-list", "4", "--couplings", "none,full",
+                 "--latency-batch", "2", "--latency-rounds", "2", "--runtimes", "torch,openvino", "--quiet",
+                 "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
     assert [(r["runtime"], r["model"]) for r in rows] == [(rt, m) for rt in ("torch", "openvino")
                                                          for m in ("dense", "G=4 none", "G=4 full")]
     assert rows[2]["index_modules"] == 0 < rows[1]["index_modules"] and rows[1]["ideal"] > 3
-    assert rows[3]["format"] == "contiguous" and all(r["ms"] > 0 for r in rows) and "speedup" in p.stdout
-    bad = subprocess.run([sys.executable, "-m", "permopt", "bench", "--latency", "--model", "resnet20",
-                          "--groups-list", "four"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "--groups-list" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "permopt", "bench", "--latency", "--model", "resnet20",
-                          "--runtimes", "torch,tensorrt"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "--runtimes: unknown ['tensorrt']" in bad.stderr
+    assert rows[3]["format"] == "contiguous" and all(r["ms"] > 0 for r in rows) and "speedup" in capsys.readouterr().out
+    assert main(["bench", "--latency", "--model", "resnet20", "--groups-list", "four"]) == 2
+    assert "--groups-list" in capsys.readouterr().err
+    assert main(["bench", "--latency", "--model", "resnet20", "--runtimes", "torch,tensorrt"]) == 2
+    assert "--runtimes: unknown ['tensorrt']" in capsys.readouterr().err
 
 
 @pytest.fixture
