@@ -48,7 +48,7 @@ def brute(space, cost, budget):
 
 
 @pytest.mark.slow
-@settings(max_examples=15)
+@settings(max_examples=10)
 @given(seed=st.integers(0, 10_000), frac=st.sampled_from([0.2, 0.35, 0.5, 0.8]),
        kind=st.sampled_from(["params", "macs", "both"]))
 def test_exact_matches_brute_force_and_bounds_every_strategy(seed, frac, kind):
@@ -152,7 +152,7 @@ def latency_space(seed, n=5):
 
 
 @pytest.mark.slow
-@settings(max_examples=15)
+@settings(max_examples=10)
 @given(seed=st.integers(0, 10_000), frac=st.sampled_from([0.4, 0.6, 0.8]), with_params=st.booleans())
 def test_latency_budget_matches_brute_force(seed, frac, with_params):
     space, cost = latency_space(seed), TableCost(seed)
