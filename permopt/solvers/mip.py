@@ -41,10 +41,11 @@ def build_model(S: np.ndarray, G: int, deadline: Deadline | None = None) -> tupl
     lin = LinearisedModel(n, m, G)
     prob = pulp.LpProblem("permopt_grouping", pulp.LpMaximize)
     var = prob.add_variable
-    x = {k: var(f"x_{k[0]}_{k[1]}", 0, 1, cat="Binary") for k in lin.x_keys}
-    y = {k: var(f"y_{k[0]}_{k[1]}", 0, 1) for k in lin.y_keys}
-    z = {k: var(f"z_{k[0]}_{k[1]}", 0, 1) for k in lin.z_keys if S[k] > 0}
     deadline = deadline or Deadline(None)
+    x = {k: var(f"x_{k[0]}_{k[1]}", 0, 1, cat="Binary") for k in deadline.every(lin.x_keys)}
+    y = {k: var(f"y_{k[0]}_{k[1]}", 0, 1) for k in deadline.every(lin.y_keys)}
+    # the variables are most of the building time at 256x256 (0.45 of 0.56 s): checked as well
+    z = {k: var(f"z_{k[0]}_{k[1]}", 0, 1) for k in deadline.every(lin.z_keys) if S[k] > 0}
     for group in deadline.every(lin.exactly_one(x, y)):
         prob += pulp.lpSum(group) == 1
     for terms, rhs in deadline.every(lin.cardinalities(x, y)):
