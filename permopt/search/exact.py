@@ -3,6 +3,8 @@
 Binary ``x[i, j]`` picks candidate ``j`` for layer ``i``; one per layer; summed params and
 MACs within the budget; minimise the summed normalised pruned mass. CP-SAT needs integer
 objective coefficients (scaled by ``resolution``): the reported gap includes the rounding.
+Candidates no optimum can use are dropped first (:mod:`permopt.search.fixing`: reduced-cost
+fixing against a feasible configuration, checked with CP-SAT's own rounded constraints).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from ..backends.pulp import pulp_module, solve_pulp
 from ..limits import BUDGET_RTOL
 from ..status import Status
 from .config import ConfigProblem
+from .fixing import fixable
 from .strategies import Strategy, register_strategy, repair
 
 
@@ -64,16 +67,21 @@ class Exact(Strategy):
         cp = cp_model()
         model = cp.CpModel()
         n, ks = len(problem.space), problem.n_choices
-        x = [[model.new_bool_var(f"x{i}_{j}") for j in range(ks[i])] for i in range(n)]
+        valid = np.arange(problem.obj.shape[1])[None, :] < ks[:, None]
+        uses = _integer_resources(problem, valid)
+        rows = np.arange(n)
+
+        def fits(choice: np.ndarray) -> bool:  # CP-SAT's own rounded constraints, not the float ones
+            return all(int(w[rows, choice].sum()) <= cap for w, cap in uses)
+        keep, _ = fixable(np.where(valid, problem.obj, np.inf), [(w.astype(float), float(cap)) for w, cap in uses],
+                          valid, fits)
+        x = [{j: model.new_bool_var(f"x{i}_{j}") for j in range(ks[i]) if keep[i, j]} for i in range(n)]
         coef = np.rint(np.nan_to_num(problem.obj, posinf=0) * resolution).astype(np.int64)
         for i in range(n):
-            model.add_exactly_one(x[i])
-        for arr, limit, fixed in _resources(problem):
-            scale = 1.0 if np.all(arr[np.isfinite(arr)] == np.rint(arr[np.isfinite(arr)])) else _TIME_SCALE
-            # costs rounded up, the limit down: every CP-SAT-feasible choice is feasible in floats
-            model.add(sum(int(math.ceil(arr[i, j] * scale)) * x[i][j] for i in range(n) for j in range(ks[i]))
-                      <= int(math.floor((limit * (1 + BUDGET_RTOL) - fixed) * scale)))
-        model.minimize(sum(int(coef[i, j]) * x[i][j] for i in range(n) for j in range(ks[i])))
+            model.add_exactly_one(x[i].values())
+        for w, cap in uses:  # costs rounded up, the limit down: every CP-SAT-feasible choice is feasible in floats
+            model.add(sum(int(w[i, j]) * v for i in range(n) for j, v in x[i].items()) <= cap)
+        model.minimize(sum(int(coef[i, j]) * v for i in range(n) for j, v in x[i].items()))
         solver = cp.CpSolver()
         configure(solver, time_limit=time_limit, seed=seed, threads=threads)
         solver.parameters.max_deterministic_time = float(work_limit)
@@ -85,7 +93,7 @@ class Exact(Strategy):
         limit = Status.TIME_LIMIT if time_limit is not None and solver.wall_time >= time_limit else Status.WORK_LIMIT
         if st not in (cp.OPTIMAL, cp.FEASIBLE):
             return None, limit, None, slack
-        choice = [next(j for j in range(ks[i]) if solver.value(x[i][j])) for i in range(n)]
+        choice = [next(j for j, v in x[i].items() if solver.value(v)) for i in range(n)]
         bound = solver.best_objective_bound / resolution - slack
         return choice, Status.OPTIMAL if st == cp.OPTIMAL else limit, bound, slack
 
@@ -111,6 +119,17 @@ class Exact(Strategy):
 
 #: CP-SAT needs integers: measured latencies (seconds) count in units of 10 ns.
 _TIME_SCALE = 1e8
+
+
+def _integer_resources(problem: ConfigProblem, valid: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Each limited resource as CP-SAT sees it: integer uses (rounded up; 0 where a layer has no
+    such candidate) and the integer capacity (rounded down, the fixed part taken off)."""
+    out = []
+    for arr, limit, fixed in _resources(problem):
+        scale = 1.0 if np.all(arr[valid] == np.rint(arr[valid])) else _TIME_SCALE
+        w = np.where(valid, np.ceil(np.where(valid, arr, 0.0) * scale), 0).astype(np.int64)
+        out.append((w, int(math.floor((limit * (1 + BUDGET_RTOL) - fixed) * scale))))
+    return out
 
 
 def _resources(problem: ConfigProblem) -> Iterator[tuple[np.ndarray, float, float]]:
