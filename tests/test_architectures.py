@@ -59,6 +59,7 @@ def test_uniform_groups_export_equals_mask(pruned, name):
     assert count(res.model, X).params == count(model, X).params - round(saved)
 
 
+@pytest.mark.slow  # it reads the whole matrix's fixture (7 s)
 def test_timm_batchnormact_folds_like_torchvision(pruned):
     """timm's BatchNormAct2d is traced into F.batch_norm: it must still carry permutations. Before
     functional norms were recognised, efficientnet_lite0 needed two index modules per grouped conv."""

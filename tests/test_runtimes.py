@@ -64,6 +64,7 @@ def _measured_by(cache_dir):
     return {e["measured_by"] for e in json.loads((cache_dir / LatencyTable.FILE).read_text()).values()}
 
 
+@pytest.mark.slow
 def test_openvino_counters_find_each_layer_in_the_converted_model():
     ov = pytest.importorskip("openvino")
     torch.manual_seed(0)
