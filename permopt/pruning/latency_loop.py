@@ -60,14 +60,14 @@ def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[...
         out, exported = apply(model, built.plan, example_inputs, config.mode)
         report = make_report(model, built.plan, example_inputs, exported, before, traced)
         if setup is not None:  # the export is what gets deployed; a masked model runs at dense speed
-            timed = exported.model if exported is not None else export(model, built.plan, example_inputs).model
+            timed = exported.model if exported is not None else export(model, built.plan, example_inputs, traced).model
             _measure_latency(model, timed, example_inputs, setup, built.plan, report, config.progress)
         runs.append(Run(built.plan, built.search, built.solutions, out, exported, report))
         if not retries or budget is None or budget.latency is None or current.budget is None \
                 or current.budget.latency is None:
             break
         measured = report.latency_ratio
-        if measured is None or not _search_again(measured, budget.latency, runs):
+        if measured is None or not _search_again(budget.latency, runs):
             break
         error = budget.latency / measured
         if error > 1:  # raising: half the error (in log terms), as a pessimistic error did not scale
@@ -79,14 +79,19 @@ def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[...
     return runs
 
 
-def _search_again(measured: float, budget: float, runs: list[Run]) -> bool:
-    """Whether the last run, measured at ``measured`` (of dense), calls for another search: over
-    the budget while no run has met it, or well under it while no run has been over (never
-    back and forth: that would oscillate on timing noise)."""
-    met = [within(r.report.latency_ratio or 0.0, budget * (1 + LATENCY_SLACK)) for r in runs]
+def _met(ratio: float, budget: float) -> bool:
+    """Whether a measured latency ratio is within a latency budget (its slack included)."""
+    return within(ratio, budget * (1 + LATENCY_SLACK))
+
+
+def _search_again(budget: float, runs: list[Run]) -> bool:
+    """Whether the last of ``runs`` (each measured) calls for another search: over the budget
+    while no run has met it, or well under it while no run has been over (never back and
+    forth: that would oscillate on timing noise)."""
+    met = [_met(r.report.latency_ratio or 0.0, budget) for r in runs]
     if not met[-1]:
         return not any(met)
-    return measured < budget * (1 - LATENCY_RELAX) and all(met)
+    return (runs[-1].report.latency_ratio or 0.0) < budget * (1 - LATENCY_RELAX) and all(met)
 
 
 def _measure_latency(model: nn.Module, out: nn.Module, example_inputs: Any, setup: LatencySetup, plan: Plan,
@@ -108,5 +113,5 @@ def latency_choice(runs: list[Run], config: PruneConfig) -> Run:
     if budget is None or budget.latency is None or len(runs) == 1:
         return runs[0]
     ratio = [r.report.latency_ratio or float("inf") for r in runs]  # each run under a latency budget is measured
-    ok = [k for k, v in enumerate(ratio) if within(v, budget.latency * (1 + LATENCY_SLACK))]
+    ok = [k for k, v in enumerate(ratio) if _met(v, budget.latency)]
     return runs[max(ok, key=lambda k: ratio[k]) if ok else int(np.argmin(ratio))]
