@@ -289,12 +289,10 @@ class LatencyTable:
     def _hooked(self, model: nn.Module, x: Any, candidates: dict[str, list[int]],
                 progress: bool) -> tuple[dict[tuple[int, str], float], float]:
         """Torch eager: each layer timed by hooks inside one model variant per ``G``."""
-        groups = sorted({g for gs in candidates.values() for g in gs} | {1})
-        variants = {g: self.setup.apply(without_index_modules(_variant(model, x, candidates, g))).eval()
-                    for g in groups}
-        times, totals = _hooked_medians(variants, {g: [n for n, gs in candidates.items() if g in gs]
-                                                   for g in groups}, x, self.setup.rounds, self.setup.threads,
-                                        progress)
+        variants = _timing_variants(model, x, candidates)
+        times, totals = _hooked_medians({g: self.setup.apply(m) for g, (m, _) in variants.items()},
+                                        {g: names for g, (_, names) in variants.items()}, x, self.setup.rounds,
+                                        self.setup.threads, progress)
         return times, totals[1]
 
     def _profiled(self, model: nn.Module, x: Any, candidates: dict[str, list[int]],
@@ -302,14 +300,12 @@ class LatencyTable:
         """OpenVINO: each layer timed by the plugin's performance counters inside one converted
         variant of the model per ``G`` (as :meth:`_hooked` does in torch), round-robin with the
         dense model converted without counters (its time is the total the estimate starts from)."""
-        groups = sorted({g for gs in candidates.values() for g in gs} | {1})
         threads = self.setup.threads
         calls: dict[str, Callable[[], Any]] = {"dense": session(copy.deepcopy(model).eval(), x, "openvino", threads)}
         samples: dict[tuple[int, str], list[float]] = {}
-        for g in groups:
-            names = [n for n, gs in candidates.items() if g in gs or g == 1]
-            run, read = openvino_layer_session(without_index_modules(_variant(model, x, candidates, g)).eval(), x,
-                                               names, threads)
+        variants = _timing_variants(model, x, candidates)
+        for g, (variant, names) in variants.items():
+            run, read = openvino_layer_session(variant, x, names, threads)
 
             def profiled(run: Callable[[], Any] = run, read: Callable[[], dict[str, float]] = read,
                          g: int = g) -> None:
@@ -317,7 +313,7 @@ class LatencyTable:
                 for n, t in read().items():
                     samples.setdefault((g, n), []).append(t)
             calls[str(g)] = profiled
-        medians = _timed(calls, self.setup.rounds, threads, f"timing layers ({len(groups)} variants)", progress)
+        medians = _timed(calls, self.setup.rounds, threads, f"timing layers ({len(variants)} variants)", progress)
         return {k: statistics.median(v[WARMUP:]) for k, v in samples.items()}, medians["dense"]
 
     def _alone(self, model: nn.Module, x: Any, candidates: dict[str, list[int]], shapes: dict[str, tuple[int, ...]],
@@ -386,6 +382,16 @@ def _variant(model: nn.Module, x: Any, candidates: dict[str, list[int]], groups:
             plan.layers[n] = LayerPlan(n, groups, rng.permutation(np.arange(F) % groups),
                                        rng.permutation(np.arange(C) % groups))
     return export(model, plan, x).model
+
+
+def _timing_variants(model: nn.Module, x: Any, candidates: dict[str, list[int]]
+                     ) -> dict[int, tuple[nn.Module, list[str]]]:
+    """Per ``G`` (1, the dense model, included): the model with every layer that has ``G`` among
+    its candidates grouped at it (random groups, no index modules: timing only, in eval mode),
+    and the names of those layers, whose times that variant gives."""
+    groups = sorted({g for gs in candidates.values() for g in gs} | {1})
+    return {g: (without_index_modules(_variant(model, x, candidates, g)).eval(),
+                [n for n, gs in candidates.items() if g in gs]) for g in groups}
 
 
 def _hooked_medians(variants: dict[int, nn.Module], timed: dict[int, list[str]], x: Any, rounds: int, threads: int,
