@@ -70,19 +70,20 @@ def peer_at(model, x, macs_ratio):
 def layer_breakdown(name, model, shape, plan, G, batch, backend, rounds):
     """Where the time goes in ``backend``: each of ``plan``'s layers dense and at ``G`` inside the
     dense model (torch hooks, OpenVINO's counters; other runtimes: each layer alone), summed by
-    channels per group. The ``all`` row adds the model estimate (dense model minus its layers'
+    output channels per group. The ``all`` row adds the model estimate (dense model minus its layers'
     dense times plus their grouped ones) and the ceiling: that estimate with every layer at the
     faster of dense and ``G`` (what a per-layer choice of G in {1, G} can reach)."""
     runtime = {"torch-1": "torch"}.get(backend, backend)
     setup = LatencySetup(batch=batch, runtime=runtime, memory_format="contiguous", rounds=rounds, cache_dir=None)
     names = list(plan.pruned())
     times, dense = LatencyTable(setup).layers(model, torch.randn(1, *shape), {n: [1, G] for n in names})
-    per_group = {n: kind_of(model.get_submodule(n)).channels(model.get_submodule(n))[1] // G for n in names}
+    per_group = {n: kind_of(model.get_submodule(n)).channels(model.get_submodule(n))[1] // G  # (in, out)[1]
+                 for n in names}
     rows = []
     for c in sorted(set(per_group.values())) + ["all"]:
         mine = [n for n in names if c == "all" or per_group[n] == c]
         d, g = sum(times[n][1] for n in mine), sum(times[n][G] for n in mine)
-        row = {"model": name, "G": G, "batch": batch, "backend": backend, "in_per_group": c, "layers": len(mine),
+        row = {"model": name, "G": G, "batch": batch, "backend": backend, "out_per_group": c, "layers": len(mine),
                "dense_ms": 1e3 * d, "grouped_ms": 1e3 * g, "speedup": d / g if g > 0 else None,
                "model_estimate": None, "ceiling": None}
         if c == "all":
@@ -127,7 +128,7 @@ def main(argv=None):
     ap.add_argument("--out", default="latency", help="results file name in benchmarks/results (default latency)")
     ap.add_argument("--layers", action="store_true",
                     help="also break each model's time down by layer (dense vs G inside the model, summed by "
-                         "input channels per group) in every backend except torch-all and compile")
+                         "output channels per group) in every backend except torch-all and compile")
     ap.add_argument("--no-peer", dest="peer", action="store_false",
                     help="skip Torch-Pruning's L2 channel pruning at the same MACs (timed when installed)")
     args = ap.parse_args(argv)
@@ -186,8 +187,8 @@ def main(argv=None):
         print_table(peers, ["model", "G", "batch", "backend", "permopt", "permopt_ms", "peer_ms", "permopt_over_peer",
                             "verdict"])
     if layers:
-        print("\nBy layer: dense vs G inside the model, summed by input channels per group")
-        print_table(layers, ["model", "G", "batch", "backend", "in_per_group", "layers", "dense_ms", "grouped_ms",
+        print("\nBy layer: dense vs G inside the model, summed by output channels per group")
+        print_table(layers, ["model", "G", "batch", "backend", "out_per_group", "layers", "dense_ms", "grouped_ms",
                              "speedup", "model_estimate", "ceiling"])
     write_json(args.out, {"rows": rows, "peer": peers, "layers": layers})
 
