@@ -41,8 +41,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg
-import scipy.optimize
 
 from .certify import on_grid
 from .limits import Deadline, single_threaded_blas, validate_count
@@ -132,6 +130,8 @@ def lagrangian_bound(problem: GroupingProblem, *, evaluations: int | None = None
         value, grad = certified(x)
         return value, grad * slope
 
+    import scipy.optimize  # here, not at the top: scipy costs 0.4 s of `import permopt`
+
     with single_threaded_blas():
         try:
             certified(np.zeros(size))  # N = 0: the spectral bound, the first certificate
@@ -161,6 +161,8 @@ def _positive(y: np.ndarray, free: int, eps: float) -> tuple[np.ndarray, np.ndar
 
 def _top_eigen(H: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``count`` largest eigenvalues (descending) and eigenvectors of symmetric ``H``."""
+    import scipy.linalg
+
     m = H.shape[0]
     lam, V = scipy.linalg.eigh(H, subset_by_index=[m - count, m - 1], driver="evr")
     return lam[::-1], V[:, ::-1]

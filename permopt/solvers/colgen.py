@@ -35,10 +35,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import comb
+from typing import Any
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csc_matrix
 
 from ..backends.highs import MasterLP
 from ..certify import on_grid, topk_bound
@@ -113,8 +112,10 @@ def make_pricer(problem: GroupingProblem, Sn: np.ndarray, pricing: str = "auto",
     return TreePricer(Sn, problem.groups, float(tolerance), tree_work_limit, deadline)
 
 
-def _master(blocks: list[Block], F: int, C: int) -> csc_matrix:
+def _master(blocks: list[Block], F: int, C: int) -> Any:
     """The master's ``(F + C) × blocks`` 0/1 matrix: which rows and columns each block covers."""
+    from scipy.sparse import csc_matrix  # scipy is imported where used: `import permopt` stays fast
+
     idx = [np.concatenate([R, F + Cc]) for R, Cc in blocks]
     ptr = np.cumsum([0] + [len(i) for i in idx])
     return csc_matrix((np.ones(ptr[-1]), np.concatenate(idx) if idx else np.zeros(0, int), ptr),
@@ -195,6 +196,8 @@ class _Search:
     def integer_master(self, mip_node_limit: int) -> None:
         """Offer the best grouping made of the blocks so far (HiGHS MIP, at most ``mip_node_limit`` nodes)."""
         F, C = self.Sn.shape
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
         res = milp(-np.array(self.values), constraints=LinearConstraint(_master(self.blocks, F, C), 1, 1),
                    integrality=np.ones(len(self.blocks)), bounds=Bounds(0, 1),
                    options={"node_limit": mip_node_limit, "time_limit": self.deadline.remaining(1e-3) or np.inf})

@@ -6,7 +6,6 @@ exactly; GRPS is also the yardstick of speed, so it is written to be as fast as 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..problem import GroupingProblem
 from ..limits import validate_count
@@ -27,6 +26,8 @@ def mbm(problem: GroupingProblem, row_groups: np.ndarray, col_groups: np.ndarray
     Never lowers ``kept``: the current pairing is one of the matchings considered.
     """
     B = problem.block_sums(row_groups, col_groups)
+    from scipy.optimize import linear_sum_assignment  # here: `import permopt` stays fast
+
     rows, cols = linear_sum_assignment(B, maximize=True)
     relabel = np.empty(problem.groups, dtype=np.int64)
     relabel[cols] = rows  # column group cols[i] now pairs with row group rows[i]

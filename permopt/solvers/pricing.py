@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from math import comb
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from ..limits import Deadline
 
@@ -114,6 +113,8 @@ class EnumerationPricer(_Oriented):
         T, kc = self.T, self.kc
         self.subsets = np.array(list(itertools.combinations(range(T.shape[1]), kc)), dtype=np.int64).reshape(-1, kc)
         m = self.subsets.shape[0]
+        from scipy.sparse import csr_matrix  # imported where used: `import permopt` stays fast
+
         self.indicator = csr_matrix((np.ones(m * kc), (np.repeat(np.arange(m), kc), self.subsets.ravel())),
                                     shape=(m, T.shape[1]))
         self.mass = np.asarray(self.indicator @ T.T)  # mass[s, i]: T's row i on subset s

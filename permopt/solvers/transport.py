@@ -17,7 +17,6 @@ exact methods, by situation:
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..problem import one_hot
 
@@ -141,6 +140,8 @@ def assign_balanced(profit: np.ndarray, exact: bool = False, start: np.ndarray |
         labels = np.ones(n, dtype=np.int64)
         labels[np.argsort(profit[:, 1] - profit[:, 0], kind="stable")[:cap]] = 0
     else:
+        from scipy.optimize import linear_sum_assignment  # here: `import permopt` stays fast
+
         rows, cols = linear_sum_assignment(np.repeat(profit, cap, axis=1), maximize=True)
         labels = np.empty(n, dtype=np.int64)
         labels[rows] = cols // cap
