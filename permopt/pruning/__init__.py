@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from torch import nn
 
@@ -25,7 +25,7 @@ from .build import LOW_KEPT_RATIO, BuiltPlan, budget_cost_model, build_plan, cal
 from .latency_loop import LATENCY_RETRIES, LATENCY_SLACK, latency_choice, runs_until_measured
 from ..nn.calibration import POSITIONS
 from ..nn.reconstruct import reconstruct
-from .options import MIN_CHANNELS, MODES, PruneConfig, default_coupling, default_min_channels
+from .options import MIN_CHANNELS, MODES, PruneConfig, PruneOptions, default_coupling, default_min_channels
 from .report import Report, make_report
 
 
@@ -101,7 +101,8 @@ def _apply(model: nn.Module, plan: Plan, example_inputs: Any, mode: str, traced:
     return apply_masks(copy.deepcopy(model), plan), None
 
 
-def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = None, **options: Any) -> PruneResult:
+def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = None,
+          **options: Unpack[PruneOptions]) -> PruneResult:
     """Prune ``model`` into group convolutions in one call; ``model`` itself is never changed.
 
     Parameters
@@ -110,7 +111,7 @@ def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = No
     example_inputs : inputs for tracing (a tensor or a tuple).
     config : a :class:`PruneConfig` holding the options; keywords given as well replace its
         fields (``prune(model, x, config, seed=3)``).
-    **options : the fields of :class:`PruneConfig` (``groups=4``, ``budget={"params": 0.5}``,
+    **options : the fields of :class:`PruneConfig`, typed by :class:`PruneOptions` (``groups=4``, ``budget={"params": 0.5}``,
         ``solver``, ``coupling``, ``latency`` …), each documented there; all are checked once,
         before any tracing or solving, and an unknown one is a TypeError naming the others.
     """
@@ -135,6 +136,6 @@ def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = No
     return PruneResult(run.model, run.plan, run.report, run.search, run.export, run.solutions)
 
 
-__all__ = ["prune", "apply_plan", "load_pruned", "PruneResult", "PruneConfig", "Report", "BuiltPlan", "build_plan",
+__all__ = ["prune", "apply_plan", "load_pruned", "PruneResult", "PruneConfig", "PruneOptions", "Report", "BuiltPlan", "build_plan",
            "make_report", "default_coupling", "default_min_channels", "MIN_CHANNELS", "LOW_KEPT_RATIO",
            "LATENCY_SLACK", "LATENCY_RETRIES"]

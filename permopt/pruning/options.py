@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from concurrent.futures import Executor
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -235,3 +235,34 @@ class PruneConfig:
                 raise ValueError("cost='data' needs the calibration statistics and the layers' weights")
             return DataCostModel(weights, stats, **options)
         return SolverCostModel(**options)
+
+
+class PruneOptions(TypedDict, total=False):
+    """The keywords of :func:`permopt.prune`: the fields of :class:`PruneConfig`, typed as a caller
+    may pass them (a budget as a dict or a string, a latency setup as a dict), so that editors
+    complete and check them. Each is documented on :class:`PruneConfig`."""
+
+    groups: int | None
+    budget: Budget | dict[str, float] | str | None
+    strategy: str
+    solver: str
+    criterion: Any
+    grads: dict | None
+    layers: Any
+    ignored_layers: Any
+    include_linear: bool
+    min_channels: int | None
+    max_groups: int | None
+    mode: str
+    layer_time_limit: float | None
+    search_time_limit: float | None
+    seed: int | None
+    progress: bool
+    executor: Executor | None
+    n_jobs: int | None
+    coupling: str | None
+    latency: LatencySetup | dict[str, Any] | None
+    calibration: Any
+    reconstruct: bool | None
+    positions: int
+    cost: str | None

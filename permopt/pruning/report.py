@@ -33,6 +33,16 @@ class Report:
         return float(np.dot([r["kept_ratio"] for r in self.layers], weights) / weights.sum()) if weights.sum() else 1.0
 
     @property
+    def params_ratio(self) -> float:
+        """Parameters after / before (all parameters, BatchNorm included)."""
+        return self.params_after / self.params_before
+
+    @property
+    def macs_ratio(self) -> float:
+        """MACs after / before."""
+        return self.macs_after / self.macs_before
+
+    @property
     def latency_ratio(self) -> float | None:
         """Measured pruned / dense latency (None when latency was not measured)."""
         if self.latency_before is None or self.latency_after is None:
@@ -51,7 +61,7 @@ class Report:
         lines.append("-" * len(head))
         lines.append(f"{'total (all parameters)':<28} {'':>3} {'':>7} {'':<16} {self.params_before:>10} "
                      f"{self.params_after:>10} {self.macs_before:>12} {self.macs_after:>12}")
-        lines.append(f"params x{self.params_after / self.params_before:.3f}, MACs x{self.macs_after / self.macs_before:.3f}, "
+        lines.append(f"params x{self.params_ratio:.3f}, MACs x{self.macs_ratio:.3f}, "
                      f"kept x{self.kept_ratio:.3f} (layer kept ratios weighted by parameters), "
                      f"{self.index_modules} channel-index modules")
         if self.latency_before and self.latency_after:
