@@ -6,6 +6,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 import permopt
 from permopt import models
-from permopt.cli import in_cli_words, main
+from permopt.cli import build_parser, in_cli_words, main
 from permopt.search import Budget, ConfigProblem, SearchSpace, SolverCostModel, pareto_front, search
 from permopt.search.space import LayerSpec
 
@@ -126,7 +128,18 @@ def test_errors_reaching_the_cli_name_its_flags(capsys):
     for flag in ("--include-linear", "--max-groups", "--min-channels", "-s best or -s auto"):
         assert flag in solve and flag in prune
     assert "--solver-option node_limit=N" in solve and "--time-limit" in solve
-    assert "--layer-time-limit" in prune and "permopt solve --solver-option" in prune
+    assert "--layer-time-limit" in prune and "node_limit" not in prune and "--solver-option" not in prune
+    assert "--solvers best or --solvers auto" in in_cli_words(msg, "compare")
+    # every flag the advice names is one the command accepts
+    subparsers = next(a for a in build_parser()._actions if a.choices and "solve" in a.choices).choices
+    limit = ("enumerate: about 10^11.0 partitions of 24 items into 4 groups are too many to finish without a "
+             "limit; pass node_limit=N (reproducible) or time_limit= (it then returns the best solution and a "
+             "certified bound), or use solver='best' or 'auto'")
+    budget = "budget cannot be met; try include_linear=True; a larger max_groups (now 8); a smaller min_channels"
+    for command, message in [(c, limit) for c in ("solve", "compare", "search", "prune")] + [("prune", budget)]:
+        accepted = {o for a in subparsers[command]._actions for o in a.option_strings}
+        named = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", in_cli_words(message, command)))
+        assert named and named <= accepted, (command, named - accepted)
     assert main(["prune", "--model", "resnet20", "--quiet"]) == 2
     assert "--groups G (uniform) or --budget SPEC" in capsys.readouterr().err
 

@@ -156,20 +156,26 @@ _CLI_WORDS = [(re.compile(p), flag) for p, flag in [
     (r"\bgroups= \(uniform G\) or budget= ", "--groups G (uniform) or --budget SPEC "),
     (r"\bcriterion '(\w+)' needs calibration= ", r"--criterion \1 needs --calibration "),
     (r"\bcost='data' needs calibration= ", "--cost data needs --calibration "),
-    (r"\bsolver='(\w+)' or '(\w+)'", r"-s \1 or -s \2"),
-    (r"\bsolver='(\w+)'", r"-s \1"),
+    (r"\bsolver='(\w+)' or '(\w+)'", r"SOLVER \1 or SOLVER \2"),
+    (r"\bsolver='(\w+)'", r"SOLVER \1"),
 ]]
+#: How each command names the solver: ``compare`` runs a list, ``bench`` one per latency table.
+_SOLVER_FLAG = {"compare": "--solvers", "bench": "--solver"}
 
 
 def in_cli_words(message: str, command: str) -> str:
-    """``message`` with the Python argument names it suggests replaced by this CLI's flags
-    (``node_limit=`` is a solver option, settable only in ``permopt solve --solver-option``)."""
+    """``message`` with the Python argument names it suggests replaced by the flags of this
+    command, and advice the command cannot take (a solver option outside ``solve``) left out."""
     for pattern, flag in _CLI_WORDS:
         message = pattern.sub(flag, message)
+    message = message.replace("SOLVER ", _SOLVER_FLAG.get(command, "-s") + " ")
     limit = "--time-limit " if command in ("solve", "compare") else "--layer-time-limit "
+    if command == "solve":
+        message = re.sub(r"\bnode_limit=(?!\d)N?", "--solver-option node_limit=N ", message)
+    else:  # only `solve` takes solver options: drop "node_limit=N (reproducible) or"
+        message = re.sub(r"\bnode_limit=(?!\d)N?\s*(\([^)]*\))?\s*or\s+", "", message)
     message = re.sub(r"\btime_limit=", limit, message)
-    option = "--solver-option node_limit=N" if command == "solve" else "`permopt solve --solver-option node_limit=N`"
-    return re.sub(r"\bnode_limit=(?!\d)", option + " ", message).replace("  ", " ")
+    return re.sub(r" +", " ", message).replace(" )", ")").replace(" ,", ",")
 
 
 def main(argv: list[str] | None = None) -> int:

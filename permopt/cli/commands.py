@@ -97,7 +97,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     config = prune_config(args)
     if args.distill and config.calibration is None:
         raise ValueError("--distill needs --calibration (the unlabelled inputs it distils on)")
-    out, plot = output_dir(args.out_dir), output_file(args.plot, "--plot")
+    out = output_dir(args.out_dir)  # created first: --plot may name a file inside it
+    plot = output_file(args.plot, "--plot")
     model, x = load_model(args)
     res = prune(model, x, replace(config, mode="mask") if args.distill else config)
     if args.distill:  # fine-tune the masked model toward the dense one, then export it
@@ -107,7 +108,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
         distill(res.model, model, config.calibration, steps=args.distill, seed=args.seed, progress=not args.quiet)
         if config.mode == "export":
             res.model = apply_plan(res.model, res.plan, x)
-    out.mkdir(parents=True, exist_ok=True)
     res.plan.save(out / "plan.json")
     torch.save(res.model.state_dict(), out / "pruned_state_dict.pt")
     (out / "report.json").write_text(json.dumps(res.report.to_dict(), indent=1))
