@@ -2,7 +2,8 @@
 
     from permopt import models
     net = models.get("resnet20", num_classes=10)
-    models.available()
+    net = models.get("resnet20", weights="cifar10")   # trained on CIFAR-10, shipped with permopt
+    models.available(), models.available_weights()
 
 Names prefixed ``tv:`` or ``timm:`` build torchvision / timm architectures with random
 weights (``models.get("tv:resnet50")``); see :mod:`permopt.models.external`. Listing the
@@ -11,6 +12,8 @@ zoo does not import torch; building a model does.
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
 from typing import Any
 
 # name -> (module, class, constructor keywords, per-sample input shape)
@@ -36,15 +39,33 @@ def available() -> list[str]:
     return sorted(_ZOO)
 
 
+#: Trained weights shipped with permopt: ``weights/<model>_<dataset>.pt`` beside this file, each with
+#: a ``.json`` record of how it was trained and its test accuracy (``benchmarks/train_cifar.py``).
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def available_weights() -> dict[str, dict]:
+    """``{"resnet20:cifar10": record, ...}``: the trained weights shipped with permopt and each
+    one's record (data set, schedule, seed, test accuracy)."""
+    out = {}
+    for record in sorted(WEIGHTS_DIR.glob("*.json")):
+        info = json.loads(record.read_text())
+        out[f"{info['model']}:{info['dataset']}"] = info
+    return out
+
+
 def _check(name: str) -> None:
     if not isinstance(name, str) or (name not in _ZOO and not name.startswith(EXTERNAL_PREFIXES)):
         raise ValueError(f"unknown model {name!r}; available: {available()}, or tv:NAME (torchvision) / "
                          f"timm:NAME (timm)")
 
 
-def get(name: str, seed: int | None = None, **kwargs: Any) -> Any:
+def get(name: str, seed: int | None = None, weights: str | None = None, **kwargs: Any) -> Any:
     """Build the named architecture with fresh (untrained) weights; ``kwargs`` go to its
     constructor (``num_classes=…``: see :func:`default_classes`).
+
+    ``weights="cifar10"`` loads the trained weights shipped with permopt instead (see
+    :func:`available_weights`; nothing downloads) and returns the model in eval mode.
 
     With ``seed`` the weights are drawn from ``torch.manual_seed(seed)`` (torch's global random
     state is left as it was), so the same name and seed give identical weights in any process;
@@ -52,6 +73,8 @@ def get(name: str, seed: int | None = None, **kwargs: Any) -> Any:
     always passes its ``--seed``.
     """
     _check(name)
+    if weights is not None:
+        return _trained(name, weights, **kwargs)
     if seed is None:
         return _build(name, **kwargs)
     import torch
@@ -59,6 +82,19 @@ def get(name: str, seed: int | None = None, **kwargs: Any) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _build(name, **kwargs)
+
+
+def _trained(name: str, weights: str, **kwargs: Any) -> Any:
+    import torch
+
+    key = f"{name}:{weights}"
+    shipped = available_weights()
+    if key not in shipped:
+        raise ValueError(f"no weights {weights!r} for model {name!r}; shipped: {sorted(shipped) or 'none'}")
+    model = get(name, seed=0, **kwargs)
+    state = torch.load(WEIGHTS_DIR / f"{name}_{weights}.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.eval()
 
 
 def _build(name: str, **kwargs: Any) -> Any:
@@ -89,5 +125,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["available", "get", "input_shape", "default_classes", "CifarResNet", "PreResNet", "DenseNet", "CondenseNet",
+__all__ = ["available", "available_weights", "get", "input_shape", "default_classes", "CifarResNet", "PreResNet", "DenseNet", "CondenseNet",
            "MobileNetV2", "VGG", "DigitsCNN"]
