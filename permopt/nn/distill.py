@@ -8,6 +8,7 @@ and the grouped model computes what the fine-tuned masked one does.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -40,14 +41,14 @@ def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor | Iterabl
     threads (default 1: floating-point sums then run in one order, so the same inputs and seed
     give the same weights on any machine; None keeps torch's setting). Returns the loss of
     every step."""
+    _check_distill(student, teacher, data, lr, temperature, threads)
     validate_count("steps", steps, 1)
     validate_count("batch_size", batch_size, 1)
     validate_seed(seed)
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
     params = [p for p in student.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the student has no trainable parameters")
+    saved_state = {k: v.detach().clone() for k, v in student.state_dict().items()}  # restored if a loss diverges
     gen = torch.Generator().manual_seed(seed or 0)
     opt = torch.optim.Adam(params, lr=lr)
     saved = torch.get_num_threads()
@@ -63,9 +64,20 @@ def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor | Iterabl
         for _ in range(steps):
             x = next(stream)
             with torch.no_grad():
-                target = Fn.log_softmax(teacher(x) / temperature, dim=-1)
-            out = Fn.log_softmax(student(x) / temperature, dim=-1)
+                logits = teacher(x)
+                if not isinstance(logits, torch.Tensor):
+                    raise ValueError(f"the teacher returned {_shape(logits)}: distill needs one logits tensor")
+                target = Fn.log_softmax(logits / temperature, dim=-1)
+            raw = student(x)
+            if not isinstance(raw, torch.Tensor) or raw.shape != target.shape:
+                raise ValueError(f"the student's output ({_shape(raw)}) does not match the teacher's "
+                                 f"({tuple(target.shape)}): distill needs one logits tensor of the same shape")
+            out = Fn.log_softmax(raw / temperature, dim=-1)
             loss = Fn.kl_div(out, target, log_target=True, reduction="batchmean") * temperature ** 2
+            if not torch.isfinite(loss):
+                student.load_state_dict(saved_state)
+                raise FloatingPointError(f"distill: the loss of step {len(losses) + 1} is {float(loss.detach())} (lr={lr!r}; "
+                                         f"non-finite inputs or outputs?); the student's weights were restored")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -79,3 +91,29 @@ def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor | Iterabl
         if bar:
             bar.close()
     return losses
+
+
+def _check_distill(student: Any, teacher: Any, data: Any, lr: float, temperature: float, threads: int | None) -> None:
+    """Refuse what would ruin the student or fail deep inside torch, naming the argument."""
+    for name, model in (("student", student), ("teacher", teacher)):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
+    for name, value in (("lr", lr), ("temperature", temperature)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if threads is not None:
+        validate_count("threads", threads, 1)
+    if isinstance(data, torch.Tensor):
+        if data.numel() == 0 or len(data) == 0:
+            raise ValueError(f"data is empty (shape {tuple(data.shape)}): distill needs unlabelled inputs")
+        if not data.is_floating_point():
+            raise ValueError(f"data must be floating point (the models' inputs), got {data.dtype}")
+        if not bool(torch.isfinite(data).all()):
+            raise ValueError("data holds NaN or Inf values")
+    elif iter(data) is data:
+        raise ValueError("data is a one-shot iterator (e.g. a generator): pass a tensor, a list of batches or a "
+                         "DataLoader, which can be read again")
+
+
+def _shape(value: Any) -> str:
+    return f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"

@@ -60,11 +60,13 @@ def load_pruned(dense_model: nn.Module, plan: Plan | str | Path, state_dict: dic
     """The pruned model saved by ``permopt prune`` (or ``torch.save(res.model.state_dict())``),
     rebuilt: the dense architecture (any weights), the plan it was pruned with, and the pruned
     model's state dict (a dict or a ``.pt`` path). ``mode`` must be the one the state dict was
-    saved from (``export`` for ``permopt prune``'s ``pruned_state_dict.pt``)."""
+    saved from (``export`` for ``permopt prune``'s ``pruned_state_dict.pt``). The model is
+    returned in eval mode, as ``permopt prune`` saved it (``models.get()`` builds models in train
+    mode, whose BatchNorm would otherwise use batch statistics); call ``.train()`` to fine-tune."""
     model = apply_plan(dense_model, plan, example_inputs, mode)
     what = "the state dict" if isinstance(state_dict, dict) else f"state_dict {str(state_dict)!r}"
     load_state(model, state_dict, what, f"the dense model under this plan (mode={mode!r})")
-    return model
+    return model.eval()
 
 
 def _as_plan(plan: Plan | str | Path) -> Plan:

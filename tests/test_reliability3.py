@@ -1,0 +1,64 @@
+"""Reliability round 3 (issue 39): each test fails without its fix."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import permopt
+from permopt import models
+from permopt.cli import main
+
+
+def _digits_pair():
+    teacher = models.get("digits_cnn", seed=0).eval()
+    student = permopt.prune(teacher, torch.randn(2, 1, 8, 8), groups=4, mode="mask", progress=False).model
+    return teacher, student, torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"temperature": math.inf}, "temperature must be a finite number > 0"),
+    ({"temperature": math.nan}, "temperature must be a finite number > 0"),
+    ({"lr": -1.0}, "lr must be a finite number > 0"),
+    ({"threads": 0}, "threads must be >= 1"),
+    ({"data": torch.zeros(0, 1, 8, 8)}, "data is empty"),
+    ({"data": torch.full((4, 1, 8, 8), math.nan)}, "NaN or Inf"),
+    ({"data": torch.zeros(4, 1, 8, 8, dtype=torch.uint8)}, "floating point"),
+    ({"data": (b for b in [torch.randn(4, 1, 8, 8)])}, "one-shot iterator"),
+    ({"teacher": nn.Sequential(nn.Flatten(), nn.Linear(64, 7))}, "does not match the teacher's"),
+    ({"teacher": "not a model"}, "teacher must be a torch.nn.Module"),
+])
+def test_distill_refuses_what_would_ruin_the_student_and_leaves_it_untouched(bad, match):
+    teacher, student, data = _digits_pair()
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    kwargs = {"steps": 3, "progress": False, **bad}
+    with pytest.raises((ValueError, TypeError), match=match):
+        permopt.nn.distill(student, kwargs.pop("teacher", teacher), kwargs.pop("data", data), **kwargs)
+    assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
+
+
+def test_distill_stops_at_a_diverging_loss_and_restores_the_weights():
+    teacher, student, data = _digits_pair()
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    with pytest.raises(FloatingPointError, match="weights were restored"):
+        permopt.nn.distill(student, teacher, data, steps=20, lr=1e30, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
+
+
+def test_load_pruned_returns_the_model_in_eval_mode(tmp_path):
+    out = tmp_path / "out"
+    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--quiet", "--out-dir", str(out)]) == 0
+    x = torch.randn(3, 1, 8, 8)
+    dense = models.get("digits_cnn", seed=0)  # train mode, as models.get() returns it
+    assert dense.training
+    loaded = permopt.load_pruned(dense, out / "plan.json", out / "pruned_state_dict.pt", x)
+    assert not loaded.training and not any(m.training for m in loaded.modules())
+
+
+def test_cli_plot_inside_a_new_out_dir(tmp_path):
+    out = tmp_path / "new" / "out"
+    assert main(["prune", "--model", "digits_cnn", "-g", "4", "--quiet", "--out-dir", str(out),
+                 "--plot", str(out / "plan.png")]) == 0
+    assert (out / "plan.png").is_file() and (out / "plan.json").is_file()
