@@ -57,7 +57,7 @@ def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor | Iterabl
     modes = [(m, m.training) for m in (*student.modules(), *teacher.modules())]
     student.eval()
     teacher.eval()
-    losses = []
+    losses: list[float] = []
     bar = progress_bar(steps, "distilling", "step", progress)
     try:
         stream = _cycle(data, batch_size, gen)
