@@ -62,3 +62,25 @@ def test_cli_plot_inside_a_new_out_dir(tmp_path):
     assert main(["prune", "--model", "digits_cnn", "-g", "4", "--quiet", "--out-dir", str(out),
                  "--plot", str(out / "plan.png")]) == 0
     assert (out / "plan.png").is_file() and (out / "plan.json").is_file()
+
+
+@pytest.mark.parametrize("calibration, match", [
+    (torch.zeros(0, 1, 8, 8), "no samples"),
+    ([], "empty list"),
+    (torch.full((4, 1, 8, 8), math.inf), "NaN or Inf"),
+])
+def test_bad_calibration_data_is_named_before_any_work(calibration, match):
+    model, x = models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=match):
+        permopt.prune(model, x, groups=4, calibration=calibration, progress=False)
+    plan = permopt.prune(model, x, groups=4, progress=False).plan
+    with pytest.raises(ValueError, match=match):
+        permopt.apply_plan(model, plan, x, calibration=calibration)
+
+
+def test_apply_plan_with_calibration_leaves_the_callers_plan_alone():
+    model, x = models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)
+    plan = permopt.prune(model, x, groups=4, progress=False).plan
+    meta = dict(plan.meta)
+    permopt.apply_plan(model, plan, x, calibration=torch.randn(16, 1, 8, 8))
+    assert plan.meta == meta and "reconstruction" not in plan.meta

@@ -67,8 +67,17 @@ def check_reiterable(data: Any) -> None:
     """Refuse calibration data that can be read only once (a generator, an iterator): pruning
     reads it once for the statistics and again for each reconstructed layer, and every read must
     give the same batches in the same order (a reconstruction checks it)."""
-    if data is None or isinstance(data, torch.Tensor):
+    if data is None:
         return
+    if isinstance(data, torch.Tensor):
+        if data.ndim == 0 or len(data) == 0:
+            raise ValueError(f"calibration holds no samples (shape {tuple(data.shape)}); pass unlabelled inputs, "
+                             "a batch dimension first")
+        if data.is_floating_point() and not bool(torch.isfinite(data).all()):
+            raise ValueError("calibration data holds NaN or Inf values")
+        return
+    if isinstance(data, (list, tuple)) and not data:
+        raise ValueError("calibration is an empty list: pass unlabelled inputs (a tensor or batches)")
     if not isinstance(data, Iterable):
         raise TypeError(f"calibration must be a tensor or an iterable of batches, got {type(data).__name__}")
     if iter(data) is data:

@@ -23,7 +23,7 @@ from ..plan import Plan
 from ..search import SearchResult
 from .build import LOW_KEPT_RATIO, BuiltPlan, budget_cost_model, build_plan, calibration_stats
 from .latency_loop import LATENCY_RETRIES, LATENCY_SLACK, latency_choice, runs_until_measured
-from ..nn.calibration import POSITIONS
+from ..nn.calibration import POSITIONS, check_reiterable
 from ..nn.reconstruct import reconstruct
 from .options import MIN_CHANNELS, MODES, PruneConfig, PruneOptions, default_coupling, default_min_channels
 from .report import Report, make_report
@@ -52,7 +52,9 @@ def apply_plan(model: nn.Module, plan: Plan | str | Path, example_inputs: Any, m
     (unlabelled inputs) the kept weights are refitted to the dense layers' outputs first
     (:func:`permopt.nn.reconstruct.reconstruct`).
     """
-    return _apply(model, _as_plan(plan), example_inputs, mode, calibration=calibration)[0]
+    check_reiterable(calibration)
+    own = copy.deepcopy(_as_plan(plan)) if calibration is not None else _as_plan(plan)  # meta is written: not the caller's
+    return _apply(model, own, example_inputs, mode, calibration=calibration)[0]
 
 
 def load_pruned(dense_model: nn.Module, plan: Plan | str | Path, state_dict: dict | str | Path,
