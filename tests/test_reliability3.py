@@ -84,3 +84,26 @@ def test_apply_plan_with_calibration_leaves_the_callers_plan_alone():
     meta = dict(plan.meta)
     permopt.apply_plan(model, plan, x, calibration=torch.randn(16, 1, 8, 8))
     assert plan.meta == meta and "reconstruction" not in plan.meta
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"budget": {"params": math.inf}}, ValueError, "finite positive number"),
+    ({"budget": "macs=nan"}, ValueError, "finite positive number"),
+    ({"groups": 4, "reconstruct": "yes", "calibration": torch.randn(4, 1, 8, 8)}, ValueError,
+     "reconstruct must be True, False or None"),
+    ({"groups": 4, "criterion": "bogus", "calibration": torch.randn(4, 1, 8, 8)}, ValueError,
+     r"unknown criterion 'bogus'.*activation"),
+])
+def test_bad_options_are_refused_when_the_config_is_made(options, error, match):
+    with pytest.raises(error, match=match):
+        permopt.PruneConfig(**options)
+
+
+def test_an_unreachable_budget_names_a_reachable_value_to_copy_back():
+    import re
+
+    model, x = models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)
+    with pytest.raises(ValueError, match="cannot be met") as caught:
+        permopt.prune(model, x, budget={"params": 0.01}, progress=False)
+    reachable = float(re.search(r"params \(([\d.]+) of dense\)", str(caught.value)).group(1))
+    permopt.prune(model, x, budget={"params": reachable}, progress=False)  # the value it named is met

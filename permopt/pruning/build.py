@@ -1,6 +1,7 @@
 """Building a plan: choose G per layer (uniform, or a budget search) and solve every grouped layer."""
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,12 +155,18 @@ def _check_budget(budget: Budget, space: SearchSpace, info: ModelInfo, config: P
     if all(within(v, lim) for v, lim in zip(smallest, limits)):
         return
     hints = _budget_hints(info, config)
-    reach = [f"{smallest[0]:.0f} params ({smallest[0] / space.dense_params:.3f} of dense)",
-             f"{smallest[1]:.0f} MACs ({smallest[1] / space.dense_macs:.3f} of dense)"]
+    # fractions rounded up, so that the value printed, copied back as the budget, is reachable
+    reach = [f"{smallest[0]:.0f} params ({_up(smallest[0] / space.dense_params)} of dense)",
+             f"{smallest[1]:.0f} MACs ({_up(smallest[1] / space.dense_macs)} of dense)"]
     if space.dense_latency is not None:
-        reach.append(f"{1e3 * smallest[2]:.3g} ms ({smallest[2] / space.dense_latency:.3f} of dense, measured)")
+        reach.append(f"{1e3 * smallest[2]:.3g} ms ({_up(smallest[2] / space.dense_latency)} of dense, measured)")
     raise ValueError(f"budget {budget} cannot be met: the cheapest G on every searched layer reaches "
                      f"{', '.join(reach)}" + (f"; to reach further try {'; '.join(hints)}" if hints else ""))
+
+
+def _up(fraction: float) -> str:
+    """``fraction`` to three decimals, rounded up (0.33237 -> 0.333)."""
+    return f"{math.ceil(fraction * 1000 - 1e-9) / 1000:.3f}"
 
 
 def _warn_low_kept(plan: Plan) -> None:

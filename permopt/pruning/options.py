@@ -9,7 +9,7 @@ import numpy as np
 
 from ..coupling import validate_coupling
 from ..limits import validate_count, validate_seed, validate_time_limit
-from ..criteria import DATA_CRITERIA
+from ..criteria import DATA_CRITERIA, available_criteria
 from ..nn.calibration import POSITIONS, check_reiterable
 from ..nn.latency import LatencySetup
 from ..parallel import validate_parallel
@@ -169,6 +169,11 @@ class PruneConfig:
         validate_parallel(self.executor, self.n_jobs)
         check_reiterable(self.calibration)
         validate_count("positions", self.positions, 1)
+        if self.reconstruct is not None and not isinstance(self.reconstruct, (bool, np.bool_)):
+            raise ValueError(f"reconstruct must be True, False or None (the default), got {self.reconstruct!r}")
+        if isinstance(self.criterion, str) and self.criterion not in (*available_criteria(), *DATA_CRITERIA):
+            raise ValueError(f"unknown criterion {self.criterion!r}; weight criteria: {available_criteria()}, "
+                             f"with calibration: {list(DATA_CRITERIA)}")
         if self.reconstruct and self.calibration is None:
             raise ValueError("reconstruct=True needs calibration= (unlabelled inputs to refit the kept weights on)")
         if self.cost is not None and self.cost not in COSTS:

@@ -1,6 +1,7 @@
 """Budgets on parameters, MACs and measured latency, absolute or as a fraction of the dense model."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,10 @@ class Budget:
             raise ValueError("a budget needs params=, macs= and/or latency=")
         for what in self.RESOURCES:
             v = getattr(self, what)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
-                raise ValueError(f"budget {what} must be a positive number (fraction <= 1 or absolute), got {v!r}")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                                  or not math.isfinite(v)):
+                raise ValueError(f"budget {what} must be a finite positive number (fraction <= 1 or absolute), "
+                                 f"got {v!r}")
         for what in ("params", "macs"):
             v = getattr(self, what)
             if v is not None and v > 1 and v != int(v):
