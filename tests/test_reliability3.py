@@ -107,3 +107,18 @@ def test_an_unreachable_budget_names_a_reachable_value_to_copy_back():
         permopt.prune(model, x, budget={"params": 0.01}, progress=False)
     reachable = float(re.search(r"params \(([\d.]+) of dense\)", str(caught.value)).group(1))
     permopt.prune(model, x, budget={"params": reachable}, progress=False)  # the value it named is met
+
+
+def test_a_users_hook_on_a_pruned_layer_is_refused_before_solving_not_dropped():
+    model, x = models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)
+    plan = permopt.prune(model, x, groups=4, progress=False).plan
+    name = next(iter(plan.pruned()))
+    model.get_submodule(name).register_forward_hook(lambda m, i, o: o * 2)
+    with pytest.raises(ValueError, match=f"layer '{name}' has forward hook"):
+        permopt.prune(model, x, groups=4, progress=False)
+    with pytest.raises(ValueError, match=f"layer '{name}' has forward hook"):
+        permopt.apply_plan(model, plan, x)
+    masked = permopt.prune(model, x, groups=4, mode="mask", progress=False).model  # mask mode keeps the layer
+    assert masked.get_submodule(name)._forward_hooks
+    dense_ok = permopt.prune(model, x, groups=4, ignored_layers=[name], progress=False)
+    assert name not in dense_ok.plan.pruned()

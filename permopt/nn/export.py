@@ -76,6 +76,21 @@ def grouped_module(m: Any, lp: LayerPlan, row_order: np.ndarray | None = None,
     return new.to(W.dtype).train(m.training)
 
 
+def check_hooks(model: nn.Module, names: Any) -> None:
+    """Refuse to export layers that carry a user's hooks: the grouped module that replaces a layer
+    would not call them, and its channels come in another order, so the export would silently
+    compute something else than the model with its hooks."""
+    for name in names:
+        m = model.get_submodule(name)
+        kinds = [what for what, table in (("forward ", m._forward_hooks), ("forward pre-", m._forward_pre_hooks),
+                                          ("backward ", m._backward_hooks)) if table]
+        if kinds:
+            which = " and ".join(kinds)
+            raise ValueError(f"layer {name!r} has {which}hook(s), which its grouped export would drop; "
+                             f"remove them before exporting, keep the layer dense (ignored_layers=[{name!r}]) or "
+                             "prune with mode='mask'")
+
+
 def check_plan(model: nn.Module, plan: Plan) -> None:
     """Raise a clear error when a plan does not fit the model's layers."""
     for name, lp in plan.pruned().items():
@@ -218,17 +233,21 @@ def _insert_index_modules(inserter: _IndexInserter, spaces: dict, orders: dict, 
                 inserter.before(a, user, inv, f"before {user.name} (fixed sink)")
 
 
-def export(model: nn.Module, plan: Plan, example_inputs: Any, traced: fx.GraphModule | None = None) -> ExportResult:
+def export(model: nn.Module, plan: Plan, example_inputs: Any, traced: fx.GraphModule | None = None, *,
+           refuse_hooks: bool = True) -> ExportResult:
     """Build the grouped model for ``plan``; the input model is left untouched.
 
     Masks on ``model`` (from :func:`apply_masks`) are baked into the copy first. Returns an
     :class:`ExportResult` whose ``model`` is a ``torch.fx.GraphModule`` (or, when the model
     cannot be traced, a copy with each pruned layer wrapped in index modules). ``traced``, the
     trace of an unmasked ``model`` from :func:`permopt.nn.inspect`, is copied instead of tracing
-    again.
+    again. A pruned layer with a user's hooks is refused (:func:`check_hooks`) unless
+    ``refuse_hooks=False`` (permopt's own exports for counting and timing a masked model).
     """
     check_plan(model, plan)
     plans = plan.pruned()
+    if refuse_hooks:
+        check_hooks(model, plans)
     if traced is not None and not is_masked(model):
         gm: fx.GraphModule | None = copy.deepcopy(traced)
     else:

@@ -381,7 +381,7 @@ def _variant(model: nn.Module, x: Any, candidates: dict[str, list[int]], groups:
             F, C = model.get_submodule(n).weight.shape[:2]  # type: ignore[index]
             plan.layers[n] = LayerPlan(n, groups, rng.permutation(np.arange(F) % groups),
                                        rng.permutation(np.arange(C) % groups))
-    return export(model, plan, x).model
+    return export(model, plan, x, refuse_hooks=False).model  # timed only
 
 
 def _timing_variants(model: nn.Module, x: Any, candidates: dict[str, list[int]]

@@ -15,7 +15,7 @@ from typing import Any, Unpack
 from torch import nn
 
 from ..nn.count import count
-from ..nn.export import ExportResult, export
+from ..nn.export import ExportResult, check_hooks, export
 from ..nn.inspect import inspect, signature
 from ..nn.mask import apply_masks
 from ..nn.state import load_state
@@ -124,6 +124,8 @@ def prune(model: nn.Module, example_inputs: Any, config: PruneConfig | None = No
                    min_channels=parsed.min_channels_per_group)
     before = info.counts or count(model, example_inputs)  # the trace counted already: one run of the model
     names = info.select(parsed.layers, parsed.ignored_layers)
+    if parsed.mode == "export":
+        check_hooks(model, names)  # before any solving: the export would drop them
     stats = calibration_stats(model, parsed, names)  # one pass, shared by every build below
     cost = budget_cost_model(model, parsed, names, stats) if parsed.budget is not None else None
     build = partial(build_plan, model, example_inputs, info=info, counts=before, cost_model=cost, stats=stats)

@@ -82,7 +82,7 @@ def make_report(model: nn.Module, plan: Plan, example_inputs: Any, exported: Exp
     after-counts are computed, not measured: a layer grouped ``G`` ways keeps ``1/G`` of its
     weights and MACs and all of its bias (tests check them against counting the export).
     ``exported`` (or an export made here from ``traced``) gives the channel-index modules."""
-    exported = exported or export(model, plan, example_inputs, traced)
+    exported = exported or export(model, plan, example_inputs, traced, refuse_hooks=False)  # counted only
     before = before or count(model, example_inputs)
     rows, removed_params, removed_macs = [], 0, 0
     for name, b in before.layers.items():
