@@ -64,39 +64,82 @@ def kahip_groups(problem: GroupingProblem, mode: str = "FAST", seed: int = 0) ->
     return rows, best_col_groups(S, rows, G)[0]
 
 
-def torch_pruning_at(model: nn.Module, x: torch.Tensor, macs_ratio: float, importance: str = "l2",
-                     calib: torch.Tensor | None = None, ignored: list[str] | None = None) -> nn.Module:
-    """A copy of ``model`` channel-pruned by Torch-Pruning to ``macs_ratio`` of its MACs (permopt's
-    count), its channel ratio bisected. ``importance``: ``l2`` (magnitude) or ``taylor``
-    (gradients of the cross-entropy on ``calib`` against the dense model's own predictions, so
-    it sees no labels). ``ignored``: module names left alone (default: the last Linear layer,
-    the classifier)."""
+#: Torch-Pruning importances the benchmarks compare: magnitude, first-order Taylor, and the
+#: OBD-style Hessian diagonal (squared per-sample gradients), each over coupled channel groups.
+PEER_IMPORTANCES = ("l2", "taylor", "hessian")
+
+
+def _importance(name: str):
+    import torch_pruning as tp
+
+    if name == "l2":
+        return tp.importance.GroupMagnitudeImportance(p=2)
+    if name == "taylor":
+        return tp.importance.GroupTaylorImportance()
+    if name == "hessian":
+        return tp.importance.GroupHessianImportance()
+    raise ValueError(f"importance must be one of {PEER_IMPORTANCES}, got {name!r}")
+
+
+def _peer_gradients(model: nn.Module, imp, importance: str, calib: torch.Tensor, pseudo: torch.Tensor) -> None:
+    """Gradients the data-aware importances read, from the dense model's own predictions on
+    ``calib`` (no labels): one backward for Taylor, one per sample (up to 64) for Hessian."""
+    if importance == "taylor":
+        model.zero_grad()
+        Fn.cross_entropy(model(calib), pseudo).backward()
+    elif importance == "hessian":
+        imp.zero_grad()
+        for i in range(min(len(calib), 64)):
+            model.zero_grad()
+            Fn.cross_entropy(model(calib[i:i + 1]), pseudo[i:i + 1]).backward()
+            imp.accumulate_grad(model)
+
+
+def torch_pruning_ratio(model: nn.Module, x: torch.Tensor, ratio: float, importance: str = "l2",
+                        calib: torch.Tensor | None = None, ignored: list[str] | None = None,
+                        global_pruning: bool = False, isomorphic: bool = False) -> nn.Module:
+    """A copy of ``model`` with ``ratio`` of its channels removed by Torch-Pruning (``importance``
+    of :data:`PEER_IMPORTANCES`; ``global_pruning``/``isomorphic`` as in its ``MetaPruner``).
+    ``ignored``: module names left alone (default: the last Linear layer, the classifier)."""
     import torch_pruning as tp
 
     if ignored is None:
         ignored = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1:]
-    if importance == "taylor" and calib is None:
-        raise ValueError("taylor importance needs calib (inputs for the gradients)")
-    dense = count(model, x).macs
-    pseudo = None
-    if calib is not None:
+    if importance != "l2" and calib is None:
+        raise ValueError(f"{importance} importance needs calib (inputs for the gradients)")
+    m = copy.deepcopy(model).eval()
+    imp = _importance(importance)
+    pruner = tp.pruner.MetaPruner(m, x, importance=imp, pruning_ratio=ratio, global_pruning=global_pruning,
+                                  isomorphic=isomorphic, ignored_layers=[m.get_submodule(n) for n in ignored])
+    if calib is not None and importance != "l2":
         with torch.no_grad():
             pseudo = model.eval()(calib).argmax(1)
+        _peer_gradients(m, imp, importance, calib, pseudo)
+    pruner.step()
+    m.zero_grad()
+    return m
 
-    def pruned(ratio: float) -> nn.Module:
-        m = copy.deepcopy(model).eval()
-        imp = tp.importance.MagnitudeImportance(p=2) if importance == "l2" else tp.importance.TaylorImportance()
-        pruner = tp.pruner.MetaPruner(m, x, importance=imp, pruning_ratio=ratio,
-                                      ignored_layers=[m.get_submodule(n) for n in ignored])
-        if importance == "taylor":
-            m.zero_grad()
-            Fn.cross_entropy(m(calib), pseudo).backward()
-        pruner.step()
-        m.zero_grad()
-        return m
 
+def torch_pruning_at(model: nn.Module, x: torch.Tensor, macs_ratio: float, importance: str = "l2",
+                     calib: torch.Tensor | None = None, ignored: list[str] | None = None, **options) -> nn.Module:
+    """A copy of ``model`` channel-pruned by Torch-Pruning to ``macs_ratio`` of its MACs (permopt's
+    count), its channel ratio bisected (:func:`torch_pruning_ratio` for the rest)."""
+    dense = count(model, x).macs
+    return torch_pruning_where(model, x, lambda m: count(m, x).macs <= macs_ratio * dense, importance, calib, ignored,
+                               **options)
+
+
+def torch_pruning_where(model: nn.Module, x: torch.Tensor, small_enough, importance: str = "l2",
+                        calib: torch.Tensor | None = None, ignored: list[str] | None = None, steps: int = 12,
+                        **options) -> nn.Module:
+    """The least-pruned Torch-Pruning copy of ``model`` for which ``small_enough(copy)`` holds
+    (MACs or a measured latency under a target), its channel ratio bisected in ``steps`` steps."""
+    # Uniform pruning removes the same share of every layer whatever the importance: bisect with the
+    # cheap magnitude and score once (the Hessian needs a backward per sample).
+    probe, probe_calib = (importance, calib) if options.get("global_pruning") else ("l2", None)
     lo, hi = 0.0, 0.95
-    for _ in range(12):
+    for _ in range(steps):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if count(pruned(mid), x).macs > macs_ratio * dense else (lo, mid)
-    return pruned(hi)
+        lo, hi = (lo, mid) if small_enough(torch_pruning_ratio(model, x, mid, probe, probe_calib, ignored,
+                                                               **options)) else (mid, hi)
+    return torch_pruning_ratio(model, x, hi, importance, calib, ignored, **options)
