@@ -122,3 +122,44 @@ def test_a_users_hook_on_a_pruned_layer_is_refused_before_solving_not_dropped():
     assert masked.get_submodule(name)._forward_hooks
     dense_ok = permopt.prune(model, x, groups=4, ignored_layers=[name], progress=False)
     assert name not in dense_ok.plan.pruned()
+
+
+class _SharedNorm(nn.Module):
+    """``c2 → s → relu → c3 → s → relu``: one per-channel module after two pruned convs."""
+
+    def __init__(self, norm: nn.Module):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.c2 = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+        self.c3 = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+        self.s, self.head = norm, nn.Conv2d(16, 8, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.c1(x))
+        y = torch.relu(self.s(self.c2(y)))
+        return self.head(torch.relu(self.s(self.c3(y))))
+
+
+@pytest.mark.parametrize("norm", [nn.BatchNorm2d(16), nn.PReLU(16), nn.GroupNorm(16, 16)], ids=type)
+@pytest.mark.parametrize("coupling", ["none", "full"])
+def test_a_per_channel_module_shared_by_two_pruned_convs_exports_exactly(norm, coupling):
+    torch.manual_seed(0)
+    model = _SharedNorm(norm)
+    with torch.no_grad():  # parameters a permutation applied twice (or to one space only) would scramble
+        for p in model.s.parameters():
+            p.uniform_(0.5, 1.5)
+        if isinstance(norm, nn.BatchNorm2d):
+            norm.running_mean.uniform_(-1, 1)
+            norm.running_var.uniform_(0.5, 2)
+    model.eval()
+    x = torch.randn(4, 3, 8, 8)
+    res = permopt.prune(model, x, groups=4, coupling=coupling, progress=False)
+    assert {"c2", "c3"} <= set(res.plan.pruned())
+    masked = permopt.apply_plan(model, res.plan, x, mode="mask")  # an independently masked copy
+    calibrated = permopt.prune(model, x, groups=4, coupling=coupling, mode="mask", progress=False,
+                               calibration=torch.randn(32, 3, 8, 8, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        ref = masked(x)
+        assert (res.model(x) - ref).norm() <= 1e-5 * ref.norm()
+        ref = calibrated.model(x)
+        assert (permopt.apply_plan(calibrated.model, calibrated.plan, x)(x) - ref).norm() <= 1e-5 * ref.norm()

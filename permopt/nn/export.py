@@ -141,7 +141,9 @@ def _permute_node_params(gm: fx.GraphModule, node: fx.Node, modules: dict, pi: t
     """Per-channel tensors of a channel-wise node follow ``pi``: a module's own, or the
     ``get_attr`` tensors a functional norm reads (each tensor once)."""
     if node.op == "call_module":
-        _permute_params(modules[node.target], pi)
+        if node.target not in done:  # a module applied in several places is permuted once
+            _permute_params(modules[node.target], pi)
+            done.add(node.target)
         return
     for a in node.all_input_nodes:
         if a.op == "get_attr" and isinstance(a.target, str) and a.target not in done:

@@ -84,12 +84,18 @@ def batchnorm_after(graph: fx.GraphModule | None) -> dict[str, str]:
     if graph is None:
         return {}
     modules = dict(graph.named_modules())
+    calls: dict[str, int] = {}
+    for node in graph.graph.nodes:
+        if node.op == "call_module":
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
     out = {}
     for node in graph.graph.nodes:
         users = list(node.users)
         if node.op == "call_module" and len(users) == 1 and users[0].op == "call_module":
             bn = modules.get(str(users[0].target))
-            if isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.track_running_stats:
+            # a BatchNorm applied after two layers cannot take both layers' offsets: neither gets it
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.track_running_stats \
+                    and calls[str(users[0].target)] == 1:
                 out[str(node.target)] = str(users[0].target)
     return out
 

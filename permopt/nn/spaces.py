@@ -164,7 +164,22 @@ def analyse(gm: fx.GraphModule) -> tuple[UnionFind, dict, dict]:
             for a in same:
                 uf.union(a, node)
         roles[node] = role
+    _pin_shared_modules(uf, roles)
     return uf, _collect_spaces(uf, roles), modules
+
+
+def _pin_shared_modules(uf: UnionFind, roles: dict) -> None:
+    """One per-channel module applied in several places (the same ``BatchNorm2d`` after two convs)
+    holds one set of parameters, permuted once: the channel spaces it is applied in must share one
+    channel order, so they are joined (each layer in them still gets its own partition, with index
+    modules where it does not fit the shared order)."""
+    calls: dict = {}
+    for node, role in roles.items():
+        if role == "channelwise_params" and node.op == "call_module":
+            calls.setdefault(node.target, []).append(node)
+    for nodes in calls.values():
+        for other in nodes[1:]:
+            uf.union(nodes[0], other)
 
 
 def _collect_spaces(uf: UnionFind, roles: dict) -> dict:
