@@ -85,7 +85,7 @@ def test_pruning_with_calibration_is_reproducible_and_data_aware():
         assert torch.equal(a.model(x), again.model(x)) and torch.allclose(a.model(x), b.model(x), atol=1e-6)
     with pytest.raises(TypeError, match="calibration batch 0 is a str"):
         permopt.prune(model, x[:2], groups=2, calibration=["no"], progress=False)
-    with pytest.raises(ValueError, match="held no batches"):
+    with pytest.raises(ValueError, match="calibration is an empty list"):
         permopt.prune(model, x[:2], groups=2, calibration=[], progress=False)
     with pytest.raises(ValueError, match=r"calibration batch 0 \(\(10, 5, 4, 4\), torch.float32\) does not run"):
         permopt.prune(model, x[:2], groups=2, calibration=torch.randn(10, 5, 4, 4), progress=False)
