@@ -27,7 +27,7 @@ def _digits_pair():
     ({"data": torch.full((4, 1, 8, 8), math.nan)}, "NaN or Inf"),
     ({"data": torch.zeros(4, 1, 8, 8, dtype=torch.uint8)}, "floating point"),
     ({"data": (b for b in [torch.randn(4, 1, 8, 8)])}, "one-shot iterator"),
-    ({"teacher": nn.Sequential(nn.Flatten(), nn.Linear(64, 7))}, "does not match the teacher's"),
+    ({"teacher": nn.Sequential(nn.Flatten(), nn.Linear(64, 7))}, "logits tensor of the teacher's shape"),
     ({"teacher": "not a model"}, "teacher must be a torch.nn.Module"),
 ])
 def test_distill_refuses_what_would_ruin_the_student_and_leaves_it_untouched(bad, match):

@@ -64,15 +64,8 @@ def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor | Iterabl
         for _ in range(steps):
             x = next(stream)
             with torch.no_grad():
-                logits = teacher(x)
-                if not isinstance(logits, torch.Tensor):
-                    raise ValueError(f"the teacher returned {_shape(logits)}: distill needs one logits tensor")
-                target = Fn.log_softmax(logits / temperature, dim=-1)
-            raw = student(x)
-            if not isinstance(raw, torch.Tensor) or raw.shape != target.shape:
-                raise ValueError(f"the student's output ({_shape(raw)}) does not match the teacher's "
-                                 f"({tuple(target.shape)}): distill needs one logits tensor of the same shape")
-            out = Fn.log_softmax(raw / temperature, dim=-1)
+                target = Fn.log_softmax(_logits(teacher, x, "teacher") / temperature, dim=-1)
+            out = Fn.log_softmax(_logits(student, x, "student", target.shape) / temperature, dim=-1)
             loss = Fn.kl_div(out, target, log_target=True, reduction="batchmean") * temperature ** 2
             if not torch.isfinite(loss):
                 student.load_state_dict(saved_state)
@@ -115,5 +108,11 @@ def _check_distill(student: Any, teacher: Any, data: Any, lr: float, temperature
                          "DataLoader, which can be read again")
 
 
-def _shape(value: Any) -> str:
-    return f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
+def _logits(model: nn.Module, x: Any, who: str, shape: Any = None) -> torch.Tensor:
+    """``model(x)``, checked to be one tensor (of ``shape`` when given): raw torch errors otherwise."""
+    out = model(x)
+    if not isinstance(out, torch.Tensor) or (shape is not None and out.shape != shape):
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        want = f" of the teacher's shape {tuple(shape)}" if shape is not None else ""
+        raise ValueError(f"the {who} returned {got}: distill needs one logits tensor{want}")
+    return out
