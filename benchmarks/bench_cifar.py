@@ -99,7 +99,7 @@ def starting_models(dense: nn.Module, calib: torch.Tensor, args: argparse.Namesp
     for cost in ("mass", "data"):
         add(f"permopt MACs={g4_macs:.3f}, {cost} cost",
             lambda cost=cost: permopt.prune(dense, x, budget={"macs": g4_macs}, cost=cost, **common))
-    setup = LatencySetup(batch=args.latency_batch, threads=1, rounds=args.rounds)
+    setup = LatencySetup(batch=args.latency_batch, threads=1, rounds=args.rounds).resolve(dense, x)
     for budget in args.latency_budgets:
         try:
             add(f"permopt latency={budget}", lambda b=budget: permopt.prune(dense, x, budget={"latency": b},
@@ -140,12 +140,35 @@ def latency_ratios(dense: nn.Module, finals: dict[str, nn.Module], x: torch.Tens
     out: dict[str, dict[str, float]] = {k: {} for k in finals}
     for runtime in args.runtimes:
         for batch in args.batches:
-            setup = LatencySetup(batch=batch, threads=1, rounds=args.rounds, runtime=runtime)
+            setup = LatencySetup(batch=batch, threads=1, rounds=args.rounds, runtime=runtime).resolve(dense, x)
             r = _ratio(LatencyTable(setup), {"dense": dense, **finals}, x)
             for k in finals:
                 out[k][f"{runtime} b{batch}"] = round(r[k], 3)
             print(f"  timed in {runtime} at batch {batch}", flush=True)
     return out
+
+
+def finetuned_rows(dense: nn.Module, starts: dict, data: tuple, args: argparse.Namespace) -> tuple[list, dict]:
+    """Per start and seed: params/MACs ratios, one-shot accuracy, and accuracy after the same
+    fine-tuning (the export of the fine-tuned masked model); and each start's last final model."""
+    xtr, ytr, xte, yte = data
+    x = xtr[:1]
+    base = count(dense, x)
+    rows, finals = [], {}
+    for name, (start, plan, seconds) in starts.items():
+        one_shot = accuracy(start, xte, yte)
+        for seed in [int(s) for s in args.seeds.split(",")] if args.steps else [None]:
+            model = copy.deepcopy(start)
+            if seed is not None:
+                finetune(model, xtr, ytr, args.steps, seed)
+            final = permopt.apply_plan(model, plan, x) if plan is not None else model  # the (fine-tuned) export
+            c = count(final, x)
+            rows.append({"model": name, "seed": seed, "params_ratio": c.params / base.params,
+                         "macs_ratio": c.macs / base.macs, "one_shot": one_shot, "prune_s": seconds,
+                         "finetuned": accuracy(final, xte, yte) if seed is not None else one_shot})
+            print({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)
+        finals[name] = final
+    return rows, finals
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -171,28 +194,14 @@ def main(argv: list[str] | None = None) -> dict:
     calib = xtr[torch.from_numpy(np.random.default_rng(0).permutation(len(xtr))[:args.calibration])]
     dense = trained(args.model)
     x = calib[:1]
-    times = {"dense_accuracy_s": time.perf_counter() - t_start}
+    times = {"load_s": time.perf_counter() - t_start}
     dense_acc = accuracy(dense, xte, yte)
     print(f"{args.model}: dense test accuracy {dense_acc:.4f}")
     t0 = time.perf_counter()
     starts = starting_models(dense, calib, args)
     times["prune_s"] = time.perf_counter() - t0
-    base = count(dense, x)
-    rows, finals = [], {}
     t0 = time.perf_counter()
-    for name, (start, plan, seconds) in starts.items():
-        one_shot = accuracy(start, xte, yte)
-        for seed in [int(s) for s in args.seeds.split(",")] if args.steps else [None]:
-            model = copy.deepcopy(start)
-            if seed is not None:
-                finetune(model, xtr, ytr, args.steps, seed)
-            final = permopt.apply_plan(model, plan, x) if plan is not None else model  # the (fine-tuned) export
-            c = count(final, x)
-            rows.append({"model": name, "seed": seed, "params_ratio": c.params / base.params,
-                         "macs_ratio": c.macs / base.macs, "one_shot": one_shot, "prune_s": seconds,
-                         "finetuned": accuracy(final, xte, yte) if seed is not None else one_shot})
-            print({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)
-        finals[name] = final
+    rows, finals = finetuned_rows(dense, starts, (xtr, ytr, xte, yte), args)
     times["finetune_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     lat = latency_ratios(dense, finals, x, args)
