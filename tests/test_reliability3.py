@@ -163,3 +163,17 @@ def test_a_per_channel_module_shared_by_two_pruned_convs_exports_exactly(norm, c
         assert (res.model(x) - ref).norm() <= 1e-5 * ref.norm()
         ref = calibrated.model(x)
         assert (permopt.apply_plan(calibrated.model, calibrated.plan, x)(x) - ref).norm() <= 1e-5 * ref.norm()
+
+
+def test_a_runtime_that_is_not_installed_is_named_when_the_setup_is_made(monkeypatch, capsys):
+    import importlib.util
+
+    from permopt.nn.latency import LatencySetup
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
+    with pytest.raises(ImportError, match=r"runtime 'openvino' needs openvino: pip install 'permopt\[openvino\]'"):
+        LatencySetup(runtime="openvino")
+    # the CLI names it before timing any model
+    assert main(["bench", "--latency", "--model", "digits_cnn", "--runtimes", "torch,openvino", "--quiet"]) == 2
+    assert "needs openvino" in capsys.readouterr().err

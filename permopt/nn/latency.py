@@ -42,7 +42,7 @@ from .hooks import evaluating, forward_with_hooks
 from .inspect import signature
 from .kinds import kind_of, set_submodule
 from .modules import ChannelIndex
-from .runtimes import RUNTIMES, TORCH_RUNTIMES, openvino_layer_session, session, version
+from .runtimes import RUNTIMES, TORCH_RUNTIMES, check_installed, openvino_layer_session, session, version
 
 
 class _Identity(nn.Module):
@@ -137,6 +137,7 @@ class LatencySetup:
                              f"got {self.memory_format!r}")
         if self.runtime != "torch" and self.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be 'torch' or one of {sorted(RUNTIMES)}, got {self.runtime!r}")
+        check_installed(self.runtime)  # before any timing: a missing package is named at once
         if self.runtime not in TORCH_RUNTIMES and self.memory_format == "channels_last":
             raise ValueError(f"runtime {self.runtime!r} takes contiguous inputs; use memory_format='contiguous'")
 

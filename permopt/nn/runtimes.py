@@ -30,6 +30,21 @@ def version(runtime: str) -> str:
         return f"{runtime} (not installed)"
 
 
+#: The packages each deployment runtime imports, checked (without importing them) when a setup is made.
+PACKAGES = {"onnxruntime": ("onnx", "onnxscript", "onnxruntime"), "openvino": ("openvino",),
+            "executorch": ("executorch",), "compile": ()}
+
+
+def check_installed(runtime: str) -> None:
+    """Raise ImportError naming the extra to install when ``runtime``'s packages are missing: at
+    configuration time, before any model is timed (``find_spec`` does not import them)."""
+    import importlib.util
+
+    missing = [p for p in PACKAGES.get(runtime, ()) if importlib.util.find_spec(p) is None]
+    if missing:
+        raise ImportError(f"runtime {runtime!r} needs {', '.join(missing)}: pip install 'permopt[{RUNTIMES[runtime]}]'")
+
+
 def session(model: nn.Module, x: torch.Tensor, runtime: str, threads: int = 1) -> Callable[[], Any]:
     """A no-argument callable running ``model`` on ``x`` in ``runtime`` with ``threads`` threads."""
     if runtime not in RUNTIMES:
