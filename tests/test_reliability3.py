@@ -177,3 +177,16 @@ def test_a_runtime_that_is_not_installed_is_named_when_the_setup_is_made(monkeyp
     # the CLI names it before timing any model
     assert main(["bench", "--latency", "--model", "digits_cnn", "--runtimes", "torch,openvino", "--quiet"]) == 2
     assert "needs openvino" in capsys.readouterr().err
+
+
+def test_a_calibration_set_too_small_to_hold_out_keeps_the_masked_weights_and_says_so():
+    model, x = models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)
+    plain = permopt.prune(model, x, groups=4, mode="mask", progress=False)
+    with pytest.warns(UserWarning, match="calibration too small to hold any of it out"):
+        one = permopt.prune(model, x, groups=4, mode="mask", progress=False, calibration=torch.randn(1, 1, 8, 8),
+                            criterion="l2")
+    assert all(r["ridge"] == math.inf and r["after"] == r["before"] for r in one.plan.meta["reconstruction"].values())
+    fresh = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    dense = model(fresh).detach()
+    with torch.no_grad():  # on fresh inputs: never worse than plain masking
+        assert (one.model(fresh) - dense).norm() <= (plain.model(fresh) - dense).norm() * (1 + 1e-6)

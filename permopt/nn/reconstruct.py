@@ -23,6 +23,7 @@ stops at the layer: about half a pass per layer on average), and a few
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -63,7 +64,8 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
                               "no output shifts are folded into BatchNorms")
     norms = batchnorm_after(graph)
     targets = _dense_targets(dense, names, calibration, seed, positions, batch_size)
-    report = {}
+    report: dict[str, dict[str, float]] = {}
+    too_few: list[str] = []
     bar = progress_bar(len(names), "reconstructing layers", "layer", progress)
     for i, name in enumerate(names):
         shift = _shifter(masked, name, norms.get(name))
@@ -71,10 +73,16 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
                                   np.random.default_rng([seed, i, 1]), positions, batch_size,
                                   None if targets is None else (targets[0], targets[1][name]), shift is not None)
         report[name] = _refit(masked.get_submodule(name), plan.layers[name], folds, ridge, shift)
+        if ridge is None and min(f["rows"] for f in folds) == 0:
+            too_few.append(name)
         if bar:
             bar.update()
     if bar:
         bar.close()
+    if too_few:
+        warnings.warn(f"calibration too small to hold any of it out ({len(too_few)} layer(s), e.g. {too_few[0]!r}: "
+                      "every sample fell into one half): those layers keep their masked weights; give more samples",
+                      stacklevel=2)
     return report
 
 
@@ -231,7 +239,9 @@ def _choose_ridge(groups: list[tuple], folds: list[dict[str, Any]], intercept: b
     """The relative ridge (or ``inf``: keep ``w₀``) with the least held-out error, each half's fit
     scored on the other half."""
     if min(f["rows"] for f in folds) == 0:
-        return RIDGE_GRID[1]  # one sample: nothing to hold out
+        # every sample fell into one half: no held-out error to choose by, and a refit on a sample or
+        # two generalises worse than the masked weights (measured 0.067 -> 0.102 on fresh inputs)
+        return float("inf")
     scores = {}
     for rel in (*RIDGE_GRID, float("inf")):
         total = 0.0
