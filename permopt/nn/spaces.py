@@ -179,7 +179,8 @@ def _pin_shared_modules(uf: UnionFind, roles: dict) -> None:
             calls.setdefault(node.target, []).append(node)
     for nodes in calls.values():
         for other in nodes[1:]:
-            uf.union(nodes[0], other)
+            if _chan(other) == _chan(nodes[0]):  # a scalar-parameter module (PReLU()) may serve any width
+                uf.union(nodes[0], other)
 
 
 def _collect_spaces(uf: UnionFind, roles: dict) -> dict:
