@@ -56,7 +56,7 @@ import permopt
 from permopt.models.digits import accuracy
 from permopt.models.resnet import CifarResNet
 from permopt.nn import count, distill, recalibrate_bn
-from permopt.nn.latency import interleaved_medians
+from permopt.nn.timing import interleaved_medians
 
 MNIST_TRAIN, CALIBRATION = 4000, 256
 

@@ -30,7 +30,8 @@ import permopt  # noqa: E402
 from permopt import models  # noqa: E402
 from permopt.nn import count  # noqa: E402
 from permopt.nn.kinds import kind_of  # noqa: E402
-from permopt.nn.latency import LatencySetup, LatencyTable, interleaved_medians, without_index_modules  # noqa: E402
+from permopt.nn.latency import LatencySetup, LatencyTable  # noqa: E402
+from permopt.nn.timing import interleaved_medians, without_index_modules  # noqa: E402
 from permopt.nn.runtimes import RUNTIMES, TORCH_RUNTIMES, session  # noqa: E402
 
 

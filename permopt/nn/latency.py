@@ -1,7 +1,7 @@
-"""Measuring inference latency side by side: interleaved runs, medians, fixed thread counts.
+"""Measuring inference latency: how (:class:`LatencySetup`) and per layer (:class:`LatencyTable`).
 
-Variants are timed round-robin (one call of each per round), so a slow period of the machine
-hits them alike; the median over rounds is reported. Used by ``permopt bench --latency``,
+Models are timed side by side with the primitives of :mod:`permopt.nn.timing` (round-robin
+rounds, medians, fixed thread counts). Used by ``permopt bench --latency``,
 ``benchmarks/bench_latency.py`` and latency budgets.
 
 A latency budget (``budget={"latency": 0.6}``) needs each searched layer's time at every
@@ -40,62 +40,9 @@ from ..progress import progress_bar
 from .export import export
 from .hooks import evaluating, forward_with_hooks
 from .inspect import signature
-from .kinds import kind_of, set_submodule
-from .modules import ChannelIndex
+from .kinds import kind_of
 from .runtimes import RUNTIMES, TORCH_RUNTIMES, check_installed, openvino_layer_session, session, version
-
-
-class _Identity(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
-def without_index_modules(model: nn.Module) -> nn.Module:
-    """A copy of an exported model with every ``ChannelIndex`` replaced by an identity: its outputs
-    are wrong, but its time shows what the gathers cost (timing only)."""
-    out = copy.deepcopy(model)
-    for name, m in list(out.named_modules()):
-        if isinstance(m, ChannelIndex):
-            set_submodule(out, name, _Identity())
-    return out
-
-
-#: Untimed rounds before the timed ones (caches, allocator, lazy initialisation).
-WARMUP = 3
-
-
-def _counting(fn: Callable[[], Any], bar: Any | None) -> Callable[[], Any]:
-    """``fn``, advancing ``bar`` by one step per call (``fn`` itself when there is no bar)."""
-    if bar is None:
-        return fn
-
-    def counted() -> Any:
-        out = fn()
-        bar.update()
-        return out
-    return counted
-
-
-def interleaved_medians(fns: dict[str, Callable[[], Any]], rounds: int = 20, warmup: int = WARMUP,
-                        threads: int | None = None) -> dict[str, float]:
-    """Median seconds per call of each function, timed round-robin with ``threads`` torch threads."""
-    old = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            for _ in range(warmup):
-                for fn in fns.values():
-                    fn()
-            times: dict[str, list[float]] = {k: [] for k in fns}
-            for _ in range(rounds):
-                for k, fn in fns.items():
-                    t = time.perf_counter()
-                    fn()
-                    times[k].append(time.perf_counter() - t)
-    finally:
-        torch.set_num_threads(old)
-    return {k: statistics.median(v) for k, v in times.items()}
+from .timing import WARMUP, batch_inputs, timed_medians, without_index_modules
 
 
 def default_cache_dir() -> Path:
@@ -314,7 +261,7 @@ class LatencyTable:
                 for n, t in read().items():
                     samples.setdefault((g, n), []).append(t)
             calls[str(g)] = profiled
-        medians = _timed(calls, self.setup.rounds, threads, f"timing layers ({len(variants)} variants)", progress)
+        medians = timed_medians(calls, self.setup.rounds, threads, f"timing layers ({len(variants)} variants)", progress)
         return {k: statistics.median(v[WARMUP:]) for k, v in samples.items()}, medians["dense"]
 
     def _alone(self, model: nn.Module, x: Any, candidates: dict[str, list[int]], shapes: dict[str, tuple[int, ...]],
@@ -339,7 +286,7 @@ class LatencyTable:
                 bar.update()
         if bar:
             bar.close()
-        medians = _timed(calls, self.setup.rounds, threads, f"timing {len(calls)} layer variants", progress)
+        medians = timed_medians(calls, self.setup.rounds, threads, f"timing {len(calls)} layer variants", progress)
         times: dict[tuple[int, str], float] = {}
         for n, gs in candidates.items():
             for g in set(gs) | {1}:
@@ -357,7 +304,7 @@ class LatencyTable:
             calls = {k: partial(m, *args) for k, m in copies.items()}
         else:
             calls = {k: session(m, x, self.setup.runtime, self.setup.threads) for k, m in copies.items()}
-        return _timed(calls, self.setup.rounds, self.setup.threads, f"timing {len(copies)} models", progress)
+        return timed_medians(calls, self.setup.rounds, self.setup.threads, f"timing {len(copies)} models", progress)
 
     def save(self) -> None:
         """Write the cache (atomically, so concurrent runs never see half a file)."""
@@ -410,31 +357,10 @@ def _hooked_medians(variants: dict[int, nn.Module], timed: dict[int, list[str]],
     args = x if isinstance(x, tuple) else (x,)
     warmup = 2
     try:
-        medians = _timed({str(g): partial(m, *args) for g, m in variants.items()}, rounds, threads,
+        medians = timed_medians({str(g): partial(m, *args) for g, m in variants.items()}, rounds, threads,
                          f"timing layers ({len(variants)} variants)", progress, warmup)
         totals = {int(g): t for g, t in medians.items()}
     finally:
         for h in hooks:
             h.remove()
     return {k: statistics.median(v[warmup:]) for k, v in samples.items()}, totals
-
-
-def _timed(calls: dict[str, Callable[[], Any]], rounds: int, threads: int, desc: str, progress: bool,
-           warmup: int = WARMUP) -> dict[str, float]:
-    """:func:`interleaved_medians` of ``calls`` with a progress bar of its passes."""
-    bar = progress_bar((rounds + warmup) * len(calls), desc, "pass", progress)
-    try:
-        return interleaved_medians({k: _counting(fn, bar) for k, fn in calls.items()}, rounds, warmup=warmup,
-                                   threads=threads)
-    finally:
-        if bar:
-            bar.close()
-
-
-def batch_inputs(example_inputs: Any, batch: int | None) -> Any:
-    """``example_inputs`` with the batch dimension resized to ``batch`` (random values; None: unchanged)."""
-    if batch is None:
-        return example_inputs
-    if isinstance(example_inputs, tuple):
-        return tuple(batch_inputs(t, batch) for t in example_inputs)
-    return torch.randn((batch,) + tuple(example_inputs.shape[1:]), dtype=example_inputs.dtype)

@@ -1,7 +1,7 @@
 """Runtimes a model can be timed in besides torch eager: torch.compile (Inductor), and the
 deployment runtimes ONNX Runtime, OpenVINO and ExecuTorch with its XNNPACK delegate (each an
 optional extra, imported only when used, with the install line when missing). Each session is a
-no-argument callable running the model on fixed inputs, for :func:`~permopt.nn.latency.interleaved_medians`."""
+no-argument callable running the model on fixed inputs, for :func:`~permopt.nn.timing.interleaved_medians`."""
 from __future__ import annotations
 
 import warnings
@@ -195,7 +195,7 @@ def executorch_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> C
 def compile_session(model: nn.Module, x: Any, threads: int = 1) -> Callable[[], Any]:
     """A no-argument callable running ``torch.compile(model)`` (Inductor, the default mode) on
     ``x``; it compiles on its first call (a warm-up round of the timing, under inference mode).
-    ``threads`` is set by the caller's timing (:func:`~permopt.nn.latency.interleaved_medians`)."""
+    ``threads`` is set by the caller's timing (:func:`~permopt.nn.timing.interleaved_medians`)."""
     compiled = torch.compile(model)
     args = x if isinstance(x, tuple) else (x,)
     return lambda: compiled(*args)
