@@ -32,11 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as Fn
 from common import print_table, summarise, write_json
-from peers import torch_pruning_where
+from peers import torch_pruning_at, torch_pruning_where
 from torch import nn
 
 import cifar
 import permopt
+from train_cifar import CHECKPOINTS, accuracy
 from permopt import models
 from permopt.nn import count
 from permopt.nn.latency import LatencySetup, LatencyTable
@@ -46,18 +47,10 @@ def trained(name: str) -> nn.Module:
     """The zoo's trained weights, or the latest training checkpoint where none is published."""
     if f"{name}:cifar10" in models.available_weights():
         return models.get(name, weights="cifar10")
-    from train_cifar import CHECKPOINTS
-
     model = models.get(name, seed=0)
     model.load_state_dict(torch.load(CHECKPOINTS / f"{name}.pt", weights_only=True)["model"])
     print(f"{name}: no published weights, using the training checkpoint")
     return model.eval()
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
-    model.eval()
-    return sum(int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()) for i in range(0, len(x), batch)) / len(x)
 
 
 def finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, seed: int, lr: float = 0.01,
@@ -108,11 +101,11 @@ def starting_models(dense: nn.Module, calib: torch.Tensor, args: argparse.Namesp
             print(f"  permopt latency={budget}: {e}")
     for imp in ("l2", "taylor", "hessian"):
         add(f"torch-pruning {imp}, MACs={g4_macs:.3f}",
-            lambda imp=imp: torch_pruning_ratio_at(dense, x, g4_macs, imp, calib))
+            lambda imp=imp: torch_pruning_at(dense, x, g4_macs, imp, calib))
     for imp in ("l2", "taylor"):
         add(f"torch-pruning {imp} global+isomorphic, MACs={g4_macs:.3f}",
-            lambda imp=imp: torch_pruning_ratio_at(dense, x, g4_macs, imp, calib, global_pruning=True,
-                                                   isomorphic=True))
+            lambda imp=imp: torch_pruning_at(dense, x, g4_macs, imp, calib, global_pruning=True,
+                                             isomorphic=True))
     table = LatencyTable(setup)
     for name in [n for n in out if n.startswith("permopt latency=")]:
         exported = permopt.apply_plan(out[name][0], out[name][1], x)
@@ -121,11 +114,6 @@ def starting_models(dense: nn.Module, calib: torch.Tensor, args: argparse.Namesp
             lambda t=target: torch_pruning_where(dense, x, lambda m: _ratio(table, {"dense": dense, "m": m}, x)["m"]
                                                  <= t, "l2", steps=8))
     return out
-
-
-def torch_pruning_ratio_at(dense, x, macs_ratio, importance, calib, **options) -> nn.Module:
-    base = count(dense, x).macs
-    return torch_pruning_where(dense, x, lambda m: count(m, x).macs <= macs_ratio * base, importance, calib, **options)
 
 
 def _ratio(table: LatencyTable, named: dict[str, nn.Module], x: torch.Tensor) -> dict[str, float]:

@@ -73,7 +73,7 @@ def reconstruct(dense: nn.Module, masked: nn.Module, plan: Plan, calibration: to
                                   np.random.default_rng([seed, i, 1]), positions, batch_size,
                                   None if targets is None else (targets[0], targets[1][name]), shift is not None)
         report[name] = _refit(masked.get_submodule(name), plan.layers[name], folds, ridge, shift)
-        if ridge is None and min(f["rows"] for f in folds) == 0:
+        if ridge is None and _nothing_held_out(folds):
             too_few.append(name)
         if bar:
             bar.update()
@@ -235,10 +235,15 @@ def _group_systems(W: torch.Tensor, lp: LayerPlan, folds: list[dict[str, Any]], 
     return out
 
 
+def _nothing_held_out(folds: list[dict[str, Any]]) -> bool:
+    """Whether every calibration sample fell into one half: no held-out error to choose a ridge by."""
+    return min(f["rows"] for f in folds) == 0
+
+
 def _choose_ridge(groups: list[tuple], folds: list[dict[str, Any]], intercept: bool) -> float:
     """The relative ridge (or ``inf``: keep ``w₀``) with the least held-out error, each half's fit
     scored on the other half."""
-    if min(f["rows"] for f in folds) == 0:
+    if _nothing_held_out(folds):
         # every sample fell into one half: no held-out error to choose by, and a refit on a sample or
         # two generalises worse than the masked weights (measured 0.067 -> 0.102 on fresh inputs)
         return float("inf")

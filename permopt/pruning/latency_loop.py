@@ -60,7 +60,8 @@ def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[...
         out, exported = apply(model, built.plan, example_inputs, config.mode)
         report = make_report(model, built.plan, example_inputs, exported, before, traced)
         if setup is not None:  # the export is what gets deployed; a masked model runs at dense speed
-            timed = exported.model if exported is not None else export(model, built.plan, example_inputs, traced, refuse_hooks=False).model
+            timed = exported.model if exported is not None else \
+                export(model, built.plan, example_inputs, traced, refuse_hooks=False).model
             _measure_latency(model, timed, example_inputs, setup, built.plan, report, config.progress)
         runs.append(Run(built.plan, built.search, built.solutions, out, exported, report))
         if not retries or budget is None or budget.latency is None or current.budget is None \
