@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs of this run (0: all)")
     p.add_argument("--max-steps", type=int, default=0, help="steps per epoch, for a timing probe (0: all)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (a warm restart: a second schedule after a finished one)")
     p.add_argument("--publish", action="store_true", help="write the finished weights into the model zoo")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -98,11 +100,15 @@ def main(argv: list[str] | None = None) -> None:
     ytr, yte = torch.from_numpy(ytr), torch.from_numpy(yte)
 
     model = models.get(args.model, seed=args.seed)
+    if args.init is not None:
+        if not args.init.is_file():
+            raise SystemExit(f"--init: {args.init} is not a file")
+        model.load_state_dict(torch.load(args.init, weights_only=True))
     decay = [q for n, q in model.named_parameters() if q.ndim > 1]
     no_decay = [q for n, q in model.named_parameters() if q.ndim <= 1]  # BN and biases: no decay
     opt = torch.optim.SGD([{"params": decay, "weight_decay": args.weight_decay},
                            {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, momentum=0.9, nesterov=True)
-    ckpt_path = CHECKPOINTS / f"{args.model}.pt"
+    ckpt_path = CHECKPOINTS / f"{args.model}{'-restart' if args.init else ''}.pt"
     history: list[dict] = []
     start = 0
     if ckpt_path.is_file() and not args.max_steps:
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         CHECKPOINTS.mkdir(exist_ok=True)
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                    "history": history, "args": vars(args)}, tmp)
+                    "history": history, "args": {**vars(args), "init": str(args.init)}}, tmp)
         tmp.replace(ckpt_path)
         done += 1
         if args.stop_after and done >= args.stop_after:
@@ -150,6 +156,11 @@ def publish(args, model: torch.nn.Module, history: list[dict]) -> None:
               "label_smoothing": args.label_smoothing, "batch": BATCH,
               "train_wall_s": round(sum(h["wall_s"] for h in history)), "threads": args.threads,
               "torch": torch.__version__}
+    if args.init is not None:  # a warm restart: the record names the schedule it started from
+        before = args.init.with_suffix(".json")
+        record["restarted_from"] = json.loads(before.read_text()) if before.is_file() else str(args.init)
+        if isinstance(record["restarted_from"], dict):
+            record["train_wall_s"] += record["restarted_from"].get("train_wall_s", 0)
     from permopt.datasets import cifar10_sample
 
     _, (xs, ys) = cifar10_sample(test=500)  # what tests/test_cifar.py checks the shipped weights against

@@ -30,7 +30,7 @@ __version__ = "0.4.0"
 
 #: Names served from torch-dependent modules, imported on first access.
 _LAZY = {"prune": "pruning", "apply_plan": "pruning", "load_pruned": "pruning", "PruneResult": "pruning",
-         "PruneConfig": "pruning", "PruneOptions": "pruning", "Report": "pruning",
+         "PruneConfig": "pruning", "PruneOptions": "pruning", "Report": "pruning", "PruningSession": "pruning",
          "LatencySetup": "nn.latency"}
 
 
@@ -47,6 +47,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'permopt' has no attribute {name!r}")
 
 
-__all__ = ["prune", "apply_plan", "load_pruned", "PruneConfig", "PruneOptions", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison",
+__all__ = ["prune", "apply_plan", "load_pruned", "PruningSession", "PruneConfig", "PruneOptions", "PruneResult", "Report", "Plan", "LayerPlan", "compare", "Comparison",
            "GroupingProblem", "Solution", "Status", "solve", "mbm", "available_solvers", "register_solver",
            "register_criterion", "available_criteria", "scores_from_weight", "bound", "Bound", "LatencySetup"]

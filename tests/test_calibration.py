@@ -41,8 +41,11 @@ def test_layer_statistics_match_a_direct_computation_for_every_input_kind():
         assert all(np.allclose(again[n].covariance(), stats[n].covariance()) for n in stats)
     shuffled = torch.utils.data.DataLoader(x, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))
     plan = permopt.prune(model, x[:2], groups=2, mode="mask", progress=False).plan
-    with pytest.raises(ValueError, match="must give the same batches in the same order"):
-        permopt.apply_plan(model, plan, x[:2], mode="mask", calibration=shuffled)
+    permopt.apply_plan(model, plan, x[:2], mode="mask", calibration=shuffled)  # read once, kept: order is free
+    with pytest.MonkeyPatch.context() as mp:  # the batches not kept: each layer reads the data again
+        mp.setattr(permopt.nn.calibration, "KEEP_BYTES", 0)
+        with pytest.raises(ValueError, match="must give the same batches in the same order"):
+            permopt.apply_plan(model, plan, x[:2], mode="mask", calibration=shuffled)
     with pytest.raises(TypeError, match="read only once"):
         permopt.prune(model, x[:2], groups=2, calibration=(b for b in x.split(4)), progress=False)
 
@@ -160,7 +163,9 @@ def test_block_diagonal_weights_are_reconstructed_as_they_are():
         model[0].weight *= torch.as_tensor(lp.mask(), dtype=torch.float32)
     masked = permopt.apply_plan(model, plan, torch.randn(2, 8), mode="mask")
     report = reconstruct(model, masked, plan, torch.randn(256, 8), ridge=1e-10)
-    assert report["0"]["before"] == pytest.approx(0.0, abs=1e-7) and report["0"]["after"] == pytest.approx(0.0, abs=1e-6)
+    # the errors come from float32 products summed in float64: a squared error of 0 reads as about 1e-8
+    # of the output energy, 1e-4 once the square root is taken
+    assert report["0"]["before"] == pytest.approx(0.0, abs=1e-3) and report["0"]["after"] == pytest.approx(0.0, abs=1e-3)
     assert torch.allclose(masked[0].weight, model[0].weight, atol=1e-5)
 
 
@@ -218,18 +223,21 @@ def test_distillation_moves_only_kept_weights_lowers_the_loss_repeats_and_export
         permopt.nn.distill(res.model, model, calib, steps=0)
 
 
-def test_reconstruction_with_and_without_the_target_cache_agrees(monkeypatch):
-    from permopt.nn import reconstruct as rec
+def test_reconstruction_in_one_walk_and_layer_by_layer_agrees(monkeypatch):
+    from permopt.nn import calibration as cal, reconstruct as rec
 
     model, calib = _digits()
     plan = permopt.prune(model, calib[:2], groups=4, mode="mask", progress=False).plan
     results = []
-    for limit in (rec.TARGET_CACHE_BYTES, 0):  # kept once for all layers / the dense model run per layer
-        monkeypatch.setattr(rec, "TARGET_CACHE_BYTES", limit)
+    # one walk node by node / each layer over the kept batches / the data read and the dense model run per layer
+    for walk, keep in ((rec.WALK_BYTES, cal.KEEP_BYTES), (0, cal.KEEP_BYTES), (0, 0)):
+        monkeypatch.setattr(rec, "WALK_BYTES", walk)
+        monkeypatch.setattr(cal, "KEEP_BYTES", keep)
         masked = permopt.apply_plan(model, plan, calib[:2], mode="mask")
         results.append((rec.reconstruct(model, masked, plan, calib, positions=20, batch_size=16), masked))
-    (a, ma), (b, mb) = results
-    assert a == b and all(torch.equal(p, q) for p, q in zip(ma.state_dict().values(), mb.state_dict().values()))
+    (a, ma) = results[0]
+    for b, mb in results[1:]:
+        assert a == b and all(torch.equal(p, q) for p, q in zip(ma.state_dict().values(), mb.state_dict().values()))
 
 
 def test_a_layer_with_a_bias_absorbs_what_constant_dropped_inputs_sent():

@@ -3,6 +3,7 @@
 No wall-clock asserts: timings are checked for structure and consistency (positive, cached,
 estimate = the table's own arithmetic), never against a threshold.
 """
+import importlib
 import json
 
 import numpy as np
@@ -163,7 +164,7 @@ def test_cli_bench_latency_prints_and_writes_rows(tmp_path, capsys):
 def measured_as(monkeypatch):
     """``measured_as(factors)``: each pruned model timed at the next factor × its plan's estimate
     (dense = 1), the timed models kept in the returned list."""
-    import permopt.pruning as pruning
+    import permopt.pruning.build as pruning
 
     state, timed, orig = {"estimate": 1.0}, [], pruning.build_plan
 
@@ -194,13 +195,17 @@ def _budget_between(chain, setup, share):
 LOOP_SETUP = {"batch": 4, "rounds": 2, "memory_format": "contiguous"}
 
 
-def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, fake_timing, measured_as):
+def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, fake_timing, measured_as, monkeypatch):
     """The estimate can be optimistic; the measured model decides. First measurement 20% over the
     estimate, then on target: two runs, the second with a lower internal budget, the caller's kept."""
     measured_as([1.2, 1.0])
     setup = {**LOOP_SETUP, "cache_dir": str(tmp_path)}
     frac = _budget_between(chain, setup, 1 / 2)
+    inspect_module, traces = importlib.import_module("permopt.nn.inspect"), []
+    real = inspect_module.trace
+    monkeypatch.setattr(inspect_module, "trace", lambda *a, **k: traces.append(1) or real(*a, **k))
     r = permopt.prune(*chain, budget={"latency": frac}, latency=setup, progress=False)
+    assert len(traces) == 1  # two searches, two exports, one trace (issue 38)
     runs = r.plan.meta["latency_runs"]
     assert len(runs) == 2 and runs[1]["measured"] <= frac * 1.01 < runs[0]["measured"]
     assert r.plan.meta["budget"] == str(permopt.search.Budget(latency=frac))

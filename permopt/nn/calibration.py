@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+import zlib
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from torch import nn
 
 from ..criteria import DATA_CRITERIA, l2
 from ..progress import progress_bar
-from ..search.data_cost import block_energy
+from ..patches import block_energy
 from .capture import LayerCall, catching, forward_caught
 from .hooks import evaluating
 
@@ -85,15 +86,13 @@ def check_reiterable(data: Any) -> None:
                         "list of batches or a DataLoader (it is read once per reconstructed layer)")
 
 
-def sampled_rows(call: LayerCall, rng: np.random.Generator,
-                 positions: int) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
-    """``(take, inputs, outputs)``: up to ``positions`` output positions of a convolution call,
-    drawn without replacement from ``rng`` and sorted (``take`` None: all of them, also for
-    linear layers), and the call's rows there (:meth:`LayerCall.rows`)."""
+def sampled_positions(call: LayerCall, rng: np.random.Generator, positions: int) -> torch.Tensor | None:
+    """Up to ``positions`` output positions of a convolution call, drawn without replacement
+    from ``rng`` and sorted (None: all of them, also for linear layers)."""
     P = call.positions()
-    take = None if not call.spatial or P <= positions else torch.as_tensor(
-        np.sort(rng.choice(P, positions, replace=False)))
-    return (take, *call.rows(take))
+    if not call.spatial or P <= positions:
+        return None
+    return torch.as_tensor(np.sort(rng.choice(P, positions, replace=False)))
 
 
 @dataclass
@@ -124,9 +123,9 @@ class _Accumulator:
     channel's ``k × k`` block, and the whole gram up to :data:`FULL_LIMIT` (the blocks cost
     ``1/C`` of it, so they are summed on their own rather than cut out of it)."""
 
-    def __init__(self, channels: int, kernel: int) -> None:
+    def __init__(self, channels: int, kernel: int, full: bool = True) -> None:
         self.channels, self.kernel, self.rows = channels, kernel, 0
-        self.full = channels * kernel <= FULL_LIMIT
+        self.full = full and channels * kernel <= FULL_LIMIT
         self.gram: torch.Tensor | int = 0
         self.blocks: torch.Tensor | int = 0
 
@@ -144,29 +143,97 @@ class _Accumulator:
         return InputStats(self.channels, self.kernel, self.rows, self.blocks.numpy(), gram)
 
 
-def layer_statistics(model: nn.Module, data: torch.Tensor | Iterable[Any], names: list[str], *,
-                     positions: int = POSITIONS, seed: int = 0, batch_size: int = 128,
-                     progress: bool = False) -> dict[str, InputStats]:
-    """:class:`InputStats` of the layers ``names`` of ``model`` over ``data`` in one eval-mode,
-    no-grad pass: ``positions`` output positions per sample of each convolution, drawn from a
-    generator seeded by ``seed`` and the layer's place in ``names`` (so the same data and seed
-    give the same statistics on any machine)."""
-    rngs = {n: np.random.default_rng([seed, i]) for i, n in enumerate(names)}
+#: The dense layers' sampled outputs and the input batches are kept (for the reconstruction) while
+#: they take at most this many bytes; beyond, the reconstruction reads the data again per layer.
+KEEP_BYTES = 2 * 2**30
+
+
+def fingerprint(x: torch.Tensor) -> tuple:
+    """Shape and two sums of a batch: enough to notice that a later read gave other data."""
+    d = x.detach().double()
+    return tuple(x.shape), float(d.sum()), float((d * d).sum())
+
+
+@dataclass
+class CalibrationPass:
+    """What one read of the calibration data through the dense model gathers, per layer of
+    ``names``: the input statistics (None unless asked for), and per batch the sampled output
+    positions with the dense outputs there (``targets``; the positions drawn from
+    :func:`layer_rng`), the batches themselves (``inputs``) and their fingerprints.
+    ``targets`` and ``inputs`` are None when not kept (not asked for, or over :data:`KEEP_BYTES`)."""
+
+    names: list[str]
+    stats: dict[str, InputStats] | None
+    targets: dict[str, list[tuple[torch.Tensor | None, torch.Tensor]]] | None
+    inputs: list[torch.Tensor] | None
+    prints: list[tuple]
+    seed: int
+    positions: int
+    batch_size: int
+
+    def rng(self, name: str, *stream: int) -> np.random.Generator:
+        """Layer ``name``'s random generator (``stream`` picks another one of the layer's)."""
+        return layer_rng(self.seed, name, *stream)
+
+
+def layer_rng(seed: int, name: str, *stream: int) -> np.random.Generator:
+    """The generator of layer ``name``'s draws: seeded by ``seed`` and the name itself, so a layer
+    gets the same positions whichever other layers a pass covers (a prune's statistics and a later
+    ``apply_plan`` with calibration sample the same rows)."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), *stream])
+
+
+def calibration_pass(model: nn.Module, data: torch.Tensor | Iterable[Any], names: list[str], *,
+                     positions: int = POSITIONS, seed: int = 0, batch_size: int = 128, progress: bool = False,
+                     statistics: bool = True, full: bool = True, keep: bool = False) -> CalibrationPass:
+    """One eval-mode, no-grad pass of ``data`` through ``model``: for each layer of ``names``,
+    ``positions`` output positions per sample of a convolution drawn from a generator seeded by
+    ``seed`` and the layer's place in ``names`` (so the same data and seed give the same result on
+    any machine); there, with ``statistics``, the layer's :class:`InputStats` (the full gram only
+    with ``full``), and with ``keep`` its dense outputs and the batches (up to :data:`KEEP_BYTES`)."""
+    rngs = {n: layer_rng(seed, n) for n in names}
     acc = {}
-    for n in names:
+    for n in names if statistics else []:
         w: Any = model.get_submodule(n).weight
-        acc[n] = _Accumulator(int(w.shape[1]), int(np.prod(w.shape[2:])) if w.dim() > 2 else 1)
-    bar = progress_bar(batch_count(data, batch_size), "calibration statistics", "batch", progress)
+        acc[n] = _Accumulator(int(w.shape[1]), int(np.prod(w.shape[2:])) if w.dim() > 2 else 1, full)
+    targets: dict[str, list] | None = {n: [] for n in names} if keep else None
+    inputs: list[torch.Tensor] | None = [] if keep else None
+    prints, kept = [], 0
+    bar = progress_bar(batch_count(data, batch_size), "calibration pass", "batch", progress)
     with catching(model, names) as calls, evaluating(model):
         for k, x in enumerate(batches(data, batch_size)):
             forward_caught(model, x, calls, names, k)
+            prints.append(fingerprint(x))
             for n in names:
-                acc[n].add(sampled_rows(calls[n], rngs[n], positions)[1])
+                take = sampled_positions(calls[n], rngs[n], positions)
+                if n in acc:
+                    acc[n].add(calls[n].input_rows(take))
+                if targets is not None:
+                    b = calls[n].output_rows(take)
+                    targets[n].append((take, b))
+                    kept += b.numel() * b.element_size()
+            if inputs is not None:
+                inputs.append(x)
+                kept += x.numel() * x.element_size()
+            if kept > KEEP_BYTES:
+                targets = inputs = None
             if bar:
                 bar.update()
     if bar:
         bar.close()
-    return {n: acc[n].result() for n in names}
+    stats = {n: acc[n].result() for n in names} if statistics else None
+    return CalibrationPass(list(names), stats, targets, inputs, prints, seed, positions, batch_size)
+
+
+def layer_statistics(model: nn.Module, data: torch.Tensor | Iterable[Any], names: list[str], *,
+                     positions: int = POSITIONS, seed: int = 0, batch_size: int = 128,
+                     progress: bool = False, full: bool = True) -> dict[str, InputStats]:
+    """:class:`InputStats` of the layers ``names`` of ``model`` over ``data``: the statistics of
+    :func:`calibration_pass`."""
+    stats = calibration_pass(model, data, names, positions=positions, seed=seed, batch_size=batch_size,
+                             progress=progress, full=full).stats
+    assert stats is not None
+    return stats
 
 
 def data_scores(weight: torch.Tensor, stats: InputStats, criterion: str) -> np.ndarray:

@@ -26,10 +26,11 @@ _LINEAR = Fn.linear
 @dataclass
 class LayerCall:
     """One call of a layer's weights: the input they multiply (padding not yet applied), the
-    call's output, and its geometry (empty tuples for a linear layer)."""
+    call's output (None for a dry call, caught before it ran), and its geometry (empty tuples
+    for a linear layer)."""
 
     x: torch.Tensor
-    y: torch.Tensor
+    y: torch.Tensor | None
     stride: tuple[int, ...] = ()
     padding: Any = ()
     dilation: tuple[int, ...] = ()
@@ -42,86 +43,129 @@ class LayerCall:
     def positions(self) -> int:
         """Output positions per sample (rows per sample of a linear layer's input)."""
         if self.spatial:
-            return int(np.prod(self.y.shape[2:]))
+            return int(np.prod(self._out_shape()))
         return int(np.prod(self.x.shape[1:-1])) if self.x.dim() > 2 else 1
 
     def rows(self, take: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(inputs (M, C·k), outputs (M, F))``: one row per sample and kept output position
         (``take``: flat position indices, default all); input columns run channel-major, kernel
         offsets inside, as ``weight.reshape(F, -1)``."""
-        if not self.spatial:
-            x, y = self.x.reshape(self.x.shape[0], -1, self.x.shape[-1]), self.y.reshape(self.y.shape[0], -1,
-                                                                                         self.y.shape[-1])
-            if take is not None:
-                x, y = x[:, take], y[:, take]
-            return x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
-        out_shape = self.y.shape[2:]
-        flat = torch.arange(int(np.prod(out_shape))) if take is None else take
-        idx = torch.unravel_index(flat, tuple(out_shape))
-        v = _patches(self._padded(), self.kernel, self.stride, self.dilation)  # (N, C, *out, *k), a view
-        a = v[(slice(None), slice(None), *idx)]  # type: ignore[index]  # (N, C, P, *k): only the taken positions materialise
-        a = a.movedim(2, 1).reshape(a.shape[0] * a.shape[2], -1)
-        b = self.y.flatten(2)[:, :, flat].transpose(1, 2).reshape(-1, self.y.shape[1])
-        return a, b
+        return self.input_rows(take), self.output_rows(take)
 
-    def _padded(self) -> torch.Tensor:
+    def output_rows(self, take: torch.Tensor | None = None) -> torch.Tensor:
+        """The outputs of :meth:`rows` alone."""
+        assert self.y is not None, "a dry call (caught before it ran) has no outputs"
+        if not self.spatial:
+            y = self.y.reshape(self.y.shape[0], -1, self.y.shape[-1])
+            return (y if take is None else y[:, take]).reshape(-1, y.shape[-1])
+        flat = torch.arange(self.positions()) if take is None else take
+        return self.y.flatten(2)[:, :, flat].transpose(1, 2).reshape(-1, self.y.shape[1])
+
+    def input_rows(self, take: torch.Tensor | None = None) -> torch.Tensor:
+        """The inputs of :meth:`rows` alone (all a dry call has): gathered straight from the
+        unpadded input at the taken positions, the zero padding as a mask."""
+        if not self.spatial:
+            x = self.x.reshape(self.x.shape[0], -1, self.x.shape[-1])
+            return (x if take is None else x[:, take]).reshape(-1, x.shape[-1])
+        flat = torch.arange(self.positions()) if take is None else take
+        src, valid = self._patch_index(flat)  # (P, k) each
+        N, C = self.x.shape[:2]
+        a = self.x.flatten(2)[:, :, src.reshape(-1)]  # (N, C, P·k)
+        if not bool(valid.all()):
+            a = a * valid.reshape(-1).to(a.dtype)
+        P, k = src.shape
+        return a.reshape(N, C, P, k).transpose(1, 2).reshape(N * P, C * k)
+
+    def _pads(self) -> list[tuple[int, int]]:
+        """Zero padding before and after each spatial axis."""
         pad = self.padding
         if isinstance(pad, str):
             if pad == "valid":
-                return self.x
+                return [(0, 0)] * len(self.kernel)
             total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel)]  # "same" (stride 1)
-            return Fn.pad(self.x, [p for t in reversed(total) for p in (t // 2, t - t // 2)])
-        if any(pad):
-            return Fn.pad(self.x, [p for q in reversed(pad) for p in (q, q)])
-        return self.x
+            return [(t // 2, t - t // 2) for t in total]
+        return [(int(p), int(p)) for p in pad]
 
+    def _out_shape(self) -> tuple[int, ...]:
+        if self.y is not None:
+            return tuple(self.y.shape[2:])
+        sizes = self.x.shape[2:]
+        return tuple((n + lo + hi - d * (k - 1) - 1) // s + 1 for n, (lo, hi), k, s, d in
+                     zip(sizes, self._pads(), self.kernel, self.stride, self.dilation))
 
-def _patches(x: torch.Tensor, kernel: tuple[int, ...], stride: tuple[int, ...],
-             dilation: tuple[int, ...]) -> torch.Tensor:
-    """``(N, C, *out, *kernel)`` view of the patches a convolution multiplies."""
-    for i, (k, s, d) in enumerate(zip(kernel, stride, dilation)):
-        x = x.unfold(2 + i, d * (k - 1) + 1, s)
-        if d > 1:
-            x = x[..., ::d]
-    return x  # each unfold put its window axis last: (N, C, *out, *kernel)
+    def _patch_index(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For output positions ``flat``: the flat input position each kernel offset reads
+        (``(P, k)``, kernel axes row-major as in the weight) and whether it lies inside the input
+        (outside: zero padding)."""
+        sizes = self.x.shape[2:]
+        outs = torch.unravel_index(flat, self._out_shape())
+        index = torch.zeros(len(flat), 1, dtype=torch.long)
+        valid = torch.ones(len(flat), 1, dtype=torch.bool)
+        for o, n, (lo, _), k, s, d in zip(outs, sizes, self._pads(), self.kernel, self.stride, self.dilation):
+            pos = o[:, None] * s - lo + torch.arange(k)[None, :] * d  # (P, k_d)
+            valid = (valid[:, :, None] & (pos >= 0)[:, None, :] & (pos < n)[:, None, :]).flatten(1)
+            index = (index[:, :, None] * n + pos.clamp(0, n - 1)[:, None, :]).flatten(1)
+        return index, valid
 
 
 def _tuple(v: Any, n: int) -> tuple[int, ...]:
     return tuple(v) if isinstance(v, (tuple, list)) else (int(v),) * n
 
 
-class _Catcher(TorchFunctionMode):
-    """Records the first convolution / linear call made while it is active."""
+class Caught(Exception):
+    """Raised out of a forward by :func:`catching` with ``stop=True`` once every layer was caught,
+    and by a dry catcher before the call it caught."""
 
-    def __init__(self) -> None:
+
+class _Catcher(TorchFunctionMode):
+    """Records the first convolution / linear call made while it is active; a ``dry`` one raises
+    :class:`Caught` instead of making the call."""
+
+    def __init__(self, dry: bool = False) -> None:
         super().__init__()
         self.call: LayerCall | None = None
+        self.dry = dry
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
+        layer = self.call is None and (func in _CONVS or func is _LINEAR)
+        if layer and self.dry:
+            self.call = _layer_call(func, args, kwargs, None)
+            raise Caught
         out = func(*args, **kwargs)
-        if self.call is None and (func in _CONVS or func is _LINEAR):
+        if layer:
             self.call = _layer_call(func, args, kwargs, out)
         return out
 
 
-def _layer_call(func: Any, args: tuple, kwargs: dict, out: torch.Tensor) -> LayerCall:
+def dry_call(module: nn.Module, args: tuple, kwargs: dict) -> LayerCall:
+    """The :class:`LayerCall` of ``module(*args, **kwargs)`` caught before the convolution or
+    linear call is made (its output is None): the inputs the weights would multiply, for free."""
+    catcher = _Catcher(dry=True)
+    try:
+        with catcher:
+            module(*args, **kwargs)
+    except Caught:
+        pass
+    if catcher.call is None:
+        raise ValueError(f"{type(module).__name__} made no convolution or linear call")
+    return catcher.call
+
+
+def _layer_call(func: Any, args: tuple, kwargs: dict, out: torch.Tensor | None) -> LayerCall:
     x, w = args[0], args[1]
+    out = None if out is None else out.detach()
     if func is _LINEAR:
-        return LayerCall(x.detach(), out.detach())
+        return LayerCall(x.detach(), out)
     n = _CONVS[func]
     names = ("bias", "stride", "padding", "dilation", "groups")
     given = dict(zip(names, args[2:]), **kwargs)
     if int(given.get("groups", 1)) != 1:
         raise ValueError("a grouped convolution call was caught where a dense one was expected")
     pad = given.get("padding", 0)
-    return LayerCall(x.detach(), out.detach(), _tuple(given.get("stride", 1), n),
+    return LayerCall(x.detach(), out, _tuple(given.get("stride", 1), n),
                      pad if isinstance(pad, str) else _tuple(pad, n), _tuple(given.get("dilation", 1), n),
                      tuple(w.shape[2:]))
-
-
-class Caught(Exception):
-    """Raised out of a forward by :func:`catching` with ``stop=True`` once every layer was caught."""
 
 
 @contextmanager

@@ -250,11 +250,15 @@ def export(model: nn.Module, plan: Plan, example_inputs: Any, traced: fx.GraphMo
     plans = plan.pruned()
     if refuse_hooks:
         check_hooks(model, plans)
+    gm: fx.GraphModule | None = None
     if traced is not None and not is_masked(model):
-        gm: fx.GraphModule | None = copy.deepcopy(traced)
+        gm = copy.deepcopy(traced)
     else:
         work = remove_masks(copy.deepcopy(model), bake=True)
-        gm = trace_or_none(work, example_inputs, "each grouped layer is wrapped in channel-index modules instead")
+        if traced is not None:  # a masked (maybe refitted) copy of the traced model: its weights into the trace
+            gm = _with_state(traced, work)
+        if gm is None:
+            gm = trace_or_none(work, example_inputs, "each grouped layer is wrapped in channel-index modules instead")
         if gm is None:
             return _export_untraced(work, plans)
     assert gm is not None
@@ -271,6 +275,14 @@ def export(model: nn.Module, plan: Plan, example_inputs: Any, traced: fx.GraphMo
     gm.graph.lint()
     gm.recompile()
     return result
+
+
+def _with_state(traced: fx.GraphModule, model: nn.Module) -> fx.GraphModule | None:
+    """A copy of ``traced`` holding ``model``'s parameters and buffers (same module names), or
+    None when the trace holds a tensor the model does not name."""
+    gm = copy.deepcopy(traced)
+    missing, _ = gm.load_state_dict(model.state_dict(), strict=False)
+    return None if missing else gm
 
 
 def _export_untraced(work: nn.Module, plans: dict) -> ExportResult:

@@ -1,27 +1,25 @@
-"""Building a plan: choose G per layer (uniform, or a budget search) and solve every grouped layer."""
+"""Building a plan from a :class:`~permopt.pruning.session.PruningSession`: choose G per layer
+(uniform, or a budget search) and solve every grouped layer."""
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from torch import nn
 
+from ..caller import warn
 from ..coupling import assign_spaces, couple
 from ..limits import within
-from ..nn.calibration import InputStats, layer_statistics
-from ..nn.count import Counts
-from ..nn.inspect import ModelInfo, inspect, signature
-from ..nn.space import layer_scores, search_space
-from ..nn.spaces import channel_spaces
+from ..nn.inspect import ModelInfo, signature
+from ..nn.space import layer_scores
 from ..parallel import map_jobs
 from ..plan import LayerPlan, Plan
 from ..progress import progress_bar
-from ..search import Budget, SearchResult, SearchSpace, SolverCostModel, search
+from ..search import Budget, SearchResult, SearchSpace, search
 from ..solvers.run import solve_layer
 from .options import PruneConfig
+from .protocol import Session
 
 #: A grouped layer keeping less than this share of its criterion mass is named in a warning.
 LOW_KEPT_RATIO = 0.05
@@ -37,54 +35,23 @@ class BuiltPlan:
     solutions: dict = field(default_factory=dict)
 
 
-def calibration_stats(model: nn.Module, config: PruneConfig, names: list[str]) -> dict[str, InputStats] | None:
-    """The input statistics of layers ``names`` on ``config.calibration`` (None without it)."""
-    if config.calibration is None:
-        return None
-    return layer_statistics(model, config.calibration, names, positions=config.positions, seed=config.seed or 0,
-                            progress=config.progress)
-
-
-def budget_cost_model(model: nn.Module, config: PruneConfig, names: list[str],
-                      stats: dict[str, InputStats] | None) -> SolverCostModel:
-    """The cost model of ``config``'s budget search over layers ``names``: with ``cost="data"``
-    it reads the calibration ``stats`` and the layers' dense weights as ``(F, C·k)`` float64
-    arrays (copied only then)."""
-    if config.cost_kind != "data":
-        return config.cost_model()
-    weights = {}
-    for n in names:
-        w: Any = model.get_submodule(n).weight
-        weights[n] = w.detach().double().reshape(w.shape[0], -1).numpy()
-    return config.cost_model(weights, stats)
-
-
-def build_plan(model: nn.Module, example_inputs: Any, config: PruneConfig, *, info: ModelInfo | None = None,
-               counts: Counts | None = None, cost_model: SolverCostModel | None = None,
-               stats: dict[str, InputStats] | None = None) -> BuiltPlan:
+def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
     """Choose G per layer (``config.groups`` everywhere it divides, or a ``config.budget`` search)
-    and solve each grouped layer. ``info`` and ``counts`` (the model's analysis),
-    ``cost_model`` (its cached solves) and ``stats`` (the calibration statistics of the
-    selected layers) may be passed to reuse them across calls."""
-    info = info or inspect(model, example_inputs, include_linear=config.include_linear,
-                           min_channels=config.min_channels_per_group)
-    names = info.select(config.layers, config.ignored_layers)
+    and solve each grouped layer, from the session's analysis, statistics and cost model."""
+    info, names, model = session.info, session.names, session.model
     criterion = config.criterion_used
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": config.solver,
                       "model_signature": signature(model)})
     built = BuiltPlan(plan)
-    if stats is None:
-        stats = calibration_stats(model, config, names)
+    stats = session.stats
     if config.budget is None:
         config_g = _uniform(info, names, config, plan)
     else:
-        cost = cost_model or budget_cost_model(model, config, names, stats)
         plan.meta["cost"] = config.cost_kind
-        built.search, config_g, built.solutions = _searched(model, example_inputs, config, info, names, counts,
-                                                            cost, plan, stats)
+        built.search, config_g, built.solutions = _searched(session, config, plan)
     built.solutions.update(_solve_layers(model, config_g, built.solutions, config, stats))
     if config.coupling_mode != "none":
-        built.solutions = _couple(model, example_inputs, config_g, built.solutions, config, plan, info, stats)
+        built.solutions = _couple(session, config_g, built.solutions, config, plan)
     for n in names:
         L = info[n]
         plan.layers[n] = (LayerPlan.from_solution(n, built.solutions[n]) if n in config_g
@@ -105,16 +72,13 @@ def _uniform(info: ModelInfo, names: list[str], config: PruneConfig, plan: Plan)
     return chosen
 
 
-def _searched(model: nn.Module, example_inputs: Any, config: PruneConfig, info: ModelInfo, names: list[str],
-              counts: Counts | None, cost: SolverCostModel, plan: Plan,
-              stats: dict | None) -> tuple[SearchResult, dict, dict]:
+def _searched(session: Session, config: PruneConfig, plan: Plan) -> tuple[SearchResult, dict, dict]:
     """The budget search: its result, ``{layer: G}`` for the grouped layers, and their solutions."""
     budget = config.budget
     assert budget is not None
-    space = search_space(model, example_inputs, criterion=config.criterion_used, grads=config.grads,
-                         max_groups=config.max_groups, layers=names, info=info, counts=counts,
-                         latency=config.latency_setup, progress=config.progress, stats=stats)
-    _check_budget(budget, space, info, config)
+    space = session.search_space(config)
+    _check_budget(budget, space, session.info, config)
+    cost = session.cost_model()
     cost.precompute(space, progress=config.progress)
     result = search(space, budget, config.strategy, cost_model=cost, seed=config.seed,
                     time_limit=config.search_time_limit)
@@ -149,8 +113,8 @@ def _check_budget(budget: Budget, space: SearchSpace, info: ModelInfo, config: P
     for what, limit, dense in (("params", limits[0], space.dense_params), ("macs", limits[1], space.dense_macs)):
         value = getattr(budget, what)
         if value is not None and value > 1 and limit >= dense:  # an absolute count at or above dense
-            warnings.warn(f"budget {what}={value:g} (an absolute count) is not below the dense model's {dense}: "
-                          f"it constrains nothing; a fraction of dense is a number in (0, 1]", stacklevel=5)
+            warn(f"budget {what}={value:g} (an absolute count) is not below the dense model's {dense}: "
+                 f"it constrains nothing; a fraction of dense is a number in (0, 1]")
     smallest = space.smallest
     if all(within(v, lim) for v, lim in zip(smallest, limits)):
         return
@@ -176,23 +140,21 @@ def _warn_low_kept(plan: Plan) -> None:
     if low:
         named = ", ".join(f"{n} (G={g}, kept {k:.3f})" for k, n, g in low[:5])
         more = f" and {len(low) - 5} more" if len(low) > 5 else ""
-        warnings.warn(f"{len(low)} grouped layer(s) keep less than {LOW_KEPT_RATIO:.0%} of their weight mass: "
-                      f"{named}{more}; a smaller G keeps more (groups=, or max_groups= under a budget)",
-                      stacklevel=5)
+        warn(f"{len(low)} grouped layer(s) keep less than {LOW_KEPT_RATIO:.0%} of their weight mass: "
+             f"{named}{more}; a smaller G keeps more (groups=, or max_groups= under a budget)")
 
 
-def _couple(model: nn.Module, example_inputs: Any, chosen: dict, solutions: dict, config: PruneConfig,
-            plan: Plan, info: ModelInfo, stats: dict | None) -> dict:
+def _couple(session: Session, chosen: dict, solutions: dict, config: PruneConfig, plan: Plan) -> dict:
     """Re-solve the chosen layers jointly per channel space (read off the model's one trace);
     records the kept-ratio cost in ``plan.meta``."""
     if not chosen:  # every layer stays dense: nothing to couple
         return solutions
-    spaces = channel_spaces(model, example_inputs, info.graph_module)
+    spaces = session.channel_spaces()
     if spaces is None:
         return solutions
     sides, pinned = assign_spaces(spaces, chosen, config.coupling_mode)
     mine = {n: solutions[n] for n in chosen}
-    scores = {n: layer_scores(model, n, config.criterion_used, config.grads, stats) for n in chosen}
+    scores = {n: layer_scores(session.model, n, config.criterion_used, config.grads, session.stats) for n in chosen}
     coupled = couple(mine, scores, sides, pinned)
     plan.meta["coupling"] = {"mode": config.coupling_mode,
                              "mean_kept_ratio": float(np.mean([s.kept_ratio for s in coupled.values()])),

@@ -3,19 +3,19 @@ the budget lowered by the estimate's error while the measured model is over it."
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from torch import nn
 
 from ..limits import within
-from ..nn.count import Counts
-from ..nn.export import ExportResult, export
+from ..nn.export import ExportResult
 from ..nn.latency import LatencySetup, LatencyTable
 from ..plan import Plan
 from ..search import SearchResult
 from .options import PruneConfig
-from .report import Report, make_report
+from .protocol import Session
+from .report import Report
 
 #: Under a latency budget, a model measured above ``budget · (1 + LATENCY_SLACK)`` is searched again
 #: with the budget lowered by the estimate's measured error, at most ``LATENCY_RETRIES`` times.
@@ -39,30 +39,28 @@ class Run:
     report: Report
 
 
-def runs_until_measured(build: Callable[[PruneConfig], Any], apply: Callable[..., Any], model: nn.Module,
-                        example_inputs: Any, config: PruneConfig, before: Counts, traced: Any = None) -> list[Run]:
-    """One :class:`Run` of ``build(config)`` (a :class:`~permopt.pruning.build.BuiltPlan`) applied
-    by ``apply``; under a latency budget, more runs with the budget scaled by the estimate's
-    measured error (at most ``LATENCY_RETRIES``): lowered while the model measures over it and no
-    run has met it (a budget lowered under the floor ends the tries), raised while it measures
-    more than ``LATENCY_RELAX`` under it and no run has been over. ``traced`` is the model's one trace,
-    reused by the report in mask mode."""
+def runs_until_measured(session: Session) -> list[Run]:
+    """One :class:`Run` of the session's plan, applied and measured; under a latency budget,
+    more runs with the budget scaled by the estimate's measured error (at most
+    ``LATENCY_RETRIES``): lowered while the model measures over it and no run has met it (a
+    budget lowered under the floor ends the tries), raised while it measures more than
+    ``LATENCY_RELAX`` under it and no run has been over."""
+    config = session.config
     runs: list[Run] = []
     budget, setup, current = config.budget, config.latency_setup, config
     retries = LATENCY_RETRIES if budget is not None and budget.latency is not None else 0
     for _ in range(1 + retries):
         try:
-            built = build(current)
+            built = session.plan(current)
         except ValueError:
             if not runs:
                 raise
             break
-        out, exported = apply(model, built.plan, example_inputs, config.mode)
-        report = make_report(model, built.plan, example_inputs, exported, before, traced)
+        out, exported = session.apply(built.plan)
+        report, timed = session.measure(built.plan, exported)
         if setup is not None:  # the export is what gets deployed; a masked model runs at dense speed
-            timed = exported.model if exported is not None else \
-                export(model, built.plan, example_inputs, traced, refuse_hooks=False).model
-            _measure_latency(model, timed, example_inputs, setup, built.plan, report, config.progress)
+            _measure_latency(session.model, timed.model, session.example_inputs, setup, built.plan, report,
+                             config.progress)
         runs.append(Run(built.plan, built.search, built.solutions, out, exported, report))
         if not retries or budget is None or budget.latency is None or current.budget is None \
                 or current.budget.latency is None:

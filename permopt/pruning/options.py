@@ -1,6 +1,7 @@
 """Every option of :func:`permopt.prune` in one frozen, typed record, validated once."""
 from __future__ import annotations
 
+import json
 from concurrent.futures import Executor
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypedDict
@@ -192,6 +193,24 @@ class PruneConfig:
         if unknown:
             raise TypeError(f"unknown prune option(s) {unknown}; the options are {[f.name for f in fields(cls)]}")
         return replace(config, **options) if config is not None else cls(**options)
+
+    def record(self) -> dict[str, Any]:
+        """The options as JSON values, for the saved plan: data and objects are described, not
+        stored (``calibration`` by its shape or type, an ``executor`` or a callable criterion by
+        its type)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "calibration" and value is not None:
+                value = {"shape": list(value.shape)} if hasattr(value, "shape") else {"type": type(value).__name__}
+            elif f.name in ("budget", "latency") and value is not None:
+                value = str(value)
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                value = f"<{type(value).__name__}>"
+            out[f.name] = value
+        return out
 
     @property
     def criterion_used(self) -> Any:

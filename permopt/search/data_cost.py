@@ -22,20 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ..patches import block_energy, patch_columns
 from .cost import LayerCost, SolverCostModel
 from .space import LayerSpec
-
-def patch_columns(chans: np.ndarray, kernel: int) -> np.ndarray:
-    """Columns of a channel-major ``(F, C·k)`` weight (or patch row) that belong to the input
-    channels ``chans``, each channel's ``kernel`` offsets together."""
-    return (np.asarray(chans)[:, None] * kernel + np.arange(kernel)[None, :]).reshape(-1)
-
-
-def block_energy(W: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-    """``(F, C)``: ``w_fcᵀ B_c w_fc`` for weights ``W`` ``(F, C, k)`` and per-channel ``k × k``
-    second-moment blocks ``B`` (the output energy channel ``c`` alone sends to output ``f``)."""
-    return np.einsum("fci,cij,fcj->fc", W, blocks, W)
-
 
 def output_error(W: np.ndarray, H: np.ndarray, row_groups: np.ndarray, col_groups: np.ndarray) -> float:
     """Share of the output energy ``tr(W H Wᵀ)`` lost when output ``f`` may read only its group's
