@@ -32,12 +32,18 @@ from permopt.nn import count  # noqa: E402
 from permopt.nn.kinds import kind_of  # noqa: E402
 from permopt.nn.latency import LatencySetup, LatencyTable  # noqa: E402
 from permopt.nn.timing import interleaved_medians, without_index_modules  # noqa: E402
-from permopt.nn.runtimes import RUNTIMES, TORCH_RUNTIMES, session  # noqa: E402
+from permopt.nn.runtimes import session  # noqa: E402
+from permopt.runtimes import available_runtimes, get_runtime  # noqa: E402
+
+
+def _converts(backend: str) -> bool:
+    """Whether ``backend`` is a registered runtime that converts the model (takes contiguous inputs)."""
+    return backend in available_runtimes() and not get_runtime(backend).runs_torch
 
 
 def runner(model, x, backend, fmt):
     """A no-argument callable running a copy of ``model`` in memory format ``fmt`` on ``x`` with ``backend``."""
-    if backend in RUNTIMES and backend not in TORCH_RUNTIMES:
+    if _converts(backend):
         return session(model, x, backend)
     setup = LatencySetup(memory_format=fmt, cache_dir=None)
     model, x = setup.apply(copy.deepcopy(model)), setup.inputs(x)
@@ -153,7 +159,7 @@ def main(argv=None):
                             layers += layer_breakdown(name, model, shape, res["none"].plan, G, batch, backend,
                                                       args.rounds)
                 for backend, fmt in itertools.product(args.backends.split(","), args.formats.split(",")):
-                    if backend in RUNTIMES and backend not in TORCH_RUNTIMES and fmt != "contiguous":
+                    if _converts(backend) and fmt != "contiguous":
                         continue
                     threads = 1 if backend != "torch-all" else torch.get_num_threads()
                     try:

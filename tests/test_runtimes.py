@@ -34,7 +34,7 @@ def test_grouped_exports_compute_the_same_in_the_runtime(runtime):
 
 def test_latency_setups_say_what_a_runtime_can_time():
     assert LatencySetup(runtime="openvino").resolve(None, None).memory_format == "contiguous"
-    with pytest.raises(ValueError, match="runtime must be 'torch' or one of"):
+    with pytest.raises(ValueError, match=r"unknown runtime 'tensorrt'; registered: \['torch', 'compile'"):
         LatencySetup(runtime="tensorrt")
     with pytest.raises(ValueError, match="takes contiguous inputs"):
         LatencySetup(runtime="openvino", memory_format="channels_last")
@@ -121,3 +121,27 @@ def test_torch_compile_times_whole_models_in_the_setups_memory_format():
     assert LatencySetup(runtime="compile").resolve(model, x).memory_format in ("contiguous", "channels_last")
     with torch.no_grad():
         assert torch.allclose(session(exported, x, "compile")(), exported(x), atol=1e-5)
+
+
+def test_a_runtime_is_one_registration(monkeypatch):
+    """A registered runtime times models through its session maker and is a CLI choice."""
+    from permopt import runtimes
+    from permopt.cli import build_parser
+
+    monkeypatch.setattr(runtimes, "_REGISTRY", dict(runtimes._REGISTRY))  # the registration ends with the test
+    calls = []
+
+    def doubled_session(model, x, threads):
+        calls.append(threads)
+        return lambda: (model(x), model(x))
+    runtimes.register_runtime("twice", doubled_session)
+    with pytest.raises(ValueError, match="registered already"):
+        runtimes.register_runtime("twice", doubled_session)
+    with pytest.raises(TypeError, match="'module:function' path"):
+        runtimes.register_runtime("bad", "no_colon")
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1)).eval()
+    t = LatencyTable(LatencySetup(runtime="twice", rounds=2, batch=1, cache_dir=None,
+                                  memory_format="contiguous")).models({"a": model}, torch.randn(1, 3, 4, 4))
+    assert calls == [1] and t["a"] > 0
+    args = build_parser().parse_args(["prune", "--model", "resnet20", "--groups", "2", "--runtime", "twice"])
+    assert args.runtime == "twice"

@@ -89,3 +89,16 @@ def test_the_saved_plan_records_the_config():
     config = permopt.Plan.from_json(res.plan.to_json()).meta["config"]
     assert config["budget"] == str(permopt.search.Budget(params=0.6)) and config["seed"] == 3
     assert config["groups"] is None and config["solver"] == "auto"
+
+
+def test_distillation_is_a_prune_option_and_export_matches_mask():
+    model, x = _model()
+    runs = {mode: permopt.prune(model, x[:2], groups=2, calibration=x, distill=5, mode=mode, seed=1, progress=False)
+            for mode in ("export", "mask")}
+    meta = runs["export"].plan.meta["distill"]
+    assert meta["steps"] == 5 and meta["last_loss"] <= meta["first_loss"] * 10
+    with torch.no_grad():
+        a, b = runs["export"].model(x), runs["mask"].model(x)
+    assert (a - b).norm() <= 1e-2 * b.norm()  # the same 5 Adam steps on the grouped and on the masked model
+    with pytest.raises(ValueError, match="distill= needs calibration="):
+        permopt.prune(model, x[:2], groups=2, distill=5)

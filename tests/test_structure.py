@@ -1,4 +1,5 @@
-"""The package's structure: no import cycle, counting imports inside functions too."""
+"""The package's structure: no import cycle (counting imports inside functions too), modules of at most
+400 lines and functions of at most 60."""
 import ast
 from pathlib import Path
 
@@ -70,3 +71,28 @@ def test_no_import_cycles():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def sizes(root: Path = ROOT) -> tuple[dict[str, int], dict[str, int]]:
+    """Lines per module and per function (nested ones counted on their own too)."""
+    modules, functions = {}, {}
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        modules[str(path)] = len(text.splitlines())
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions[f"{path}:{node.lineno} {node.name}"] = node.end_lineno - node.lineno + 1
+    return modules, functions
+
+
+def test_modules_and_functions_stay_small():
+    """The house rule (issue 38): modules at most 400 lines, functions at most 60."""
+    modules, functions = sizes()
+    assert {m: n for m, n in modules.items() if n > 400} == {}
+    assert {f: n for f, n in functions.items() if n > 60} == {}
+
+
+def test_the_size_rule_sees_a_long_function(tmp_path):
+    (tmp_path / "long.py").write_text("def f():\n" + "    x = 1\n" * 70)
+    modules, functions = sizes(tmp_path)
+    assert modules[str(tmp_path / "long.py")] == 71 and list(functions.values()) == [71]

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", default="best", help="with --latency: permutation solver (default best)")
     p.add_argument("--runtimes", default=None,
                    help="with --latency: comma-separated runtimes to time in, side by side per runtime "
-                        "(torch, compile, onnxruntime, openvino, executorch; default: --runtime)")
+                        "(the registered ones: see permopt.runtimes; default: --runtime)")
     add_model_args(p)
     add_latency_args(p)
     p.add_argument("--dist", default="normal", help="normal (|N(0,1)|), uniform or lognormal")

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..bounds import METHODS
 from ..progress import progress_bar
+from ..runtimes import available_runtimes
 
 
 def names(spec: str, what: str) -> list[str]:
@@ -184,7 +185,7 @@ def add_latency_args(p: argparse.ArgumentParser) -> None:
                         "faster for the dense model, measured (default)")
     p.add_argument("--latency-cache", default=None, help="folder caching measured layer tables (default: none)")
     p.add_argument("--runtime", default="torch",
-                   choices=("torch", "compile", "onnxruntime", "openvino", "executorch"),
+                   choices=available_runtimes(),
                    help="where models are timed: torch eager (default), torch.compile, ONNX Runtime, "
                         "OpenVINO or ExecuTorch with XNNPACK; under a latency budget the layer table is measured "
                         "there too (eager and OpenVINO: inside the model; other runtimes: each layer alone) and the pruned "

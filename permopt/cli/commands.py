@@ -95,19 +95,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from ..pruning import prune
 
     config = prune_config(args)
-    if args.distill and config.calibration is None:
-        raise ValueError("--distill needs --calibration (the unlabelled inputs it distils on)")
     out = output_dir(args.out_dir)  # created first: --plot may name a file inside it
     plot = output_file(args.plot, "--plot")
     model, x = load_model(args)
-    res = prune(model, x, replace(config, mode="mask") if args.distill else config)
-    if args.distill:  # fine-tune the masked model toward the dense one, then export it
-        from ..nn.distill import distill
-        from ..pruning import apply_plan
-
-        distill(res.model, model, config.calibration, steps=args.distill, seed=args.seed, progress=not args.quiet)
-        if config.mode == "export":
-            res.model = apply_plan(res.model, res.plan, x)
+    res = prune(model, x, config)
     res.plan.save(out / "plan.json")
     torch.save(res.model.state_dict(), out / "pruned_state_dict.pt")
     (out / "report.json").write_text(json.dumps(res.report.to_dict(), indent=1))
@@ -125,16 +116,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def bench_latency(args: argparse.Namespace, json_out: Path | None) -> int:
     """Dense vs exported latency for each G and coupling, timed side by side in each runtime."""
     from ..bench import format_table
-    from ..nn.runtimes import RUNTIMES
     from ..pruning import prune
+    from ..runtimes import available_runtimes
 
     couplings = names(args.couplings, "--couplings")
     combos = [(G, c) for G in ints(args.groups_list, "--groups-list") for c in couplings]
     configs = [prune_config(args, groups=G, coupling=c, progress=False) for G, c in combos]
     runtimes = names(args.runtimes, "--runtimes") if args.runtimes else [args.runtime]
-    unknown = sorted(set(runtimes) - {"torch", *RUNTIMES})
+    unknown = sorted(set(runtimes) - set(available_runtimes()))
     if unknown:
-        raise ValueError(f"--runtimes: unknown {unknown}; known: torch, {', '.join(sorted(RUNTIMES))}")
+        raise ValueError(f"--runtimes: unknown {unknown}; known: {', '.join(available_runtimes())}")
     setups = [replace(latency_setup(args), runtime=r) for r in runtimes]  # each checked (formats it takes)
     model, x = load_model(args)
     exported, info = {}, {}

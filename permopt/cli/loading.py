@@ -94,7 +94,7 @@ def prune_config(args: argparse.Namespace, **fields: Any) -> Any:
                "latency": latency_setup(args) if budget and "latency" in budget else None,
                "calibration": load_calibration(getattr(args, "calibration", None)),
                "reconstruct": getattr(args, "reconstruct", None), "criterion": getattr(args, "criterion", None),
-               "cost": getattr(args, "cost", None)}
+               "cost": getattr(args, "cost", None), "distill": getattr(args, "distill", 0) or 0}
     return PruneConfig(**{**options, **fields})
 
 

@@ -41,7 +41,8 @@ from .export import export
 from .hooks import evaluating, forward_with_hooks
 from .inspect import signature
 from .kinds import kind_of
-from .runtimes import RUNTIMES, TORCH_RUNTIMES, check_installed, openvino_layer_session, session, version
+from ..runtimes import get_runtime
+from .runtimes import check_installed, openvino_layer_session, session, version
 from .timing import WARMUP, batch_inputs, timed_medians, without_index_modules
 
 
@@ -82,10 +83,9 @@ class LatencySetup:
         if self.memory_format not in (*MEMORY_FORMATS, "auto"):
             raise ValueError(f"memory_format must be 'auto' or one of {sorted(MEMORY_FORMATS)}, "
                              f"got {self.memory_format!r}")
-        if self.runtime != "torch" and self.runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be 'torch' or one of {sorted(RUNTIMES)}, got {self.runtime!r}")
+        get_runtime(self.runtime)  # an unknown name is a ValueError naming the registered ones
         check_installed(self.runtime)  # before any timing: a missing package is named at once
-        if self.runtime not in TORCH_RUNTIMES and self.memory_format == "channels_last":
+        if not get_runtime(self.runtime).runs_torch and self.memory_format == "channels_last":
             raise ValueError(f"runtime {self.runtime!r} takes contiguous inputs; use memory_format='contiguous'")
 
     def resolve(self, model: nn.Module, example_inputs: Any) -> "LatencySetup":
@@ -93,7 +93,7 @@ class LatencySetup:
         ``model`` faster (both timed side by side); unchanged otherwise."""
         if self.memory_format != "auto":
             return self
-        if self.runtime not in TORCH_RUNTIMES:  # deployment runtimes convert the model and choose their own layouts
+        if not get_runtime(self.runtime).runs_torch:  # deployment runtimes convert the model and choose their own layouts
             return replace(self, memory_format="contiguous")
         trials = {fmt: replace(self, memory_format=fmt, runtime="torch") for fmt in MEMORY_FORMATS}  # eager: no compiles
         times = {}
@@ -297,13 +297,8 @@ class LatencyTable:
         """Seconds per call of whole models in eval mode (copies in the setup's memory format) on
         ``example_inputs`` resized to its batch; not cached: they are timed side by side each time."""
         x = self.setup.inputs(example_inputs)
-        args = x if isinstance(x, tuple) else (x,)
         copies = {k: self.setup.apply(copy.deepcopy(m)).eval() for k, m in models.items()}
-        calls: dict[str, Callable[[], Any]]
-        if self.setup.runtime == "torch":
-            calls = {k: partial(m, *args) for k, m in copies.items()}
-        else:
-            calls = {k: session(m, x, self.setup.runtime, self.setup.threads) for k, m in copies.items()}
+        calls = {k: session(m, x, self.setup.runtime, self.setup.threads) for k, m in copies.items()}
         return timed_medians(calls, self.setup.rounds, self.setup.threads, f"timing {len(copies)} models", progress)
 
     def save(self) -> None:

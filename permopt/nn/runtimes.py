@@ -6,33 +6,23 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
-#: Runtimes :func:`session` knows, with the extra that installs each.
-RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino", "executorch": "executorch", "compile": ""}
-#: Runtimes that run the torch model itself, in the setup's memory format (the others convert
-#: it and take contiguous inputs).
-TORCH_RUNTIMES = ("torch", "compile")
-
+from ..runtimes import get_runtime
 
 def version(runtime: str) -> str:
     """``runtime`` and the version of the package that runs it (``torch`` for eager and compile),
     for cache keys: a table measured under one version is not reused under another."""
     from importlib.metadata import PackageNotFoundError, version as package_version
 
-    package = {"torch": "torch", "compile": "torch"}.get(runtime, runtime)
     try:
-        return f"{runtime} {package_version(package)}"
+        return f"{runtime} {package_version(get_runtime(runtime).package)}"
     except PackageNotFoundError:
         return f"{runtime} (not installed)"
-
-
-#: The packages each deployment runtime imports, checked (without importing them) when a setup is made.
-PACKAGES = {"onnxruntime": ("onnx", "onnxscript", "onnxruntime"), "openvino": ("openvino",),
-            "executorch": ("executorch",), "compile": ()}
 
 
 def check_installed(runtime: str) -> None:
@@ -40,22 +30,27 @@ def check_installed(runtime: str) -> None:
     configuration time, before any model is timed (``find_spec`` does not import them)."""
     import importlib.util
 
-    missing = [p for p in PACKAGES.get(runtime, ()) if importlib.util.find_spec(p) is None]
+    entry = get_runtime(runtime)
+    missing = [p for p in entry.packages if importlib.util.find_spec(p) is None]
     if missing:
-        raise ImportError(f"runtime {runtime!r} needs {', '.join(missing)}: pip install 'permopt[{RUNTIMES[runtime]}]'")
+        raise ImportError(f"runtime {runtime!r} needs {', '.join(missing)}: {entry.install_hint()}")
 
 
-def session(model: nn.Module, x: torch.Tensor, runtime: str, threads: int = 1) -> Callable[[], Any]:
-    """A no-argument callable running ``model`` on ``x`` in ``runtime`` with ``threads`` threads."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; known: {sorted(RUNTIMES)}")
+def session(model: nn.Module, x: Any, runtime: str, threads: int = 1) -> Callable[[], Any]:
+    """A no-argument callable running ``model`` on ``x`` in the registered ``runtime``
+    (:mod:`permopt.runtimes`) with ``threads`` threads."""
+    entry = get_runtime(runtime)
     try:
-        make = {"onnxruntime": onnx_session, "openvino": openvino_session, "executorch": executorch_session,
-                "compile": compile_session}[runtime]
-        return make(model, x, threads)
+        return entry.maker()(model, x, threads)
     except ImportError as e:
-        raise ImportError(f"runtime {runtime!r} needs its package: pip install 'permopt[{RUNTIMES[runtime]}]' "
-                          f"({e})") from None
+        raise ImportError(f"runtime {runtime!r} needs its package: {entry.install_hint()} ({e})") from None
+
+
+def eager_session(model: nn.Module, x: Any, threads: int = 1) -> Callable[[], Any]:
+    """A no-argument callable running ``model`` on ``x`` in torch eager (``threads`` is set by the
+    caller's timing)."""
+    args = x if isinstance(x, tuple) else (x,)
+    return partial(model, *args)
 
 
 def onnx_session(model: nn.Module, x: torch.Tensor, threads: int = 1) -> Callable[[], Any]:

@@ -100,10 +100,9 @@ class PruneConfig:
         that runs the dense model faster, timed here; channels-last on this CPU).
     calibration : unlabelled inputs (a tensor, a list of batches, or a re-iterable such as a
         ``DataLoader`` yielding inputs or ``(input, target)`` pairs; never a one-shot
-        generator). One streaming pass over the dense model gathers each layer's input
-        statistics (:func:`permopt.nn.calibration.layer_statistics`) for the data-aware
-        ``criterion`` and the ``cost``; ``reconstruct`` reads it again per layer. Default
-        None: weights only.
+        generator). It is read once (:func:`permopt.nn.calibration.calibration_pass`): each
+        layer's input statistics for the data-aware ``criterion`` and the ``cost``, and the
+        dense layers' outputs ``reconstruct`` fits to. Default None: weights only.
     reconstruct : refit the kept weights of every grouped layer on ``calibration``, layer by
         layer in forward order, to reproduce the dense layer's outputs (ridge regression per
         group toward the masked weights, strength chosen by held-out error,
@@ -117,6 +116,9 @@ class PruneConfig:
         the paper's) or ``"data"`` (the share of the layer's output energy lost after
         reconstruction, on the calibration data: :mod:`permopt.search.data_cost`). Default:
         :data:`DEFAULT_DATA_COST` with calibration, ``"mass"`` without.
+    distill : steps of label-free distillation of the pruned model toward the dense one on
+        ``calibration`` after the one-shot prune (:func:`permopt.nn.distill`, Adam, seeded by
+        ``seed``); default 0: none.
     """
 
     groups: int | None = None
@@ -143,6 +145,7 @@ class PruneConfig:
     reconstruct: bool | None = None
     positions: int = POSITIONS
     cost: str | None = None
+    distill: int = 0
 
     def __post_init__(self) -> None:
         if (self.groups is None) == (self.budget is None):
@@ -175,6 +178,9 @@ class PruneConfig:
         if isinstance(self.criterion, str) and self.criterion not in (*available_criteria(), *DATA_CRITERIA):
             raise ValueError(f"unknown criterion {self.criterion!r}; weight criteria: {available_criteria()}, "
                              f"with calibration: {list(DATA_CRITERIA)}")
+        validate_count("distill", self.distill, 0)
+        if self.distill and self.calibration is None:
+            raise ValueError("distill= needs calibration= (the unlabelled inputs it distils on)")
         if self.reconstruct and self.calibration is None:
             raise ValueError("reconstruct=True needs calibration= (unlabelled inputs to refit the kept weights on)")
         if self.cost is not None and self.cost not in COSTS:
@@ -290,3 +296,4 @@ class PruneOptions(TypedDict, total=False):
     reconstruct: bool | None
     positions: int
     cost: str | None
+    distill: int

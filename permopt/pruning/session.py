@@ -19,6 +19,7 @@ from torch import nn
 
 from ..nn.calibration import CalibrationPass, InputStats, calibration_pass
 from ..nn.count import Counts, count
+from ..nn.distill import distill
 from ..nn.export import ExportResult, check_hooks, export
 from ..nn.inspect import ModelInfo, inspect
 from ..nn.mask import apply_masks
@@ -164,5 +165,9 @@ class PruningSession:
                                               "measured": r.report.latency_ratio} for r in runs]
         if self.config.budget is not None:
             run.plan.meta["budget"] = str(self.config.budget)  # the caller's, not a lowered internal one
+        if self.config.distill:  # the structure is chosen and measured; only the kept weights train
+            c = self.config
+            losses = distill(run.model, self.model, c.calibration, steps=c.distill, seed=c.seed, progress=c.progress)
+            run.plan.meta["distill"] = {"steps": c.distill, "first_loss": losses[0], "last_loss": losses[-1]}
         run.plan.meta["config"] = self.config.record()
         return PruneResult(run.model, run.plan, run.report, run.search, run.export, run.solutions)
