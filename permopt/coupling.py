@@ -58,7 +58,7 @@ def validate_coupling(coupling: Any) -> str:
 def assign_spaces(spaces: Any, config: dict[str, int], mode: str) -> tuple[dict[str, tuple[int, int]], set[int]]:
     """Space ids ``(out, in)`` for every configured layer under ``mode``, and the pinned spaces.
 
-    ``spaces`` is a :class:`permopt.nn.spaces.ChannelSpaces`. A space coupled under ``mode`` is
+    ``spaces`` is a :class:`permopt.nn.channel_order.ChannelSpaces`. A space coupled under ``mode`` is
     partitioned into ``G_s`` = the least common multiple of its layers' ``G`` (when that divides
     its channels; else their largest ``G``), and each layer whose ``G`` divides ``G_s`` shares
     it, merging ``G_s / G`` consecutive groups (G = 2 and 3 share a 6-group partition). Under

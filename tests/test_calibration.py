@@ -8,7 +8,7 @@ from torch import nn
 
 import permopt
 from permopt.nn.calibration import data_scores, layer_statistics
-from permopt.nn.space import layer_scores
+from permopt.nn.model_space import layer_scores
 
 
 def _model():

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import permopt
 from permopt import models
 from permopt.coupling import CoupledLayer, assign_spaces, solve_coupled
-from permopt.nn.spaces import channel_spaces
+from permopt.nn.channel_order import channel_spaces
 from permopt.plan import LayerPlan, Plan
 
 from helpers import labelings

@@ -61,7 +61,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.space:
         space = SearchSpace.load(args.space)
     else:
-        from ..nn.space import search_space
+        from ..nn.model_space import search_space
 
         model, x = load_model(args)
         space = search_space(model, x, min_channels=default_min_channels(args.min_channels, budget),

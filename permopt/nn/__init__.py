@@ -1,6 +1,6 @@
 """Everything that touches PyTorch: inspect a model, its search space, mask, export (with folded
 permutations), count, measure latency, re-estimate BatchNorm, distil the dense model into the pruned one."""
-from .calibrate import recalibrate_bn
+from .batchnorm import recalibrate_bn
 from .distill import distill
 from .count import Counts, count
 from .export import ExportResult, export, grouped_module
@@ -8,7 +8,7 @@ from .inspect import LayerInfo, ModelInfo, inspect
 from .mask import BlockMask, apply_masks, is_masked, remove_masks
 from .latency import LatencySetup, LatencyTable
 from .modules import ChannelIndex, GroupedLinear
-from .space import layer_scores, search_space
+from .model_space import layer_scores, search_space
 
 __all__ = ["recalibrate_bn", "distill", "inspect", "LayerInfo", "ModelInfo", "apply_masks", "remove_masks", "is_masked", "BlockMask",
            "export", "ExportResult", "grouped_module", "count", "Counts", "ChannelIndex", "GroupedLinear",

@@ -3,7 +3,7 @@
 A grouped layer built from a plan reads its input channels group by group (group 0's
 channels first) and writes its outputs the same way; within a group any order will do, since
 the block's weights follow it. Channel order only matters where channels mix, so tensors
-joined by channel-wise operations form one *channel space* (:mod:`permopt.nn.spaces`) that
+joined by channel-wise operations form one *channel space* (:mod:`permopt.nn.channel_order`) that
 shares one order ``π``. For each space the export picks the ``π`` that needs the fewest
 index modules:
 
@@ -30,7 +30,7 @@ from torch import fx, nn
 from ..plan import LayerPlan, Plan
 from .inspect import trace_or_none
 from .kinds import KINDS, kind_of, set_submodule
-from .spaces import Space, analyse
+from .channel_order import Space, analyse
 from .mask import is_masked, remove_masks
 from .modules import ChannelIndex
 

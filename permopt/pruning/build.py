@@ -12,7 +12,7 @@ from ..caller import warn
 from ..coupling import assign_spaces, couple
 from ..limits import within
 from ..nn.inspect import ModelInfo, signature
-from ..nn.space import layer_scores
+from ..nn.model_space import layer_scores
 from ..parallel import map_jobs
 from ..plan import LayerPlan, Plan
 from ..progress import progress_bar

@@ -24,8 +24,8 @@ from ..nn.export import ExportResult, check_hooks, export
 from ..nn.inspect import ModelInfo, inspect
 from ..nn.mask import apply_masks
 from ..nn.reconstruct import reconstruct
-from ..nn.space import search_space
-from ..nn.spaces import channel_spaces
+from ..nn.model_space import search_space
+from ..nn.channel_order import channel_spaces
 from ..plan import Plan
 from ..search import SearchResult, SearchSpace, SolverCostModel
 from . import build
