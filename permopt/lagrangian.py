@@ -34,7 +34,7 @@ scale of the scores, and more ``evaluations`` never give a larger bound (the run
 longer one). Measured on every ResNet-50 and MobileNetV2 layer at G=4 and 8 (random weights,
 ``benchmarks/bench_bounds.py --models``), ``bound(method="best")`` certifies a median gap of 7.1%
 and at most 14.8% (the spectral bound alone: 11.3% and 25.6%); ResNet-50's 2048×512 at G=8: 10.1%
-in 43 s (spectral 12.6%).
+(spectral 12.6%; times in ``docs/benchmarks.md``).
 """
 from __future__ import annotations
 

@@ -156,6 +156,7 @@ _CLI_WORDS = [(re.compile(p), flag) for p, flag in [
     (r"\bgroups= \(uniform G\) or budget= ", "--groups G (uniform) or --budget SPEC "),
     (r"\bcriterion '(\w+)' needs calibration= ", r"--criterion \1 needs --calibration "),
     (r"\bcost='data' needs calibration= ", "--cost data needs --calibration "),
+    (r"\bdistill= needs calibration= ", "--distill needs --calibration "),
     (r"\bsolver='(\w+)' or '(\w+)'", r"SOLVER \1 or SOLVER \2"),
     (r"\bsolver='(\w+)'", r"SOLVER \1"),
 ]]

@@ -64,17 +64,31 @@ class LayerCall:
     def input_rows(self, take: torch.Tensor | None = None) -> torch.Tensor:
         """The inputs of :meth:`rows` alone (all a dry call has): gathered straight from the
         unpadded input at the taken positions, the zero padding as a mask."""
+        channels = torch.arange(self.x.shape[1 if self.spatial else -1])[None]
+        return self.grouped_rows(take, None, channels)[0]
+
+    def grouped_rows(self, take: torch.Tensor | None, samples: torch.Tensor | None,
+                     channels: torch.Tensor) -> torch.Tensor:
+        """``(G, M, C_g·k)``: the input rows of the ``samples`` (default all) at the taken
+        positions, the columns of each group's input ``channels`` (``(G, C_g)``) only, groups
+        first: one gather and one copy, ready for batched products."""
+        G, Cg = channels.shape
         if not self.spatial:
             x = self.x.reshape(self.x.shape[0], -1, self.x.shape[-1])
-            return (x if take is None else x[:, take]).reshape(-1, x.shape[-1])
+            x = x if samples is None else x[samples]
+            x = (x if take is None else x[:, take])[..., channels.reshape(-1)]  # (S, L, G·C_g)
+            return x.reshape(-1, G, Cg).transpose(0, 1).contiguous()
         flat = torch.arange(self.positions()) if take is None else take
         src, valid = self._patch_index(flat)  # (P, k) each
-        N, C = self.x.shape[:2]
-        a = self.x.flatten(2)[:, :, src.reshape(-1)]  # (N, C, P·k)
+        P, k = src.shape
+        x = self.x.flatten(2)
+        picked = (slice(None) if samples is None else samples[:, None, None], channels.reshape(-1)[None, :, None],
+                  src.reshape(-1)[None, None, :])
+        a = x[picked]  # (S, G·C_g, P·k)
         if not bool(valid.all()):
             a = a * valid.reshape(-1).to(a.dtype)
-        P, k = src.shape
-        return a.reshape(N, C, P, k).transpose(1, 2).reshape(N * P, C * k)
+        S = a.shape[0]
+        return a.reshape(S, G, Cg, P, k).permute(1, 0, 3, 2, 4).reshape(G, S * P, Cg * k)
 
     def _pads(self) -> list[tuple[int, int]]:
         """Zero padding before and after each spatial axis."""

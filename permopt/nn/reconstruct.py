@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from torch import fx, nn
 
+from ..patches import patch_columns
 from ..plan import LayerPlan, Plan
 from ..progress import progress_bar
 from .calibration import (POSITIONS, CalibrationPass, batches, calibration_pass, check_reiterable, fingerprint,
                           sampled_positions)
-from .capture import catching, dry_call, forward_caught
+from .capture import LayerCall, catching, dry_call, forward_caught
 from .graph_pass import node_by_node, peak_bytes, single_input
 from .hooks import evaluating
 from .inspect import trace_or_none
@@ -130,13 +131,20 @@ def _shifter(masked: nn.Module, name: str, norm: str | None) -> Callable[[torch.
     return shift
 
 
-def _add(eq: GroupEquations, a: torch.Tensor, b: torch.Tensor, samples: int, halves: np.random.Generator,
-         bias: torch.Tensor | None) -> None:
-    """Add a batch's rows: inputs ``a``, dense outputs ``b`` (minus the bias), each of the
-    ``samples`` samples in a random half (drawn from ``halves``): calibration data sorted by
-    class or source would make even/odd halves differ in kind, and the held-out ridge too timid."""
-    fold = torch.as_tensor(halves.integers(0, 2, samples)).repeat_interleave(a.shape[0] // samples)
-    eq.add(a, b if bias is None else b - bias.detach().to(b.dtype), fold)
+def _add(eq: GroupEquations, call: LayerCall, take: torch.Tensor | None, b: torch.Tensor,
+         halves: np.random.Generator, bias: torch.Tensor | None) -> None:
+    """Add a batch: the inputs of ``call`` and the dense outputs ``b`` (minus the bias) at the
+    taken positions, each sample in a random half (drawn from ``halves``): calibration data sorted
+    by class or source would make even/odd halves differ in kind, and the held-out ridge too timid."""
+    samples = int(call.x.shape[0])
+    fold = torch.as_tensor(halves.integers(0, 2, samples))
+    b = (b if bias is None else b - bias.detach().to(b.dtype)).reshape(samples, -1, b.shape[-1])
+    G, Fg = eq.outputs.shape
+    for f in (0, 1):
+        picked = torch.nonzero(fold == f)[:, 0]
+        if len(picked):
+            y = b[picked][:, :, eq.outputs.reshape(-1)]  # (S_f, P, G·F_g)
+            eq.add(call.grouped_rows(take, picked, eq.channels), y.reshape(-1, G, Fg).transpose(0, 1), f)
 
 
 def _halves(cal: CalibrationPass, name: str) -> np.random.Generator:
@@ -152,8 +160,7 @@ def _from_calls(masked: nn.Module, dense: nn.Module, name: str, calls: list[tupl
     def fill(eq: GroupEquations) -> None:
         halves = _halves(cal, name)
         for (args, kwargs), (take, b) in zip(calls, targets):
-            call = dry_call(module, args, kwargs)
-            _add(eq, call.input_rows(take), b, call.x.shape[0], halves, bias)
+            _add(eq, dry_call(module, args, kwargs), take, b, halves, bias)
     return fill
 
 
@@ -179,7 +186,7 @@ def _from_forwards(dense: nn.Module, masked: nn.Module, name: str, data: Any, ca
                     forward_caught(dense, x, d_calls, [name], k)
                     take = sampled_positions(d_calls[name], rng, cal.positions)
                     b = d_calls[name].output_rows(take)
-                _add(eq, m_calls[name].input_rows(take), b, x.shape[0], halves, bias)
+                _add(eq, m_calls[name], take, b, halves, bias)
     return fill
 
 
@@ -191,11 +198,12 @@ def _refit(masked: nn.Module, name: str, lp: LayerPlan, fill: Filler, ridge: flo
     original = masked.get_submodule(name).parametrizations["weight"].original  # type: ignore[union-attr,index]
     W = original.detach().double().reshape(original.shape[0], -1).clone()  # (F, C·k)
     kernel = W.shape[1] // lp.col_groups.size
-    columns, outputs = group_indices(lp.row_groups, lp.col_groups, kernel, lp.groups)
+    channels, outputs = group_indices(lp.row_groups, lp.col_groups, lp.groups)
+    columns = torch.as_tensor(patch_columns(channels.numpy(), kernel))  # (G, C_g·k)
     w0 = W[outputs[:, :, None], columns[:, None, :]].transpose(1, 2)  # (G, n, F_g)
     intercept = shift is not None
     for dtype in (torch.float32, torch.float64):
-        eq = GroupEquations(columns, outputs, dtype)
+        eq = GroupEquations(channels, outputs, kernel, dtype)
         fill(eq)
         # every sample in one half: no held-out error to choose by, and a refit on a sample or two
         # generalises worse than the masked weights (measured 0.067 -> 0.102 on fresh inputs)

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..patches import patch_columns
-
 #: Ridge strengths tried, relative to the mean diagonal of each group's normal equations.
 RIDGE_GRID = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: The ridge "keep the masked weights" (no refit).
@@ -65,37 +63,31 @@ class Equations:
 class GroupEquations:
     """Accumulates a grouped layer's normal equations per group and per half of the samples.
 
-    ``columns (G, n)``: each group's input columns (patch columns of its channels, as
-    ``weight.reshape(F, -1)`` orders them); ``outputs (G, F_g)``: each group's output channels;
-    ``dtype``: the precision of each batch's products (float32 or float64)."""
+    ``channels (G, C_g)``: each group's input channels; ``outputs (G, F_g)``: each group's output
+    channels; ``kernel``: patch offsets per channel; ``dtype``: the precision of each batch's
+    products (float32 or float64)."""
 
-    def __init__(self, columns: torch.Tensor, outputs: torch.Tensor, dtype: torch.dtype = torch.float32) -> None:
-        self.columns, self.outputs, self.dtype = columns, outputs, dtype
-        G, n = columns.shape
+    def __init__(self, channels: torch.Tensor, outputs: torch.Tensor, kernel: int,
+                 dtype: torch.dtype = torch.float32) -> None:
+        self.channels, self.outputs, self.dtype = channels, outputs, dtype
+        G, n = channels.shape[0], channels.shape[1] * kernel
         self.folds = [Equations.zeros(G, n, outputs.shape[1]) for _ in range(2)]
         self.rounding = 0.0 if dtype == torch.float64 else None  # measured on the first batch
 
-    def add(self, a: torch.Tensor, b: torch.Tensor, fold: torch.Tensor) -> None:
-        """Add rows ``a (R, C·k)`` (inputs) and ``b (R, F)`` (targets, bias removed), row ``r``
-        into half ``fold[r]`` (0 or 1)."""
-        for f, eq in enumerate(self.folds):
-            rows = torch.nonzero(fold == f)[:, 0]
-            if not len(rows):
-                continue
-            # one gather each: the half's rows and the groups' columns, groups first for the batched products
-            x = a[rows[:, None], self.columns.reshape(-1)[None, :]].to(self.dtype)
-            x = x.reshape(len(rows), *self.columns.shape).transpose(0, 1)  # (G, R_f, n)
-            y = b[rows[:, None], self.outputs.reshape(-1)[None, :]].to(self.dtype)
-            y = y.reshape(len(rows), *self.outputs.shape).transpose(0, 1)  # (G, R_f, F_g)
-            xtx = x.mT @ x
-            if self.rounding is None:
-                self.rounding = _rounding(x)
-            eq.AtA += xtx
-            eq.AtB += x.mT @ y
-            eq.BtB += (y * y).sum(1, dtype=torch.float64)
-            eq.sa += x.sum(1, dtype=torch.float64)
-            eq.sb += y.sum(1, dtype=torch.float64)
-            eq.rows += len(rows)
+    def add(self, x: torch.Tensor, y: torch.Tensor, fold: int) -> None:
+        """Add rows to half ``fold`` (0 or 1): inputs ``x (G, R, n)`` and targets ``y (G, R, F_g)``
+        (bias removed), each group's columns only (:meth:`~permopt.nn.capture.LayerCall.grouped_rows`)."""
+        x, y = x.to(self.dtype), y.to(self.dtype)
+        eq = self.folds[fold]
+        xtx = x.mT @ x
+        if self.rounding is None:
+            self.rounding = _rounding(x)
+        eq.AtA += xtx
+        eq.AtB += x.mT @ y
+        eq.BtB += (y * y).sum(1, dtype=torch.float64)
+        eq.sa += x.sum(1, dtype=torch.float64)
+        eq.sb += y.sum(1, dtype=torch.float64)
+        eq.rows += x.shape[1]
 
 
 #: Rows and columns per group the rounding of float32 products is measured on (the measure is
@@ -203,10 +195,10 @@ def needs_float64(folds: list[Fitter], rel: float, rounding: float | None) -> bo
     return rounding ** 2 * float((top / bottom).max()) > FLOAT32_TOLERANCE
 
 
-def group_indices(row_groups: np.ndarray, col_groups: np.ndarray, kernel: int,
+def group_indices(row_groups: np.ndarray, col_groups: np.ndarray,
                   groups: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(columns (G, C/G·k), outputs (G, F/G))``: each group's patch columns (channel-major,
-    kernel offsets inside) and output channels, for balanced labels."""
-    patch = patch_columns(np.stack([np.flatnonzero(col_groups == g) for g in range(groups)]), kernel)
+    """``(channels (G, C/G), outputs (G, F/G))``: each group's input and output channels, for
+    balanced labels."""
+    chans = np.stack([np.flatnonzero(col_groups == g) for g in range(groups)])
     outs = np.stack([np.flatnonzero(row_groups == g) for g in range(groups)])
-    return torch.as_tensor(patch), torch.as_tensor(outs)
+    return torch.as_tensor(chans), torch.as_tensor(outs)

@@ -10,7 +10,7 @@ arithmetic) or ``colgen``.
 Only the row variables (smaller side) are integer: with them fixed, the rest is a
 transportation LP, which is integral (see :mod:`.linearised`). So only the linking
 ``z ≤ 1 - x + y`` is kept (its twin ``z ≤ 1 + x - y`` is redundant here): half the rows,
-and CBC's root processing on 64×64 G=8 drops from 24 s to 8 s. CBC runs on one thread by
+and CBC's root processing on 64×64 G=8 takes a third of the time. CBC runs on one thread by
 default: with several, two runs of the same call gave different labelings.
 """
 from __future__ import annotations
