@@ -1,4 +1,5 @@
-"""Reading score matrices and weight tensors from ``.npy`` / ``.pt`` files."""
+"""Reading score matrices and weight tensors from ``.npy`` / ``.pt`` files; folders checked
+writable before any work is spent on what goes into them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,22 @@ from pathlib import Path
 import numpy as np
 
 from .criteria import scores_from_weight
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """``path`` as a folder, created (with its parents) and checked writable now, so that a run
+    does not end with a raw errno after its work; ``what`` names the argument in the error."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a file; give a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p / ".permopt-write-check"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"{what} {str(path)!r} is not writable here ({e.strerror})") from None
+    return p
 
 
 def load_array(path: str | Path) -> np.ndarray:

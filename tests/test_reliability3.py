@@ -190,3 +190,16 @@ def test_a_calibration_set_too_small_to_hold_out_keeps_the_masked_weights_and_sa
     dense = model(fresh).detach()
     with torch.no_grad():  # on fresh inputs: never worse than plain masking
         assert (one.model(fresh) - dense).norm() <= (plain.model(fresh) - dense).norm() * (1 + 1e-6)
+
+
+def test_an_unwritable_latency_cache_folder_is_named_before_any_timing(tmp_path):
+    from permopt.nn.latency import LatencySetup
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="latency cache_dir .* is a file; give a folder"):
+        LatencySetup(cache_dir=blocker)
+    with pytest.raises(ValueError, match="latency cache_dir .* is not writable here"):
+        LatencySetup(cache_dir=blocker / "inside")
+    assert LatencySetup(cache_dir=tmp_path / "new" / "folder").cache_dir == tmp_path / "new" / "folder"
+    assert (tmp_path / "new" / "folder").is_dir()

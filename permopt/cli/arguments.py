@@ -85,17 +85,9 @@ def output_file(path: str | None, what: str) -> Path | None:
 def output_dir(path: str) -> Path:
     """The ``--out-dir`` folder, created (with its parents) and checked writable before any work,
     so that an output file inside it (``--plot out/plan.png``) can be checked too."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"--out-dir {path!r} is a file; give a folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".permopt-write-check"
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise ValueError(f"--out-dir {path!r} is not writable here ({e.strerror})") from None
-    return p
+    from ..io import writable_folder
+
+    return writable_folder(path, "--out-dir")
 
 
 def solver_options(items: list[str]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from .export import export
 from .hooks import evaluating, forward_with_hooks
 from .inspect import signature
 from .kinds import kind_of
+from ..io import writable_folder
 from ..runtimes import get_runtime
 from .runtimes import check_installed, openvino_layer_session, session, version
 from .timing import WARMUP, batch_inputs, timed_medians, without_index_modules
@@ -87,6 +88,8 @@ class LatencySetup:
         check_installed(self.runtime)  # before any timing: a missing package is named at once
         if not get_runtime(self.runtime).runs_torch and self.memory_format == "channels_last":
             raise ValueError(f"runtime {self.runtime!r} takes contiguous inputs; use memory_format='contiguous'")
+        if self.cache_dir is not None:  # before any timing: the table is written after the measuring
+            writable_folder(self.cache_dir, "latency cache_dir")
 
     def resolve(self, model: nn.Module, example_inputs: Any) -> "LatencySetup":
         """This setup with ``memory_format="auto"`` replaced by the format that runs the dense
