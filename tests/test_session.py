@@ -102,3 +102,24 @@ def test_distillation_is_a_prune_option_and_export_matches_mask():
     assert (a - b).norm() <= 1e-2 * b.norm()  # the same 5 Adam steps on the grouped and on the masked model
     with pytest.raises(ValueError, match="distill= needs calibration="):
         permopt.prune(model, x[:2], groups=2, distill=5)
+
+
+def test_the_walk_sizes_a_trace_with_non_tensor_nodes():
+    """Shapes and sizes in a trace hold no activations: the memory estimate counts the tensors
+    (a model reading ``x.shape`` was refused the one-pass walk and took one pass per layer)."""
+    from permopt.nn.graph_pass import peak_bytes
+    from permopt.nn.inspect import trace
+
+    class Sized(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y.reshape(y.shape[0], -1)
+
+    g = trace(Sized(), torch.randn(2, 3, 4, 4))
+    assert any(n.meta.get("tensor_meta") is None and n.op != "output" for n in g.graph.nodes)
+    # the conv's output and its reshape alive together (a view counted as its own tensor: on the safe side)
+    assert peak_bytes(g, 10) == 10 * (8 * 16 + 8 * 16) * 4

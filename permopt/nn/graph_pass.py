@@ -32,22 +32,20 @@ def _last_uses(nodes: list[fx.Node]) -> dict[fx.Node, int]:
     return last
 
 
-def _meta_bytes(node: fx.Node) -> int | None:
+def _meta_bytes(node: fx.Node) -> int:
+    """Bytes of a node's value for the trace's batch, from the metadata shape propagation left; a
+    node without any holds no tensor (a size, a shape tuple, an int)."""
     meta = node.meta.get("tensor_meta")
     if meta is None:
-        return 0 if node.op in ("output", "get_attr") else None
-    metas = [meta] if hasattr(meta, "shape") else meta  # one tensor's metadata (a NamedTuple), or several
-    total = 0
-    for m in metas:
-        if not hasattr(m, "shape"):
-            return None
-        total += int(np.prod(m.shape)) * torch.empty((), dtype=m.dtype).element_size()
-    return total
+        return 0
+    metas = [meta] if hasattr(meta, "shape") else list(meta) if isinstance(meta, (list, tuple)) else []
+    return sum(int(np.prod(m.shape)) * torch.empty((), dtype=m.dtype).element_size()
+               for m in metas if hasattr(m, "shape"))
 
 
 def peak_bytes(graph: fx.GraphModule, samples: int) -> int | None:
     """The most bytes the values alive at once take over ``samples`` inputs, read off the shapes
-    the trace recorded (the trace's batch scaled to ``samples``); None where it did not record them."""
+    the trace recorded (the trace's batch scaled to ``samples``); None where it recorded no input shape."""
     nodes = list(graph.graph.nodes)
     inputs = [n for n in nodes if n.op == "placeholder"]
     meta = inputs[0].meta.get("tensor_meta") if inputs else None
@@ -58,8 +56,6 @@ def peak_bytes(graph: fx.GraphModule, samples: int) -> int | None:
     sizes: dict[fx.Node, int] = {}
     for i, node in enumerate(nodes):
         size = _meta_bytes(node)
-        if size is None:
-            return None
         sizes[node] = size
         live += size
         peak = max(peak, live)
