@@ -79,7 +79,7 @@ def test_a_session_plans_twice_from_one_analysis_and_one_pass(traces):
     res = session.prune()
     again = permopt.prune(model, x[:2], groups=4, calibration=x.split(16), progress=False)
     for r in (res, again):
-        del r.plan.meta["config"]  # the calibration's type and progress differ, nothing else
+        del r.plan.meta["config"]  # the calibration's type differs (a tuple of batches, Reads), nothing else
     assert res.plan.to_json() == again.plan.to_json()
 
 

@@ -201,11 +201,14 @@ class PruneConfig:
         return replace(config, **options) if config is not None else cls(**options)
 
     def record(self) -> dict[str, Any]:
-        """The options as JSON values, for the saved plan: data and objects are described, not
-        stored (``calibration`` by its shape or type, an ``executor`` or a callable criterion by
-        its type)."""
+        """The options that shape the result, as JSON values, for the saved plan: where and how
+        visibly it ran (``executor``, ``n_jobs``, ``progress``) is left out, so a parallel run saves
+        the plan a serial one does; data and objects are described, not stored (``calibration`` by
+        its shape or type, a callable criterion by its type)."""
         out: dict[str, Any] = {}
         for f in fields(self):
+            if f.name in ("executor", "n_jobs", "progress"):
+                continue
             value = getattr(self, f.name)
             if f.name == "calibration" and value is not None:
                 value = {"shape": list(value.shape)} if hasattr(value, "shape") else {"type": type(value).__name__}
