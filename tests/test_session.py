@@ -123,3 +123,13 @@ def test_the_walk_sizes_a_trace_with_non_tensor_nodes():
     assert any(n.meta.get("tensor_meta") is None and n.op != "output" for n in g.graph.nodes)
     # the conv's output and its reshape alive together (a view counted as its own tensor: on the safe side)
     assert peak_bytes(g, 10) == 10 * (8 * 16 + 8 * 16) * 4
+
+
+def test_a_plan_cannot_change_what_the_session_analysed():
+    model, x = _model()
+    session = PruningSession(model, x[:2], groups=4, calibration=x)
+    with pytest.raises(ValueError, match=r"plan\(config\) changes \['positions'\]"):
+        session.plan(permopt.PruneConfig.make(session.config, positions=8))
+    with pytest.raises(ValueError, match=r"changes \['calibration'\]"):
+        session.plan(permopt.PruneConfig.make(session.config, calibration=x.clone()))
+    assert session.plan(permopt.PruneConfig.make(session.config, solver="best")).plan.meta["solver"] == "best"

@@ -78,7 +78,7 @@ def _searched(session: Session, config: PruneConfig, plan: Plan) -> tuple[Search
     assert budget is not None
     space = session.search_space(config)
     _check_budget(budget, space, session.info, config)
-    cost = session.cost_model()
+    cost = session.cost_model(config)
     cost.precompute(space, progress=config.progress)
     result = search(space, budget, config.strategy, cost_model=cost, seed=config.seed,
                     time_limit=config.search_time_limit)

@@ -46,6 +46,18 @@ class PruneResult:
     solutions: dict = field(default_factory=dict)
 
 
+#: Options a session's analysis and calibration pass are made with: a ``plan(config)`` may change
+#: the budget, the search and the solver, not these.
+SESSION_FIELDS = ("layers", "ignored_layers", "include_linear", "min_channels", "calibration", "positions",
+                  "reconstruct")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two option values are the same: data (a tensor, a loader) by identity, the rest by value."""
+    plain = (str, int, float, bool, tuple, list, type(None))
+    return a is b or (isinstance(a, plain) and isinstance(b, plain) and a == b)
+
+
 class PruningSession:
     """One model analysis and one calibration pass for any number of plans.
 
@@ -70,7 +82,7 @@ class PruningSession:
         if c.mode == "export":
             check_hooks(model, self.names)  # before any solving: the export would drop them
         self._pass: CalibrationPass | None = None
-        self._cost: SolverCostModel | None = None
+        self._costs: dict[tuple, SolverCostModel] = {}
         self._spaces: dict[Any, SearchSpace] = {}
 
     @property
@@ -90,23 +102,27 @@ class PruningSession:
         """The calibration statistics of the selected layers (None without calibration)."""
         return self.calibration.stats if self.calibration is not None else None
 
-    def cost_model(self) -> SolverCostModel:
-        """The budget search's cost model, made once: its solves are cached across re-searches.
-        With ``cost="data"`` it reads the statistics and the layers' dense weights."""
-        if self._cost is None:
+    def cost_model(self, config: PruneConfig) -> SolverCostModel:
+        """The budget search's cost model for ``config``, made once per cost, solver, limit and
+        seed: its solves are cached across re-searches. With ``cost="data"`` it reads the
+        statistics and the layers' dense weights."""
+        key = (config.cost_kind, config.solver, config.layer_time_limit, config.seed)
+        if key not in self._costs:
             weights = None
-            if self.config.cost_kind == "data":
+            if config.cost_kind == "data":
                 weights = {}
                 for n in self.names:
                     w: Any = self.model.get_submodule(n).weight
                     weights[n] = w.detach().double().reshape(w.shape[0], -1).numpy()
-            self._cost = self.config.cost_model(weights, self.stats)
-        return self._cost
+            self._costs[key] = config.cost_model(weights, self.stats)
+        return self._costs[key]
 
     def search_space(self, config: PruneConfig) -> SearchSpace:
         """The search space of ``config``'s budget search, made once per latency setup (a latency
         setup measures every layer at every candidate G)."""
-        key = (config.latency_setup, config.max_groups)
+        criterion = config.criterion_used
+        key = (config.latency_setup, config.max_groups, criterion if isinstance(criterion, str) else id(criterion),
+               id(config.grads))
         if key not in self._spaces:
             self._spaces[key] = search_space(
                 self.model, self.example_inputs, criterion=config.criterion_used, grads=config.grads,
@@ -123,8 +139,15 @@ class PruningSession:
 
     def plan(self, config: PruneConfig | None = None) -> Any:
         """A :class:`~permopt.pruning.build.BuiltPlan` for ``config`` (default: the session's; a
-        re-search passes one with another budget)."""
-        return build.build_plan(self, config or self.config)
+        re-search passes one with another budget). ``config`` may change the budget, the search
+        and the solver; the options in :data:`SESSION_FIELDS` are the session's (a ValueError
+        says so), and the calibration pass keeps the session's seed."""
+        config = config or self.config
+        fixed = [f for f in SESSION_FIELDS if not _same(getattr(config, f), getattr(self.config, f))]
+        if fixed:
+            raise ValueError(f"plan(config) changes {fixed}, which the session's one analysis and calibration pass "
+                             f"fixed; make a new PruningSession for them")
+        return build.build_plan(self, config)
 
     def apply(self, plan: Plan, mode: str | None = None) -> tuple[nn.Module, ExportResult | None]:
         """The model under ``plan``: ``"export"`` (grouped layers, permutations folded in) or
