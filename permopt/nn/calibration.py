@@ -187,9 +187,9 @@ def calibration_pass(model: nn.Module, data: torch.Tensor | Iterable[Any], names
                      positions: int = POSITIONS, seed: int = 0, batch_size: int = 128, progress: bool = False,
                      statistics: bool = True, full: bool = True, keep: bool = False) -> CalibrationPass:
     """One eval-mode, no-grad pass of ``data`` through ``model``: for each layer of ``names``,
-    ``positions`` output positions per sample of a convolution drawn from a generator seeded by
-    ``seed`` and the layer's place in ``names`` (so the same data and seed give the same result on
-    any machine); there, with ``statistics``, the layer's :class:`InputStats` (the full gram only
+    ``positions`` output positions per sample of a convolution drawn from :func:`layer_rng`
+    (seeded by ``seed`` and the layer's name: the same data and seed give the same result on any
+    machine); there, with ``statistics``, the layer's :class:`InputStats` (the full gram only
     with ``full``), and with ``keep`` its dense outputs and the batches (up to :data:`KEEP_BYTES`)."""
     rngs = {n: layer_rng(seed, n) for n in names}
     acc = {}

@@ -46,14 +46,9 @@ class LayerCall:
             return int(np.prod(self._out_shape()))
         return int(np.prod(self.x.shape[1:-1])) if self.x.dim() > 2 else 1
 
-    def rows(self, take: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(inputs (M, C·k), outputs (M, F))``: one row per sample and kept output position
-        (``take``: flat position indices, default all); input columns run channel-major, kernel
-        offsets inside, as ``weight.reshape(F, -1)``."""
-        return self.input_rows(take), self.output_rows(take)
-
     def output_rows(self, take: torch.Tensor | None = None) -> torch.Tensor:
-        """The outputs of :meth:`rows` alone."""
+        """``(M, F)``: the call's outputs, one row per sample and kept output position (``take``:
+        flat position indices, default all), in the order of :meth:`input_rows`."""
         assert self.y is not None, "a dry call (caught before it ran) has no outputs"
         if not self.spatial:
             y = self.y.reshape(self.y.shape[0], -1, self.y.shape[-1])
@@ -62,8 +57,9 @@ class LayerCall:
         return self.y.flatten(2)[:, :, flat].transpose(1, 2).reshape(-1, self.y.shape[1])
 
     def input_rows(self, take: torch.Tensor | None = None) -> torch.Tensor:
-        """The inputs of :meth:`rows` alone (all a dry call has): gathered straight from the
-        unpadded input at the taken positions, the zero padding as a mask."""
+        """``(M, C·k)``: the inputs the weights multiply, one row per sample and kept output
+        position, columns channel-major with kernel offsets inside (as ``weight.reshape(F, -1)``);
+        all a dry call has. Gathered straight from the unpadded input, the zero padding as a mask."""
         channels = torch.arange(self.x.shape[1 if self.spatial else -1])[None]
         return self.grouped_rows(take, None, channels)[0]
 
