@@ -13,13 +13,20 @@ from typing import Any
 import numpy as np
 
 from .problem import validate_labels
-from .solution import GroupedChannels, Solution
+from .solution import REMOVED, GroupedChannels, Solution
 from .status import Status
+
+
+#: The plan file format: 2 added removed channels (label ``-1``, channel pruning); format 1
+#: plans (no ``format`` field) load unchanged.
+PLAN_FORMAT = 2
 
 
 @dataclass
 class LayerPlan(GroupedChannels):
-    """One layer's grouping: ``row_groups`` (output channels) and ``col_groups`` (input channels).
+    """One layer's grouping: ``row_groups`` (output channels) and ``col_groups`` (input channels),
+    each channel's group in ``0 … groups-1``, or ``-1`` (:data:`~permopt.solution.REMOVED`) for a
+    channel removed altogether; the kept channels are balanced over the groups.
 
     ``solver`` is the solver asked for; ``method`` the one whose solution was kept (``auto``
     delegates to ``enumerate``, ``colgen`` or ``best``; other solvers are their own method)."""
@@ -52,13 +59,22 @@ class LayerPlan(GroupedChannels):
         self.status = Status.parse(self.status)
         for what in ("row_groups", "col_groups"):
             a = np.asarray(getattr(self, what))
-            if a.ndim != 1 or a.size == 0 or a.size % self.groups:
-                raise ValueError(f"layer {self.name!r}: {what} must be a non-empty 1-D array whose length "
-                                 f"groups={self.groups} divides, got shape {a.shape}")
+            if a.ndim != 1 or a.size == 0:
+                raise ValueError(f"layer {self.name!r}: {what} must be a non-empty 1-D array, got shape {a.shape}")
             try:
-                setattr(self, what, validate_labels(a, a.size, self.groups, what))
+                setattr(self, what, validate_labels(a, a.size, self.groups, what, removable=True))
             except ValueError as e:
                 raise ValueError(f"layer {self.name!r}: {e}") from None
+
+    @property
+    def removes(self) -> bool:
+        """Whether the plan removes any of the layer's output or input channels altogether."""
+        return bool((self.row_groups == REMOVED).any() or (self.col_groups == REMOVED).any())
+
+    @property
+    def changes(self) -> bool:
+        """Whether the layer is changed at all: grouped, or channels removed."""
+        return self.groups > 1 or self.removes
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -74,12 +90,13 @@ class Plan:
     meta: dict = field(default_factory=dict)
 
     def pruned(self) -> dict[str, LayerPlan]:
-        """Only the layers with ``groups > 1``."""
-        return {n: p for n, p in self.layers.items() if p.groups > 1}
+        """Only the layers it changes: ``groups > 1`` or channels removed."""
+        return {n: p for n, p in self.layers.items() if p.changes}
 
     def to_json(self, **kw: Any) -> str:
         """JSON text."""
-        return json.dumps({"layers": {n: p.to_dict() for n, p in self.layers.items()}, "meta": self.meta}, **kw)
+        return json.dumps({"format": PLAN_FORMAT, "layers": {n: p.to_dict() for n, p in self.layers.items()},
+                           "meta": self.meta}, **kw)
 
     @classmethod
     def from_json(cls, text: str, source: str = "plan") -> "Plan":
@@ -90,6 +107,10 @@ class Plan:
             raise ValueError(f"{source}: not valid JSON ({type(e).__name__}: {str(e)[:80]})") from None
         if not isinstance(d, dict) or not isinstance(d.get("layers"), dict):
             raise ValueError(f"{source}: a plan is a JSON object with a 'layers' object (name -> layer plan)")
+        version = d.get("format", 1)  # plans written before the field existed are format 1
+        if version not in (1, PLAN_FORMAT) or isinstance(version, bool):
+            raise ValueError(f"{source}: plan format {version!r} is not one this permopt reads (1 to {PLAN_FORMAT}); "
+                             "a newer permopt wrote it")
         meta = d.get("meta", {})
         if not isinstance(meta, dict):
             raise ValueError(f"{source}: 'meta' must be a JSON object")

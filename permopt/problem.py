@@ -86,8 +86,10 @@ def validate_groups(groups: object, F: int, C: int) -> int:
     return G
 
 
-def validate_labels(labels: object, n: int, G: int, what: str) -> np.ndarray:
-    """Balanced group labels: ``n`` integers in ``[0, G)``, ``n/G`` of each; as int64, or a ValueError naming ``what``."""
+def validate_labels(labels: object, n: int, G: int, what: str, removable: bool = False) -> np.ndarray:
+    """Balanced group labels: ``n`` integers in ``[0, G)``, the same number in each group; as
+    int64, or a ValueError naming ``what``. ``removable``: channels labelled ``-1`` (removed
+    altogether, :data:`permopt.solution.REMOVED`) are allowed and the rest are balanced."""
     try:
         a = np.asarray(labels)
     except (TypeError, ValueError) as e:
@@ -98,12 +100,16 @@ def validate_labels(labels: object, n: int, G: int, what: str) -> np.ndarray:
         raise ValueError(f"{what} must hold integers, got dtype {a.dtype}")
     if not np.issubdtype(a.dtype, np.integer) and not (np.isfinite(a).all() and np.array_equal(a, np.round(a))):
         raise ValueError(f"{what} must hold integers")
-    if a.min() < 0 or a.max() >= G:
-        raise ValueError(f"{what} values must lie in [0, {G}), got [{a.min()}, {a.max()}]")
+    low = -1 if removable else 0
+    if a.min() < low or a.max() >= G:
+        raise ValueError(f"{what} values must lie in [{low}, {G}), got [{a.min()}, {a.max()}]")
     a = a.astype(np.int64)
-    counts = np.bincount(a, minlength=G)
-    if (counts != n // G).any():
-        raise ValueError(f"{what} must put exactly {n // G} per group, got counts {counts.tolist()}")
+    kept = int(np.count_nonzero(a >= 0))
+    counts = np.bincount(a[a >= 0], minlength=G)
+    if kept == 0 or (counts != kept // G).any():
+        raise ValueError(f"{what} must put exactly {max(kept // G, 1)} {'kept channels ' if removable else ''}per "
+                         f"group (the same number in each of the {G} groups, at least one), got counts "
+                         f"{counts.tolist()}")
     return a
 
 

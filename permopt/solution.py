@@ -36,17 +36,27 @@ class GroupedChannels:
 
     @property
     def row_perm(self) -> np.ndarray:
-        """Rows (output channels) in group order, group 0 first: the grouped layer's output order."""
-        return np.argsort(self.row_groups, kind="stable")
+        """Kept rows (output channels) in group order, group 0 first: the grouped layer's output
+        order (rows labelled :data:`REMOVED` are left out)."""
+        return _kept_in_group_order(self.row_groups)
 
     @property
     def col_perm(self) -> np.ndarray:
-        """Columns (input channels) in group order, group 0 first: the grouped layer's input order."""
-        return np.argsort(self.col_groups, kind="stable")
+        """Kept columns (input channels) in group order, group 0 first: the grouped layer's input order."""
+        return _kept_in_group_order(self.col_groups)
 
     def mask(self) -> np.ndarray:
         """``(F, C)`` boolean mask of the kept entries."""
-        return self.row_groups[:, None] == self.col_groups[None, :]
+        return (self.row_groups[:, None] == self.col_groups[None, :]) & (self.row_groups[:, None] != REMOVED)
+
+
+#: The group label of a channel removed altogether (channel pruning): it belongs to no block.
+REMOVED = -1
+
+
+def _kept_in_group_order(labels: np.ndarray) -> np.ndarray:
+    order = np.argsort(labels, kind="stable")
+    return order[int(np.count_nonzero(labels == REMOVED)):]  # REMOVED sorts first
 
 
 @dataclass

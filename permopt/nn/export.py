@@ -49,8 +49,16 @@ class ExportResult:
 
 def fits(labels: np.ndarray, order: np.ndarray, groups: int) -> bool:
     """Whether channels listed in ``order`` run through the groups ``0, 1, …`` in contiguous blocks
-    (a grouped layer can read or write that order with its weights permuted within blocks)."""
-    return bool(np.array_equal(labels[order], np.repeat(np.arange(groups), labels.size // groups)))
+    (a grouped layer can read or write that order with its weights permuted within blocks); an
+    order listing a removed channel (label ``-1``) fits no layer."""
+    return bool(np.array_equal(labels[order], np.repeat(np.arange(groups), order.size // groups)))
+
+
+def positions(order: np.ndarray, n: int) -> np.ndarray:
+    """``(n,)``: where each of ``n`` channels sits in ``order`` (a selection of them), -1 if absent."""
+    pos = np.full(n, -1, np.int64)
+    pos[order] = np.arange(order.size)
+    return pos
 
 
 def grouped_module(m: Any, lp: LayerPlan, row_order: np.ndarray | None = None,
@@ -109,13 +117,33 @@ def check_plan(model: nn.Module, plan: Plan) -> None:
         if (lp.row_groups.size, lp.col_groups.size) != (F, C):
             raise ValueError(f"layer {name!r}: plan has {lp.row_groups.size}x{lp.col_groups.size} channels, "
                              f"the layer {F}x{C}")
-        if F % lp.groups or C % lp.groups:
-            raise ValueError(f"layer {name!r}: groups={lp.groups} does not divide out={F} and in={C} channels")
+
+
+def _kept_channels(sp: Space, plans: dict) -> np.ndarray:
+    """The channels of ``sp`` that every layer reading or writing it keeps — one set for all of
+    them, and all channels where a model input, output or unknown operation needs them; else a
+    ValueError naming the layers that disagree."""
+    sides = [(n.target, plans[n.target].row_groups) for n in sp.producers if n.target in plans]
+    sides += [(n.target, plans[n.target].col_groups) for n in sp.consumers if n.target in plans]
+    sides += [(n.target, np.zeros(sp.channels)) for n in sp.producers + sp.consumers if n.target not in plans]
+    kept = [(name, np.flatnonzero(labels >= 0)) for name, labels in sides]
+    if not kept or all(k.size == sp.channels for _, k in kept):
+        return np.arange(sp.channels)
+    first, ref = kept[0]
+    other = next((name for name, k in kept if not np.array_equal(k, ref)), None)
+    if other is not None:
+        raise ValueError(f"the plan removes different channels of one channel space in layers {first!r} and "
+                         f"{other!r}: coupled layers (a residual add, a BatchNorm between them) must remove the same")
+    if sp.fixed_sources or sp.fixed_sinks:
+        raise ValueError(f"the plan removes channels at layer {first!r} from a channel space that a model input, "
+                         "output, concatenation or unknown operation reads in full")
+    return ref
 
 
 def _choose_order(sp: Space, plans: dict) -> tuple[np.ndarray, int]:
-    """The space's order needing the fewest index modules (identity, or a pruned layer's order)."""
-    ident = np.arange(sp.channels)
+    """The space's order needing the fewest index modules (its kept channels in their order, or a
+    pruned layer's order); removed channels are left out."""
+    ident = _kept_channels(sp, plans)
     writers = [plans[n.target] for n in sp.producers if n.target in plans]
     readers = [plans[n.target] for n in sp.consumers if n.target in plans]
     cands = [ident] + [lp.row_perm for lp in writers] + [lp.col_perm for lp in readers]
@@ -123,33 +151,42 @@ def _choose_order(sp: Space, plans: dict) -> tuple[np.ndarray, int]:
     def cost(pi):
         return (sum(not fits(lp.row_groups, pi, lp.groups) for lp in writers)
                 + sum(not fits(lp.col_groups, pi, lp.groups) for lp in readers)
-                + (0 if np.array_equal(pi, ident) else len(sp.fixed_sources) + len(sp.fixed_sinks)))
+                + (0 if np.array_equal(pi, np.arange(sp.channels)) else len(sp.fixed_sources) + len(sp.fixed_sinks)))
     costs = [cost(p) for p in cands]
     k = int(np.argmin(costs))
     return cands[k], costs[k]
 
 
-def _permute_params(m: nn.Module, pi: torch.Tensor) -> None:
-    """Reorder every per-channel tensor (dim 0 of the channel count) of a norm / depthwise conv."""
-    n = pi.numel()
+#: Module attributes holding a channel count, set to the kept count where channels are removed.
+_CHANNEL_ATTRS = ("num_features", "in_channels", "out_channels", "groups", "in_features", "out_features")
+
+
+def _permute_params(m: nn.Module, pi: torch.Tensor, n: int) -> None:
+    """Reorder (and, where ``pi`` selects fewer than ``n``, shrink) every per-channel tensor (dim 0
+    of the channel count ``n``) of a norm / depthwise conv, and its channel-count attributes."""
     for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False)):
         if t.dim() >= 1 and t.shape[0] == n:
             t.data = t.data[pi].clone()
+    if pi.numel() != n:
+        for attr in _CHANNEL_ATTRS:
+            if getattr(m, attr, None) == n:
+                setattr(m, attr, pi.numel())
 
 
-def _permute_node_params(gm: fx.GraphModule, node: fx.Node, modules: dict, pi: torch.Tensor, done: set) -> None:
-    """Per-channel tensors of a channel-wise node follow ``pi``: a module's own, or the
-    ``get_attr`` tensors a functional norm reads (each tensor once)."""
+def _permute_node_params(gm: fx.GraphModule, node: fx.Node, modules: dict, pi: torch.Tensor, n: int,
+                         done: set) -> None:
+    """Per-channel tensors of a channel-wise node follow ``pi`` (over ``n`` channels): a module's
+    own, or the ``get_attr`` tensors a functional norm reads (each tensor once)."""
     if node.op == "call_module":
         if node.target not in done:  # a module applied in several places is permuted once
-            _permute_params(modules[node.target], pi)
+            _permute_params(modules[node.target], pi, n)
             done.add(node.target)
         return
     for a in node.all_input_nodes:
         if a.op == "get_attr" and isinstance(a.target, str) and a.target not in done:
             parent, _, attr = a.target.rpartition(".")
             t = getattr(gm.get_submodule(parent) if parent else gm, attr)
-            if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == pi.numel():
+            if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == n:
                 t.data = t.data[pi].clone()
                 done.add(a.target)
 
@@ -209,21 +246,26 @@ def _rebuild_layers(gm: fx.GraphModule, layer_nodes: list, modules: dict, plans:
             if row_in_place:
                 result.folded.append(f"{n.target}: output permutation folded downstream")
             continue
+        F, C = m.weight.shape[:2]
         with torch.no_grad():
             m.weight.data = m.weight.data[torch.as_tensor(pi_out)][:, torch.as_tensor(pi_in)].clone()
             if m.bias is not None:
                 m.bias.data = m.bias.data[torch.as_tensor(pi_out)].clone()
+        for attr, n_old, n_new in (("out_channels", F, pi_out.size), ("in_channels", C, pi_in.size),
+                                   ("out_features", F, pi_out.size), ("in_features", C, pi_in.size)):
+            if getattr(m, attr, None) == n_old:
+                setattr(m, attr, n_new)
 
 
 def _insert_index_modules(inserter: _IndexInserter, spaces: dict, orders: dict, plans: dict) -> None:
     """Explicit index modules wherever a space's order could not be matched."""
     for root, sp in spaces.items():
         pi = orders[root]
-        inv = np.argsort(pi)
+        inv = positions(pi, sp.channels)
         for n in sp.producers:
             lp = plans.get(n.target)
             if lp is not None and not fits(lp.row_groups, pi, lp.groups):
-                inserter.after(n, np.argsort(lp.row_perm)[pi], f"after {n.target} (output order)")
+                inserter.after(n, positions(lp.row_perm, sp.channels)[pi], f"after {n.target} (output order)")
         for n in sp.consumers:
             lp = plans.get(n.target)
             if lp is not None and not fits(lp.col_groups, pi, lp.groups):
@@ -270,7 +312,7 @@ def export(model: nn.Module, plan: Plan, example_inputs: Any, traced: fx.GraphMo
     permuted: set = set()
     for root, sp in spaces.items():  # channel-wise modules and functional norms follow their space's order
         for n in sp.params:
-            _permute_node_params(gm, n, modules, torch.as_tensor(orders[root]), permuted)
+            _permute_node_params(gm, n, modules, torch.as_tensor(orders[root]), sp.channels, permuted)
     _insert_index_modules(_IndexInserter(gm, result), spaces, orders, plans)
     gm.graph.lint()
     gm.recompile()
@@ -287,6 +329,10 @@ def _with_state(traced: fx.GraphModule, model: nn.Module) -> fx.GraphModule | No
 
 def _export_untraced(work: nn.Module, plans: dict) -> ExportResult:
     result = ExportResult(work)
+    removing = next((name for name, lp in plans.items() if lp.removes), None)
+    if removing is not None:
+        raise ValueError(f"the plan removes channels (layer {removing!r}), which needs the model traced by torch.fx "
+                         "to find the layers that share them; this model could not be traced")
     for name, lp in plans.items():
         m = work.get_submodule(name)
         wrapped = nn.Sequential(ChannelIndex(lp.col_perm), grouped_module(m, lp), ChannelIndex(np.argsort(lp.row_perm)))

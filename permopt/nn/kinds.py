@@ -55,19 +55,28 @@ _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 def _grouped_conv(m: nn.Module, G: int, blocks: list[torch.Tensor]) -> nn.Module:
     base = next(t for t in _CONV_TYPES if isinstance(m, t))
+    out, inp = G * blocks[0].shape[0], G * blocks[0].shape[1]  # fewer than m's where channels were removed
     if type(m) is not base:  # a subclass with its own forward (checked to honour groups): keep it, regroup it
         sub: Any = copy.deepcopy(m)
-        sub.groups = G
+        sub.groups, sub.out_channels, sub.in_channels = G, out, inp
         sub.weight = nn.Parameter(torch.cat(blocks, 0).clone(), requires_grad=bool(m.weight.requires_grad))
+        bias: Any = m.bias
+        if bias is not None:
+            sub.bias = nn.Parameter(bias.detach()[:out].clone())  # the right values are copied in by the caller
         return sub
-    new = base(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,  # type: ignore[arg-type]
+    new = base(inp, out, m.kernel_size, m.stride, m.padding,  # type: ignore[arg-type]
                m.dilation, groups=G, bias=m.bias is not None, padding_mode=m.padding_mode)  # type: ignore[arg-type]
     new.weight.data.copy_(torch.cat(blocks, 0))
     return new
 
 
 def _grouped_linear(m: nn.Module, G: int, blocks: list[torch.Tensor]) -> nn.Module:
-    new = GroupedLinear(m.in_features, m.out_features, G, bias=m.bias is not None)  # type: ignore[arg-type]
+    out, inp = G * blocks[0].shape[0], G * blocks[0].shape[1]
+    if G == 1:  # only channels removed: a plain, thinner linear layer
+        thin = nn.Linear(inp, out, bias=m.bias is not None)
+        thin.weight.data.copy_(blocks[0])
+        return thin
+    new = GroupedLinear(inp, out, G, bias=m.bias is not None)
     new.weight.data.copy_(torch.stack(blocks, 0))
     return new
 

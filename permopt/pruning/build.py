@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -11,7 +12,7 @@ from torch import nn
 from ..caller import warn
 from ..coupling import assign_spaces, couple
 from ..limits import within
-from ..nn.inspect import ModelInfo, signature
+from ..nn.inspect import ModelInfo, common_divisors, signature
 from ..nn.model_space import layer_scores
 from ..parallel import map_jobs
 from ..plan import LayerPlan, Plan
@@ -20,6 +21,7 @@ from ..search import Budget, SearchResult, SearchSpace, search
 from ..solvers.run import solve_layer
 from .options import PruneConfig
 from .protocol import Session
+from .width import Removal, choose_removal
 
 #: A grouped layer keeping less than this share of its criterion mass is named in a warning.
 LOW_KEPT_RATIO = 0.05
@@ -36,39 +38,64 @@ class BuiltPlan:
 
 
 def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
-    """Choose G per layer (``config.groups`` everywhere it divides, or a ``config.budget`` search)
-    and solve each grouped layer, from the session's analysis, statistics and cost model."""
+    """Choose the channels ``config.width`` removes, then G per layer (``config.groups`` everywhere
+    it divides the kept channels, or a ``config.budget`` search) and solve each grouped layer on
+    its kept channels, from the session's analysis, statistics and cost model."""
     info, names, model = session.info, session.names, session.model
     criterion = config.criterion_used
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": config.solver,
                       "model_signature": signature(model)})
     built = BuiltPlan(plan)
-    stats = session.stats
+    removal = choose_removal(session, config) if config.width is not None else Removal({}, {}, {})
+    if config.width is not None:
+        plan.meta["width"] = {"width": config.width, "align": config.align, "spaces": len(removal.removed),
+                              "removed_channels": int(sum(r.size for r in removal.removed.values()))}
     if config.budget is None:
-        config_g = _uniform(info, names, config, plan)
+        config_g = _uniform(info, names, config, plan, removal)
     else:
         plan.meta["cost"] = config.cost_kind
         built.search, config_g, built.solutions = _searched(session, config, plan)
-    built.solutions.update(_solve_layers(model, config_g, built.solutions, config, stats))
+    built.solutions.update(_solve_layers(model, config_g, built.solutions, config, session.stats, removal))
     if config.coupling_mode != "none":
-        built.solutions = _couple(session, config_g, built.solutions, config, plan)
-    for n in names:
-        L = info[n]
-        plan.layers[n] = (LayerPlan.from_solution(n, built.solutions[n]) if n in config_g
-                          else LayerPlan.dense(n, L.out_channels, L.in_channels))
+        built.solutions = _couple(session, config_g, built.solutions, config, plan, removal)
+    touched = [n for n in (*names, *removal.rows, *removal.cols) if n not in plan.layers]
+    for n in dict.fromkeys(touched):
+        F, C = _channels(model, n)
+        row, col = removal.labels(n, F, C)
+        plan.layers[n] = (_with_removed(LayerPlan.from_solution(n, built.solutions[n]), row, col) if n in config_g
+                          else replace(LayerPlan.dense(n, F, C), row_groups=row, col_groups=col))
     _warn_low_kept(plan)
     return built
 
 
-def _uniform(info: ModelInfo, names: list[str], config: PruneConfig, plan: Plan) -> dict[str, int]:
-    """``{layer: G}`` for uniform ``groups``: every selected layer it divides."""
-    groups = int(config.groups or 0)
-    chosen = {n: groups for n in names if groups in info[n].candidates}
+def _channels(model: nn.Module, name: str) -> tuple[int, int]:
+    w: Any = model.get_submodule(name).weight
+    return int(w.shape[0]), int(w.shape[1])
+
+
+def _with_removed(lp: LayerPlan, row: np.ndarray, col: np.ndarray) -> LayerPlan:
+    """``lp`` (solved on the kept channels) over all of the layer's channels, removed ones -1."""
+    rows, cols = row.copy(), col.copy()
+    rows[row >= 0], cols[col >= 0] = lp.row_groups, lp.col_groups
+    return replace(lp, row_groups=rows, col_groups=cols)
+
+
+def _uniform(info: ModelInfo, names: list[str], config: PruneConfig, plan: Plan, removal: Removal) -> dict[str, int]:
+    """``{layer: G}`` for uniform ``groups``: every selected layer whose (kept) channels it divides
+    with at least ``min_channels`` per group."""
+    groups = int(config.groups or 1)
+    candidates = {}
+    for n in names:
+        L = info[n]
+        rows, cols = removal.kept(n, L.out_channels, L.in_channels)
+        candidates[n] = L.candidates if (rows.size, cols.size) == (L.out_channels, L.in_channels) else \
+            [g for g in common_divisors(rows.size, cols.size, config.min_channels_per_group)
+             if config.max_groups is None or g <= config.max_groups]
+    chosen = {n: groups for n in names if groups > 1 and groups in candidates[n]}
     plan.meta.update(groups=groups, left_dense=[n for n in names if n not in chosen])
-    if not chosen:
+    if not chosen and (groups > 1 or config.width is None):
         raise ValueError(f"groups={groups} divides no selected layer's channels (with >= "
-                         f"{config.min_channels_per_group} per group); candidates: "
-                         f"{ {n: info[n].candidates for n in names} }")
+                         f"{config.min_channels_per_group} per group); candidates: {candidates}")
     return chosen
 
 
@@ -144,17 +171,21 @@ def _warn_low_kept(plan: Plan) -> None:
              f"{named}{more}; a smaller G keeps more (groups=, or max_groups= under a budget)")
 
 
-def _couple(session: Session, chosen: dict, solutions: dict, config: PruneConfig, plan: Plan) -> dict:
-    """Re-solve the chosen layers jointly per channel space (read off the model's one trace);
-    records the kept-ratio cost in ``plan.meta``."""
+def _couple(session: Session, chosen: dict, solutions: dict, config: PruneConfig, plan: Plan,
+            removal: Removal) -> dict:
+    """Re-solve the chosen layers jointly per channel space (read off the model's one trace) on
+    their kept channels (every layer on a space keeps the same); records the kept-ratio cost in
+    ``plan.meta``."""
     if not chosen:  # every layer stays dense: nothing to couple
         return solutions
     spaces = session.channel_spaces()
     if spaces is None:
         return solutions
-    sides, pinned = assign_spaces(spaces, chosen, config.coupling_mode)
+    kept_spaces = replace(spaces, channels=[c - removal.removed[s].size if s in removal.removed else c
+                                               for s, c in enumerate(spaces.channels)])
+    sides, pinned = assign_spaces(kept_spaces, chosen, config.coupling_mode)
     mine = {n: solutions[n] for n in chosen}
-    scores = {n: layer_scores(session.model, n, config.criterion_used, config.grads, session.stats) for n in chosen}
+    scores = {n: _kept_scores(session.model, n, config, session.stats, removal) for n in chosen}
     coupled = couple(mine, scores, sides, pinned)
     plan.meta["coupling"] = {"mode": config.coupling_mode,
                              "mean_kept_ratio": float(np.mean([s.kept_ratio for s in coupled.values()])),
@@ -162,11 +193,21 @@ def _couple(session: Session, chosen: dict, solutions: dict, config: PruneConfig
     return {**solutions, **coupled}
 
 
-def _solve_layers(model: nn.Module, chosen: dict, known: dict, config: PruneConfig, stats: dict | None) -> dict:
-    """Solutions for the chosen layers not solved yet (one solver run each, on the executor)."""
+def _kept_scores(model: nn.Module, name: str, config: PruneConfig, stats: dict | None,
+                 removal: Removal) -> np.ndarray:
+    """The layer's criterion scores on the channels it keeps."""
+    scores = layer_scores(model, name, config.criterion_used, config.grads, stats)
+    rows, cols = removal.kept(name, *scores.shape)
+    return scores if (rows.size, cols.size) == scores.shape else scores[np.ix_(rows, cols)]
+
+
+def _solve_layers(model: nn.Module, chosen: dict, known: dict, config: PruneConfig, stats: dict | None,
+                  removal: Removal) -> dict:
+    """Solutions for the chosen layers not solved yet (one solver run each, on the executor), on
+    their kept channels."""
     todo = [n for n in chosen if n not in known]
     bar = progress_bar(len(todo), f"solving layers ({config.solver})", "layer", config.progress)
-    jobs = [(layer_scores(model, n, config.criterion_used, config.grads, stats), chosen[n], n, config.solver,
+    jobs = [(_kept_scores(model, n, config, stats, removal), chosen[n], n, config.solver,
              config.layer_time_limit, config.seed) for n in todo]
     out = dict(zip(todo, map_jobs(solve_layer, jobs, config.executor, config.n_jobs, bar)))
     if bar:

@@ -37,6 +37,11 @@ def default_coupling(coupling: str | None, budget: Budget | None) -> str:
     return "full" if budget is not None and budget.latency is not None else "none"
 
 
+#: Kept channel counts are multiples of this by default: CPU kernels run a conv at the speed of
+#: its channel count rounded up to their vector width (8 floats on AVX2, 16 on AVX-512).
+ALIGN = 8
+
+
 def default_min_channels(min_channels: int | None, budget: Budget | None) -> int:
     """``min_channels`` if given; else 1 under a latency budget (depthwise layers are the fastest
     grouped kernels on CPU: resnet56 with every 3×3 conv depthwise runs at 0.53–0.56 of dense, while
@@ -116,6 +121,12 @@ class PruneConfig:
         the paper's) or ``"data"`` (the share of the layer's output energy lost after
         reconstruction, on the calibration data: :mod:`permopt.search.data_cost`). Default:
         :data:`DEFAULT_DATA_COST` with calibration, ``"mass"`` without.
+    width : channel pruning: the share of each channel space's channels kept (in (0, 1]), the
+        same channels removed from every layer writing or reading them (residual streams,
+        BatchNorms and depthwise convs included), least output energy first
+        (:mod:`permopt.pruning.width`); with ``groups`` the kept channels are then grouped.
+        Default None: no channels removed.
+    align : kept channel counts are rounded to a multiple of this (default :data:`ALIGN`).
     distill : steps of label-free distillation of the pruned model toward the dense one on
         ``calibration`` after the one-shot prune (:func:`permopt.nn.distill`, Adam, seeded by
         ``seed``); default 0: none.
@@ -146,8 +157,19 @@ class PruneConfig:
     positions: int = POSITIONS
     cost: str | None = None
     distill: int = 0
+    width: float | None = None
+    align: int = ALIGN
 
     def __post_init__(self) -> None:
+        if self.width is not None:
+            if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0 < self.width <= 1:
+                raise ValueError(f"width must be a number in (0, 1] (the share of channels kept), got {self.width!r}")
+            if self.budget is not None:
+                raise ValueError("width= (uniform channel pruning) with budget= is not supported yet: prune the "
+                                 "channels with width=, then search the groups of the result with budget=")
+            if self.groups is None:
+                object.__setattr__(self, "groups", 1)
+        validate_count("align", self.align, 1)
         if (self.groups is None) == (self.budget is None):
             raise ValueError("give exactly one of groups= (uniform G) or budget= (searched G per layer)")
         if self.groups is not None and (isinstance(self.groups, bool) or not isinstance(self.groups, (int, np.integer))
@@ -300,3 +322,5 @@ class PruneOptions(TypedDict, total=False):
     positions: int
     cost: str | None
     distill: int
+    width: float | None
+    align: int

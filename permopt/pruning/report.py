@@ -51,15 +51,17 @@ class Report:
 
     def table(self) -> str:
         """A plain-text table, one row per conv/linear layer plus totals."""
-        head = (f"{'layer':<28} {'G':>3} {'kept':>7} {'method':<16} {'params':>10} {'-> after':>10} {'MACs':>12} "
-                f"{'-> after':>12}")
+        head = (f"{'layer':<28} {'out->kept':>10} {'G':>3} {'kept':>7} {'method':<16} {'params':>10} {'-> after':>10} "
+                f"{'MACs':>12} {'-> after':>12}")
         lines = [head, "-" * len(head)]
         for r in self.layers:
             kept, method = (f"{r['kept_ratio']:.3f}", r["method"][:16]) if r["groups"] > 1 else ("-", "")
-            lines.append(f"{r['name'][:28]:<28} {r['groups']:>3} {kept:>7} {method:<16} {r['params_before']:>10} "
-                         f"{r['params_after']:>10} {r['macs_before']:>12} {r['macs_after']:>12}")
+            out = r.get("out_channels", 0)
+            width = f"{out}->{r['out_kept']}" if out and r["out_kept"] != out else f"{out or ''}"
+            lines.append(f"{r['name'][:28]:<28} {width:>10} {r['groups']:>3} {kept:>7} {method:<16} "
+                         f"{r['params_before']:>10} {r['params_after']:>10} {r['macs_before']:>12} {r['macs_after']:>12}")
         lines.append("-" * len(head))
-        lines.append(f"{'total (all parameters)':<28} {'':>3} {'':>7} {'':<16} {self.params_before:>10} "
+        lines.append(f"{'total (all parameters)':<28} {'':>10} {'':>3} {'':>7} {'':<16} {self.params_before:>10} "
                      f"{self.params_after:>10} {self.macs_before:>12} {self.macs_after:>12}")
         lines.append(f"params x{self.params_ratio:.3f}, MACs x{self.macs_ratio:.3f}, "
                      f"kept x{self.kept_ratio:.3f} (layer kept ratios weighted by parameters), "
@@ -78,23 +80,32 @@ class Report:
 
 def make_report(model: nn.Module, plan: Plan, example_inputs: Any, exported: ExportResult | None = None,
                 before: Counts | None = None, traced: Any = None) -> Report:
-    """Counts before (``model``) and after grouping under ``plan``, per layer and total. The
-    after-counts are computed, not measured: a layer grouped ``G`` ways keeps ``1/G`` of its
-    weights and MACs and all of its bias (tests check them against counting the export).
-    ``exported`` (or an export made here from ``traced``) gives the channel-index modules."""
+    """Counts before (``model``) and after pruning under ``plan``, per layer and total, the after
+    counts read off the export (``exported``, or one made here from ``traced``): every conv and
+    linear layer (depthwise convs that lost channels with their space included) and every
+    parameter (shrunk BatchNorms included); the export also gives the channel-index modules."""
     exported = exported or export(model, plan, example_inputs, traced, refuse_hooks=False)  # counted only
     before = before or count(model, example_inputs)
-    rows, removed_params, removed_macs = [], 0, 0
+    after = count(exported.model, example_inputs)
+    rows = []
     for name, b in before.layers.items():
         lp = plan.layers.get(name)
-        G = lp.groups if lp else 1
-        weights = int(getattr(model.get_submodule(name), "weight").numel()) if G > 1 else 0
-        params_after, macs_after = b["params"] - weights + weights // G, b["macs"] // G
-        removed_params += b["params"] - params_after
-        removed_macs += b["macs"] - macs_after
-        rows.append({"name": name, "groups": G, "kept_ratio": lp.kept_ratio if lp else 1.0,
-                     "method": lp.method if lp else "dense",
-                     "params_before": b["params"], "params_after": params_after,
-                     "macs_before": b["macs"], "macs_after": macs_after})
-    return Report(rows, before.params, before.params - removed_params, before.macs, before.macs - removed_macs,
-                  len(exported.index_modules))
+        a = after.layers.get(name) or after.layers[f"{name}.1"]  # an untraced export wraps it in index modules
+        F, C = getattr(model.get_submodule(name), "weight").shape[:2]
+        if lp is not None:
+            kf, kc = int((lp.row_groups >= 0).sum()), int((lp.col_groups >= 0).sum())
+        else:  # a depthwise conv shrinks with its channel space
+            kf = kc = int(getattr(_exported_module(exported, name), "out_channels", F))
+            kc = kc if C != 1 else 1
+        rows.append({"name": name, "groups": lp.groups if lp else 1, "kept_ratio": lp.kept_ratio if lp else 1.0,
+                     "method": lp.method if lp else "dense", "out_kept": kf, "out_channels": F, "in_kept": kc,
+                     "in_channels": C, "params_before": b["params"], "params_after": a["params"],
+                     "macs_before": b["macs"], "macs_after": a["macs"]})
+    return Report(rows, before.params, after.params, before.macs, after.macs, len(exported.index_modules))
+
+
+def _exported_module(exported: ExportResult, name: str) -> Any:
+    try:
+        return exported.model.get_submodule(name)
+    except AttributeError:
+        return None

@@ -31,6 +31,7 @@ from ..search import SearchResult, SearchSpace, SolverCostModel
 from . import build
 from .latency_loop import latency_choice, runs_until_measured
 from .options import MODES, PruneConfig, PruneOptions
+from .width import touched_layers
 from .report import Report, make_report
 
 
@@ -92,7 +93,8 @@ class PruningSession:
         prune reconstructs, the dense targets and the batches."""
         c = self.config
         if self._pass is None and c.calibration is not None:
-            self._pass = calibration_pass(self.model, c.calibration, self.names, positions=c.positions,
+            names = self.names + [n for n in touched_layers(self, c) if n not in self.names]
+            self._pass = calibration_pass(self.model, c.calibration, names, positions=c.positions,
                                           seed=c.seed or 0, progress=c.progress,
                                           full=c.budget is not None and c.cost_kind == "data", keep=c.reconstructs)
         return self._pass

@@ -1,0 +1,125 @@
+"""Channel pruning: remove a share of the channels of every channel space that can lose them.
+
+A channel space (:mod:`permopt.nn.channel_order`) is the set of tensors joined by channel-wise
+operations — a conv's output, its BatchNorm, the ReLU, a residual add, the next layers' inputs.
+Removing a channel means removing it everywhere in the space at once: the producers' output rows,
+the BatchNorm and depthwise entries, the consumers' input columns. A space can lose channels when
+no model input, output, concatenation or unknown operation reads it in full and no layer on it is
+ignored (``ignored_layers``).
+
+Which channels go: those sending the least output energy into the space's consumers (their
+criterion scores summed over each consumer's outputs, as a share of that consumer's total, summed
+over the consumers: with calibration the data-aware criterion, ``hessian`` by default, else the
+weights' ``l2``). How many: ``width`` of each space's channels, rounded to a multiple of ``align``
+(kernels run fastest on channel counts that fill their vector registers) and never below ``align``.
+
+In a plan a removed channel carries the group label ``-1`` (:data:`permopt.solution.REMOVED`) in
+every layer that writes or reads it; grouping (``groups=G``) then partitions the kept channels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..nn.model_space import layer_scores
+from ..solution import REMOVED
+from .options import PruneConfig
+from .protocol import Session
+
+
+@dataclass
+class Removal:
+    """Channels removed per channel space: ``removed[s]`` the sorted indices of space ``s``'s
+    removed channels (spaces that keep all are absent), and per layer touched the removed output
+    rows and input columns (``None``: none)."""
+
+    removed: dict[int, np.ndarray]
+    rows: dict[str, np.ndarray | None]
+    cols: dict[str, np.ndarray | None]
+
+    def labels(self, name: str, out_channels: int, in_channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(row, col)`` labels of a dense layer: 0 for a kept channel, -1 for a removed one."""
+        row, col = np.zeros(out_channels, np.int64), np.zeros(in_channels, np.int64)
+        for labels, removed in ((row, self.rows.get(name)), (col, self.cols.get(name))):
+            if removed is not None:
+                labels[removed] = REMOVED
+        return row, col
+
+    def kept(self, name: str, out_channels: int, in_channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, cols)`` the layer keeps."""
+        row, col = self.labels(name, out_channels, in_channels)
+        return np.flatnonzero(row >= 0), np.flatnonzero(col >= 0)
+
+
+def kept_count(channels: int, width: float, align: int) -> int:
+    """How many of ``channels`` a space keeps at ``width``: the nearest multiple of ``align``, at
+    least ``align`` (all when there are no more than ``align``), never more than there are."""
+    if channels <= align:
+        return channels
+    return int(min(channels, max(align, align * round(width * channels / align))))
+
+
+def removable_spaces(spaces: Any, ignored: set[str]) -> list[int]:
+    """Ids of the spaces that can lose channels: produced by layers, read in full by nothing fixed
+    (model input/output, concatenation, unknown operation), no layer on them in ``ignored``."""
+    out = []
+    for s, channels in enumerate(spaces.channels):
+        layers = set(spaces.producers[s]) | set(spaces.consumers[s])
+        if spaces.producers[s] and spaces.consumers[s] and not spaces.fixed_ends[s] and not layers & ignored:
+            out.append(s)
+    return out
+
+
+def channel_importance(session: Session, config: PruneConfig, consumers: list[str]) -> np.ndarray:
+    """Each channel's share of the output energy of the layers reading it, summed over them."""
+    total: np.ndarray | None = None
+    stats = session.stats or {}
+    for name in consumers:
+        criterion = config.criterion_used if name in stats or not _is_data(config.criterion_used) else "l2"
+        column = layer_scores(session.model, name, criterion, config.grads, stats).sum(axis=0)
+        share = column / (column.sum() or 1.0)
+        total = share if total is None else total + share
+    assert total is not None
+    return total
+
+
+def _is_data(criterion: Any) -> bool:
+    from ..criteria import DATA_CRITERIA
+    return isinstance(criterion, str) and criterion in DATA_CRITERIA
+
+
+def choose_removal(session: Session, config: PruneConfig) -> Removal:
+    """The channels ``config.width`` removes from each removable space of the session's model
+    (the least important first, ties by index: deterministic)."""
+    assert config.width is not None
+    spaces = session.channel_spaces()
+    if spaces is None:
+        raise ValueError("width= needs the model traced by torch.fx, to find the layers that share each channel; "
+                         "this model could not be traced")
+    removal = Removal({}, {}, {})
+    for s in removable_spaces(spaces, set(config.ignored_layers)):
+        C = spaces.channels[s]
+        keep = kept_count(C, config.width, config.align)
+        if keep >= C:
+            continue
+        score = channel_importance(session, config, spaces.consumers[s])
+        removed = np.sort(np.argsort(score, kind="stable")[:C - keep])
+        removal.removed[s] = removed
+        for name in spaces.producers[s]:
+            removal.rows[name] = removed
+        for name in spaces.consumers[s]:
+            removal.cols[name] = removed
+    return removal
+
+
+def touched_layers(session: Session, config: PruneConfig) -> list[str]:
+    """Every layer that could lose channels under ``config.width`` (the calibration pass covers
+    them: their refit needs the dense outputs), in model order."""
+    spaces = session.channel_spaces()
+    if config.width is None or spaces is None:
+        return []
+    names = {n for s in removable_spaces(spaces, set(config.ignored_layers))
+             for n in spaces.producers[s] + spaces.consumers[s]}
+    return [n for n, _ in session.model.named_modules() if n in names]

@@ -1,0 +1,156 @@
+"""Channel pruning (``width=``): the same channels removed from every layer sharing them, the
+export a real thinner model equal to the masked one, the refit never worse than removal alone."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import permopt
+from permopt import models
+from permopt.plan import LayerPlan, Plan
+from permopt.pruning.width import kept_count
+from permopt.solution import REMOVED
+from nn_helpers import Chain, randomize_bn, rel_err
+
+
+class Residual(nn.Module):
+    """A stem, a residual block (two convs added to the stream), a depthwise conv on the stream,
+    a 1x1 conv and a linear head: residual, depthwise and flatten coupling in one small model."""
+
+    def __init__(self, c=16):
+        super().__init__()
+        self.stem, self.bn0 = nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        self.a, self.bna = nn.Conv2d(c, 2 * c, 3, padding=1, bias=False), nn.BatchNorm2d(2 * c)
+        self.b, self.bnb = nn.Conv2d(2 * c, c, 3, padding=1, bias=True), nn.BatchNorm2d(c)
+        self.dw = nn.Conv2d(c, c, 3, padding=1, groups=c)
+        self.pw = nn.Conv2d(c, 2 * c, 1)
+        self.fc = nn.Linear(2 * c, 4)
+
+    def forward(self, x):
+        s = torch.relu(self.bn0(self.stem(x)))
+        s = torch.relu(s + self.bnb(self.b(torch.relu(self.bna(self.a(s))))))
+        s = torch.relu(self.pw(torch.relu(self.dw(s))))
+        return self.fc(s.mean(dim=(2, 3)))
+
+
+def _model(seed=0, kind=Residual):
+    torch.manual_seed(seed)
+    return randomize_bn(kind())
+
+
+def independently_masked(model, plan):
+    """Zero every layer's removed input columns (and, for grouped layers, the off-block entries)
+    by hand, without permopt's masks: what removing those channels must compute."""
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, lp in plan.layers.items():
+            w = m.get_submodule(name).weight
+            keep = (lp.row_groups[:, None] == lp.col_groups[None, :]) if lp.groups > 1 else np.ones(w.shape[:2], bool)
+            keep &= lp.col_groups[None, :] >= 0
+            w.mul_(torch.as_tensor(keep, dtype=w.dtype).reshape(*keep.shape, *[1] * (w.dim() - 2)))
+    return m.eval()
+
+
+@settings(max_examples=12, deadline=None)
+@given(width=st.floats(0.1, 1.0), groups=st.sampled_from([1, 2]), seed=st.integers(0, 3))
+def test_export_is_a_thinner_model_equal_to_removing_the_channels(width, groups, seed):
+    model, x = _model(seed), torch.randn(4, 3, 8, 8)
+    r = permopt.prune(model, x[:1], width=width, groups=groups, align=4, progress=False, min_channels=2)
+    with torch.no_grad():
+        want, got = independently_masked(model, r.plan)(x), r.model(x)
+    assert rel_err(want, got) < 1e-5
+    for row in r.report.layers:  # a layer keeping F' x C' of F x C channels in G groups: F'C'/(FCG) of its MACs
+        lp = r.plan.layers.get(row["name"])
+        if lp is not None:
+            kept = int((lp.row_groups >= 0).sum()) * int((lp.col_groups >= 0).sum())
+            assert row["macs_after"] * row["out_channels"] * row["in_channels"] * lp.groups == row["macs_before"] * kept
+    stream = r.plan.layers["stem"].row_groups
+    for name in ("b", "pw"):  # the residual stream: one removal for all its writers and readers
+        side = r.plan.layers[name].row_groups if name == "b" else r.plan.layers[name].col_groups
+        assert np.array_equal(side < 0, stream < 0)
+    assert r.model.get_submodule("dw").groups == int((stream >= 0).sum())
+
+
+def test_width_removes_the_share_asked_rounded_to_align():
+    model, x = _model(), torch.randn(2, 3, 8, 8)
+    r = permopt.prune(model, x[:1], width=0.5, align=4, progress=False)
+    kept = {n: (int((lp.row_groups >= 0).sum()), int((lp.col_groups >= 0).sum())) for n, lp in r.plan.layers.items()}
+    # a, b, stem: 32 and 16 channels halved; fc keeps its 4 outputs (the model output); stem keeps the image
+    assert kept["stem"] == (8, 3) and kept["a"] == (16, 8) and kept["b"] == (8, 16) and kept["fc"] == (4, 16)
+    assert r.plan.meta["width"]["spaces"] == 3
+    assert [kept_count(c, 0.5, 8) for c in (4, 8, 12, 16, 100)] == [4, 8, 8, 8, 48]
+    assert kept_count(64, 0.01, 8) == 8 and kept_count(64, 1.0, 8) == 64
+
+
+def test_nothing_removed_leaves_the_weights_unchanged():
+    model, x = _model(), torch.randn(4, 3, 8, 8)
+    r = permopt.prune(model, x[:1], width=1.0, calibration=torch.randn(16, 3, 8, 8), progress=False)
+    assert not r.plan.pruned()
+    for (n, a), (_, b) in zip(model.state_dict().items(), r.model.state_dict().items()):
+        assert torch.equal(a, b), n
+
+
+def test_refit_is_never_worse_than_removal_on_its_own_data():
+    model, calib = _model(1), torch.randn(64, 3, 8, 8)
+    refit = permopt.prune(model, calib[:1], width=0.5, align=4, calibration=calib, progress=False)
+    plain = permopt.prune(model, calib[:1], width=0.5, align=4, calibration=calib, reconstruct=False, progress=False)
+    assert np.array_equal(refit.plan.layers["a"].row_groups, plain.plan.layers["a"].row_groups)  # same channels
+    errors = refit.plan.meta["reconstruction"]
+    assert set(errors) == set(refit.plan.pruned())
+    assert all(e["after"] <= e["before"] + 1e-12 for e in errors.values())
+    with torch.no_grad():
+        dense, a, b = model(calib), refit.model(calib), plain.model(calib)
+    assert float((a - dense).pow(2).sum()) < float((b - dense).pow(2).sum())
+
+
+def test_mobilenet_depthwise_chains_lose_channels_together():
+    model, x = models.get("mobilenetv2", seed=0).eval(), torch.randn(2, 3, 32, 32)
+    randomize_bn(model)
+    r = permopt.prune(model, x[:1], width=0.5, progress=False)
+    assert r.report.macs_ratio < 0.6 and r.report.index_modules == 0
+    with torch.no_grad():
+        assert rel_err(independently_masked(model, r.plan)(x), r.model(x)) < 1e-5
+
+
+def test_plans_that_remove_inconsistently_are_refused():
+    model, x = _model(), torch.randn(2, 3, 8, 8)
+    plan = permopt.prune(model, x[:1], width=0.5, align=4, progress=False, mode="mask").plan
+    bad = copy.deepcopy(plan)
+    cols = bad.layers["a"].col_groups.copy()
+    cols[cols == REMOVED] = 0
+    bad.layers["a"] = LayerPlan("a", 1, bad.layers["a"].row_groups, cols)
+    with pytest.raises(ValueError, match="removes different channels.*'a'"):
+        permopt.apply_plan(model, bad, x[:1])
+    fc = plan.layers["fc"]
+    rows = fc.row_groups.copy()
+    rows[0] = REMOVED  # the model's output cannot lose a channel
+    bad = Plan({**plan.layers, "fc": LayerPlan("fc", 1, rows, fc.col_groups)})
+    with pytest.raises(ValueError, match="model input, output"):
+        permopt.apply_plan(model, bad, x[:1])
+
+
+def test_plans_with_removed_channels_round_trip_and_old_plans_load(tmp_path):
+    model, x = Chain(), torch.randn(2, 3, 8, 8)
+    plan = permopt.prune(model, x[:1], width=0.5, groups=2, progress=False).plan
+    plan.save(tmp_path / "p.json")
+    back = Plan.load(tmp_path / "p.json")
+    for name, lp in plan.layers.items():
+        assert np.array_equal(lp.row_groups, back.layers[name].row_groups)
+        assert np.array_equal(lp.col_groups, back.layers[name].col_groups)
+    old = '{"layers": {"conv1": {"name": "conv1", "groups": 2, "row_groups": [0, 1], "col_groups": [1, 0]}}}'
+    assert Plan.from_json(old).layers["conv1"].groups == 2
+
+
+def test_bad_width_options_are_refused_before_any_work():
+    model, x = _model(), torch.randn(2, 3, 8, 8)
+    for bad in (0, 1.5, -0.1, True, "half"):
+        with pytest.raises(ValueError, match="width must be"):
+            permopt.prune(model, x, width=bad)
+    with pytest.raises(ValueError, match="not supported yet"):
+        permopt.prune(model, x, width=0.5, budget={"macs": 0.5})
+    with pytest.raises(ValueError, match="align"):
+        permopt.prune(model, x, width=0.5, align=0)
