@@ -154,3 +154,26 @@ def test_bad_width_options_are_refused_before_any_work():
         permopt.prune(model, x, width=0.5, budget={"macs": 0.5})
     with pytest.raises(ValueError, match="align"):
         permopt.prune(model, x, width=0.5, align=0)
+
+
+@pytest.mark.parametrize("budget", [{"macs": 0.5}, {"params": 0.3}])
+def test_a_channels_budget_takes_the_widest_model_that_meets_it(budget):
+    model, x = _model(), torch.randn(2, 3, 8, 8)
+    r = permopt.prune(model, x[:1], structure="channels", budget=budget, align=2, progress=False)
+    (what, limit), = budget.items()
+    assert getattr(r.report, f"{what}_ratio") <= limit
+    width = r.plan.meta["width"]["width"]
+    wider = {float(w): ratios[what] for w, ratios in r.plan.meta["widths_tried"].items() if float(w) > width}
+    assert wider and all(v > limit for v in wider.values())  # every wider width tried misses the budget
+    step = permopt.prune(model, x[:1], width=width + 1 / 64, align=2, progress=False)
+    assert getattr(step.report, f"{what}_ratio") > limit  # the next width up would not meet it
+
+
+def test_structure_option_is_checked():
+    model, x = _model(), torch.randn(2, 3, 8, 8)
+    with pytest.raises(ValueError, match="structure must be one of"):
+        permopt.prune(model, x, groups=2, structure="blocks")
+    with pytest.raises(ValueError, match="needs width= .* or budget="):
+        permopt.prune(model, x, structure="channels")
+    with pytest.raises(ValueError, match="prunes channels only"):
+        permopt.prune(model, x, structure="channels", groups=4, width=0.5)

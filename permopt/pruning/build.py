@@ -21,7 +21,7 @@ from ..search import Budget, SearchResult, SearchSpace, search
 from ..solvers.run import solve_layer
 from .options import PruneConfig
 from .protocol import Session
-from .width import Removal, choose_removal
+from .width import Removal, choose_removal, width_for_budget
 
 #: A grouped layer keeping less than this share of its criterion mass is named in a warning.
 LOW_KEPT_RATIO = 0.05
@@ -41,6 +41,8 @@ def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
     """Choose the channels ``config.width`` removes, then G per layer (``config.groups`` everywhere
     it divides the kept channels, or a ``config.budget`` search) and solve each grouped layer on
     its kept channels, from the session's analysis, statistics and cost model."""
+    if config.budget is not None and config.structure == "channels":
+        return _channels_for_budget(session, config)
     info, names, model = session.info, session.names, session.model
     criterion = config.criterion_used
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": config.solver,
@@ -65,6 +67,15 @@ def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
         plan.layers[n] = (_with_removed(LayerPlan.from_solution(n, built.solutions[n]), row, col) if n in config_g
                           else replace(LayerPlan.dense(n, F, C), row_groups=row, col_groups=col))
     _warn_low_kept(plan)
+    return built
+
+
+def _channels_for_budget(session: Session, config: PruneConfig) -> BuiltPlan:
+    """The plan of the largest uniform width meeting ``config.budget`` (``structure="channels"``)."""
+    width, tried = width_for_budget(session, config)
+    built = build_plan(session, replace(config, width=width, budget=None, groups=1))
+    built.plan.meta.update(budget=str(config.budget), structure="channels",
+                           widths_tried={f"{w:g}": r for w, r in sorted(tried.items())})
     return built
 
 

@@ -37,6 +37,8 @@ def default_coupling(coupling: str | None, budget: Budget | None) -> str:
     return "full" if budget is not None and budget.latency is not None else "none"
 
 
+#: What a budget may vary: the groups per layer, or the share of channels kept (see ``structure``).
+STRUCTURES = ("groups", "channels")
 #: Kept channel counts are multiples of this by default: CPU kernels run a conv at the speed of
 #: its channel count rounded up to their vector width (8 floats on AVX2, 16 on AVX-512).
 ALIGN = 8
@@ -127,6 +129,9 @@ class PruneConfig:
         (:mod:`permopt.pruning.width`); with ``groups`` the kept channels are then grouped.
         Default None: no channels removed.
     align : kept channel counts are rounded to a multiple of this (default :data:`ALIGN`).
+    structure : what a ``budget`` varies: ``"groups"`` (default: ``G`` per layer, by the search
+        ``strategy``) or ``"channels"`` (the largest uniform ``width`` whose model meets the
+        budget, counted or measured on the export: :func:`permopt.pruning.width.width_for_budget`).
     distill : steps of label-free distillation of the pruned model toward the dense one on
         ``calibration`` after the one-shot prune (:func:`permopt.nn.distill`, Adam, seeded by
         ``seed``); default 0: none.
@@ -159,8 +164,18 @@ class PruneConfig:
     distill: int = 0
     width: float | None = None
     align: int = ALIGN
+    structure: str = "groups"
 
     def __post_init__(self) -> None:
+        if self.structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
+        if self.structure == "channels":
+            if self.groups not in (None, 1):
+                raise ValueError(f"structure='channels' prunes channels only; groups={self.groups!r} groups them too "
+                                 "(give width= and groups= without structure= for both)")
+            if self.width is None and self.budget is None:
+                raise ValueError("structure='channels' needs width= (the share of channels kept) or budget= (the "
+                                 "width is then chosen to meet it)")
         if self.width is not None:
             if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0 < self.width <= 1:
                 raise ValueError(f"width must be a number in (0, 1] (the share of channels kept), got {self.width!r}")
@@ -324,3 +339,4 @@ class PruneOptions(TypedDict, total=False):
     distill: int
     width: float | None
     align: int
+    structure: str

@@ -18,7 +18,7 @@ every layer that writes or reads it; grouping (``groups=G``) then partitions the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -118,8 +118,60 @@ def touched_layers(session: Session, config: PruneConfig) -> list[str]:
     """Every layer that could lose channels under ``config.width`` (the calibration pass covers
     them: their refit needs the dense outputs), in model order."""
     spaces = session.channel_spaces()
-    if config.width is None or spaces is None:
+    if config.width is None and config.structure != "channels" or spaces is None:
         return []
     names = {n for s in removable_spaces(spaces, set(config.ignored_layers))
              for n in spaces.producers[s] + spaces.consumers[s]}
     return [n for n, _ in session.model.named_modules() if n in names]
+
+
+#: A budget picks the largest uniform width ``k / WIDTH_STEPS`` whose model meets it.
+WIDTH_STEPS = 64
+
+
+def width_for_budget(session: Session, config: PruneConfig) -> tuple[float, dict[str, Any]]:
+    """The largest uniform width ``k / WIDTH_STEPS`` whose model meets ``config.budget`` (params
+    and MACs counted on the export, latency measured side by side with the dense model in the
+    config's latency setup), by bisection over ``k``; and what was tried (``{width: ratios}``).
+    Counts fall as the width does, so the bisection finds the best; measured latency is noisy,
+    so under a latency budget the answer may differ between runs."""
+    from ..nn.count import count
+    from ..nn.export import export
+    from ..nn.latency import LatencyTable
+    from . import build
+
+    budget, setup = config.budget, config.latency_setup
+    assert budget is not None
+    if setup is not None:
+        setup = setup.resolve(session.model, session.example_inputs)
+    dense = session.counts
+    limits = budget.limits(dense.params, dense.macs, 1.0)
+    tried: dict[float, dict[str, float]] = {}
+
+    def meets(k: int) -> bool:
+        width = k / WIDTH_STEPS
+        plan = build.build_plan(session, replace(config, width=width, budget=None, groups=1)).plan
+        model = export(session.model, plan, session.example_inputs, session.info.graph_module).model
+        c = count(model, session.example_inputs)
+        ratios = {"params": c.params / dense.params, "macs": c.macs / dense.macs}
+        if budget.latency is not None and setup is not None:
+            setup.apply(model)
+            t = LatencyTable(setup).models({"dense": session.model, "pruned": model}, session.example_inputs)
+            ratios["latency"] = t["pruned"] / t["dense"]
+        tried[width] = ratios
+        values = (c.params, c.macs, ratios.get("latency"))
+        return all(lim is None or v is None or v <= lim * (1 + 1e-9) for v, lim in zip(values, limits))
+
+    low, high = 0, WIDTH_STEPS  # invariant: width low/STEPS meets the budget (0: nothing does yet), high fails
+    if meets(high):
+        return 1.0, tried
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if meets(mid) else (low, mid)
+    if low == 0:
+        if not meets(1):
+            raise ValueError(f"budget {budget} cannot be met by channel pruning: the narrowest model tried "
+                             f"(width {1 / WIDTH_STEPS:g}, {config.align} channels per space at least) reaches "
+                             f"{tried[1 / WIDTH_STEPS]}")
+        low = 1
+    return low / WIDTH_STEPS, tried
