@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from torch import nn
 
 from ..nn.calibration import InputStats
+from ..nn.count import Counts
 from ..nn.export import ExportResult
 from ..nn.inspect import ModelInfo
 from ..plan import Plan
@@ -24,6 +25,7 @@ class Session(Protocol):
     config: PruneConfig
     info: ModelInfo
     names: list[str]
+    counts: Counts
 
     @property
     def stats(self) -> dict[str, InputStats] | None: ...

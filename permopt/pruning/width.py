@@ -129,7 +129,7 @@ def touched_layers(session: Session, config: PruneConfig) -> list[str]:
 WIDTH_STEPS = 64
 
 
-def width_for_budget(session: Session, config: PruneConfig) -> tuple[float, dict[str, Any]]:
+def width_for_budget(session: Session, config: PruneConfig) -> tuple[float, dict[float, dict[str, float]]]:
     """The largest uniform width ``k / WIDTH_STEPS`` whose model meets ``config.budget`` (params
     and MACs counted on the export, latency measured side by side with the dense model in the
     config's latency setup), by bisection over ``k``; and what was tried (``{width: ratios}``).
