@@ -8,8 +8,9 @@ checkpoint of ``benchmarks/train_cifar.py`` before it is published); the 10,000 
 only measured. Calibration: ``--calibration`` unlabelled training images (a seeded choice).
 
 Rows: the dense model; permopt (calibrated: data-aware scores and reconstruction) at uniform G=2,
-4, 8, the budget search at uniform G=4's MACs with each ``cost``, and latency budgets
-``--latency-budgets`` (fractions of dense, measured in torch eager at ``--latency-batch``);
+4, 8, the budget search at uniform G=4's MACs with each ``cost``, channel pruning (``width=0.5``;
+``width=0.75`` then G=2), and latency budgets ``--latency-budgets`` (fractions of dense, measured
+in torch eager at ``--latency-batch``) met by groups and by channels (``structure="channels"``);
 Torch-Pruning (``GroupMagnitudeImportance`` L2, ``GroupTaylorImportance``,
 ``GroupHessianImportance``; gradients from the dense model's own predictions on the calibration
 images, so no labels) at G=4's MACs, uniform and ``global_pruning`` (+ ``isomorphic``), and L2 at
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import re
 import time
 
 import numpy as np
@@ -77,7 +79,7 @@ def starting_models(dense: nn.Module, calib: torch.Tensor, args: argparse.Namesp
     x = calib[:1]
     out: dict[str, tuple] = {}
 
-    def add(name: str, make) -> None:
+    def _add(name: str, make) -> None:
         t0 = time.perf_counter()
         made = make()
         seconds = round(time.perf_counter() - t0, 1)
@@ -85,6 +87,11 @@ def starting_models(dense: nn.Module, calib: torch.Tensor, args: argparse.Namesp
         print(f"  {name}: {seconds} s", flush=True)
 
     common = dict(calibration=calib, mode="mask", progress=False)
+    wanted = re.compile(args.only) if args.only else None
+
+    def add(name: str, make) -> None:
+        if name.startswith("permopt G=4") or wanted is None or wanted.search(name):  # G=4 sets the MACs
+            _add(name, make)
     for G in (2, 4, 8):
         add(f"permopt G={G}", lambda G=G: permopt.prune(dense, x, groups=G, **common))
     g4 = permopt.apply_plan(dense, out["permopt G=4"][1], x)
@@ -92,13 +99,18 @@ def starting_models(dense: nn.Module, calib: torch.Tensor, args: argparse.Namesp
     for cost in ("mass", "data"):
         add(f"permopt MACs={g4_macs:.3f}, {cost} cost",
             lambda cost=cost: permopt.prune(dense, x, budget={"macs": g4_macs}, cost=cost, **common))
+    for width, G in ((0.5, 1), (0.75, 2)):
+        add(f"permopt width={width}" + (f" G={G}" if G > 1 else ""),
+            lambda w=width, G=G: permopt.prune(dense, x, width=w, groups=G, **common))
     setup = LatencySetup(batch=args.latency_batch, threads=1, rounds=args.rounds).resolve(dense, x)
     for budget in args.latency_budgets:
-        try:
-            add(f"permopt latency={budget}", lambda b=budget: permopt.prune(dense, x, budget={"latency": b},
-                                                                            latency=setup, **common))
-        except ValueError as e:  # unreachable budgets are a result too
-            print(f"  permopt latency={budget}: {e}")
+        for structure in ("groups", "channels"):
+            name = f"permopt {'channels ' if structure == 'channels' else ''}latency={budget}"
+            try:
+                add(name, lambda b=budget, s=structure: permopt.prune(dense, x, budget={"latency": b}, latency=setup,
+                                                                      structure=s, **common))
+            except ValueError as e:  # unreachable budgets are a result too
+                print(f"  {name}: {e}")
     for imp in ("l2", "taylor", "hessian"):
         add(f"torch-pruning {imp}, MACs={g4_macs:.3f}",
             lambda imp=imp: torch_pruning_at(dense, x, g4_macs, imp, calib))
@@ -107,7 +119,7 @@ def starting_models(dense: nn.Module, calib: torch.Tensor, args: argparse.Namesp
             lambda imp=imp: torch_pruning_at(dense, x, g4_macs, imp, calib, global_pruning=True,
                                              isomorphic=True))
     table = LatencyTable(setup)
-    for name in [n for n in out if n.startswith("permopt latency=")]:
+    for name in [n for n in out if n.startswith("permopt") and "latency=" in n]:
         exported = permopt.apply_plan(out[name][0], out[name][1], x)
         target = _ratio(table, {"dense": dense, "m": exported}, x)["m"]
         add(f"torch-pruning l2 at {name}'s latency ({target:.3f})",
@@ -171,6 +183,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batches", default="1,32", type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--rounds", type=int, default=15, help="timing rounds (median)")
     p.add_argument("--threads", type=int, default=2, help="torch threads for pruning and fine-tuning")
+    p.add_argument("--only", default=None, help="only the rows whose name matches this regular expression "
+                   "(permopt G=4 always: it sets the MACs of the peers' rows)")
     p.add_argument("--out", default=None, help="results name (default cifar_<model>)")
     p.add_argument("--plot", default=None, help="also draw accuracy against measured latency to this image")
     args = p.parse_args(argv)

@@ -65,7 +65,21 @@ def test_cli_search_and_prune(tmp_path, capsys):
     assert "total" in capsys.readouterr().out
 
 
+def test_cli_prunes_channels_and_the_plan_rebuilds_the_thinner_model(tmp_path, capsys):
+    import permopt
+    from permopt import models
+    from permopt.plan import Plan
+
+    assert main(["prune", "--model", "resnet20", "--width", "0.5", "--quiet", "--out-dir", str(tmp_path)]) == 0
+    plan = Plan.load(tmp_path / "plan.json")
+    assert plan.layers["layer3.0.conv2"].row_groups.tolist().count(-1) == 32  # 64 -> 32 channels
+    rebuilt = permopt.apply_plan(models.get("resnet20", seed=0), plan, torch.randn(1, 3, 32, 32))
+    rebuilt.load_state_dict(torch.load(tmp_path / "pruned_state_dict.pt", weights_only=True))  # shapes agree
+    assert "64->32" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv", [["solve", "missing.npy", "-g", "2"], ["prune", "--model", "resnet20"],
+                                  ["prune", "--model", "resnet20", "--width", "2"],
                                   ["prune", "--model", "nope", "-g", "2"], ["search", "--budget", "params=0.5"]])
 def test_cli_errors_exit_2(argv, capsys):
     assert main(argv) == 2

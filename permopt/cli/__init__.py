@@ -28,6 +28,8 @@ _EPILOG = """Examples:
   permopt search --model resnet56 --budget params=0.5 --strategies paper,exact,descent
   permopt prune --model resnet20 --budget params=0.5 --out-dir out
   permopt prune --model tv:resnet50 --groups 4 --out-dir out
+  permopt prune --model resnet20 --width 0.5 --out-dir out
+  permopt prune --model resnet20 --structure channels --budget latency=0.5 --out-dir out
   permopt prune --model resnet56 --budget latency=0.8 --coupling full --latency-batch 32
   permopt bench --sizes 64x64g4,512x512g16 --solvers grps,best
   permopt bench --latency --model resnet56 --groups-list 2,4 --couplings none,full
@@ -75,13 +77,22 @@ def _add_model_parsers(sub: Any, names: str) -> None:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("prune", help="prune a model into group convolutions",
-                       description="Prune a zoo, torchvision or timm model (or your own): uniform --groups or a "
-                                   "--budget search; writes plan.json, the pruned state dict and report.json; "
+                       description="Prune a zoo, torchvision or timm model (or your own): uniform --groups, "
+                                   "channels (--width) or a --budget search; writes plan.json, the pruned state dict and report.json; "
                                    "prints the report.")
     add_model_args(p)
     p.add_argument("-g", "--groups", type=int, default=None, help="uniform G for every layer it divides")
     p.add_argument("--budget", default=None, help="e.g. params=0.5, macs=0.4 or latency=0.7 (a fraction of the dense "
                                                   "model's latency measured here); G per layer chosen by --strategy")
+    p.add_argument("--width", type=float, default=None,
+                   help="channel pruning: keep this share of the channels of every channel space that can lose "
+                        "them (the same channels leave every layer sharing them); with --groups the kept channels "
+                        "are then grouped")
+    p.add_argument("--align", type=positive_int, default=8,
+                   help="kept channel counts are multiples of this (default 8: a CPU vector of floats)")
+    p.add_argument("--structure", default="groups", choices=("groups", "channels"),
+                   help="what a --budget varies: groups (G per layer, default) or channels (the widest uniform "
+                        "--width whose model meets the budget, counted or measured)")
     p.add_argument("--strategy", default="exact", help=f"search strategy for --budget (default exact); {strategies}")
     p.add_argument("-s", "--solver", default="auto", help=f"permutation solver (default auto); one of: {names}")
     p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap on the search")

@@ -94,7 +94,9 @@ def prune_config(args: argparse.Namespace, **fields: Any) -> Any:
                "latency": latency_setup(args) if budget and "latency" in budget else None,
                "calibration": load_calibration(getattr(args, "calibration", None)),
                "reconstruct": getattr(args, "reconstruct", None), "criterion": getattr(args, "criterion", None),
-               "cost": getattr(args, "cost", None), "distill": getattr(args, "distill", 0) or 0}
+               "cost": getattr(args, "cost", None), "distill": getattr(args, "distill", 0) or 0,
+               "width": getattr(args, "width", None), "align": getattr(args, "align", 8),
+               "structure": getattr(args, "structure", "groups")}
     return PruneConfig(**{**options, **fields})
 
 

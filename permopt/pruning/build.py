@@ -21,7 +21,7 @@ from ..search import Budget, SearchResult, SearchSpace, search
 from ..solvers.run import solve_layer
 from .options import PruneConfig
 from .protocol import Session
-from .width import Removal, choose_removal, width_for_budget
+from .width import Removal, choose_removal, scores_or_l2, width_for_budget
 
 #: A grouped layer keeping less than this share of its criterion mass is named in a warning.
 LOW_KEPT_RATIO = 0.05
@@ -64,8 +64,11 @@ def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
     for n in dict.fromkeys(touched):
         F, C = _channels(model, n)
         row, col = removal.labels(n, F, C)
-        plan.layers[n] = (_with_removed(LayerPlan.from_solution(n, built.solutions[n]), row, col) if n in config_g
-                          else replace(LayerPlan.dense(n, F, C), row_groups=row, col_groups=col))
+        lp = (_with_removed(LayerPlan.from_solution(n, built.solutions[n]), row, col) if n in config_g
+              else replace(LayerPlan.dense(n, F, C), row_groups=row, col_groups=col))
+        if lp.removes:  # the solver's ratio is of the kept channels' mass; the plan's, of the whole layer's
+            lp.kept_ratio *= _kept_share(model, n, config, session.stats, removal)
+        plan.layers[n] = lp
     _warn_low_kept(plan)
     return built
 
@@ -210,6 +213,13 @@ def _kept_scores(model: nn.Module, name: str, config: PruneConfig, stats: dict |
     scores = layer_scores(model, name, config.criterion_used, config.grads, stats)
     rows, cols = removal.kept(name, *scores.shape)
     return scores if (rows.size, cols.size) == scores.shape else scores[np.ix_(rows, cols)]
+
+
+def _kept_share(model: nn.Module, name: str, config: PruneConfig, stats: dict | None, removal: Removal) -> float:
+    """The share of the layer's criterion mass on the channels it keeps."""
+    scores = scores_or_l2(model, name, config, stats)
+    rows, cols = removal.kept(name, *scores.shape)
+    return float(scores[np.ix_(rows, cols)].sum() / (scores.sum() or 1.0))
 
 
 def _solve_layers(model: nn.Module, chosen: dict, known: dict, config: PruneConfig, stats: dict | None,

@@ -22,7 +22,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from torch import nn
 
+from ..criteria import DATA_CRITERIA
 from ..nn.model_space import layer_scores
 from ..solution import REMOVED
 from .options import PruneConfig
@@ -72,22 +74,23 @@ def removable_spaces(spaces: Any, ignored: set[str]) -> list[int]:
     return out
 
 
+def scores_or_l2(model: nn.Module, name: str, config: PruneConfig, stats: dict | None) -> np.ndarray:
+    """The layer's criterion scores; ``l2`` where a data criterion has no statistics for it (a
+    layer outside the selected ones that shares their channels)."""
+    data = isinstance(config.criterion_used, str) and config.criterion_used in DATA_CRITERIA
+    criterion = config.criterion_used if not data or (stats and name in stats) else "l2"
+    return layer_scores(model, name, criterion, config.grads, stats)
+
+
 def channel_importance(session: Session, config: PruneConfig, consumers: list[str]) -> np.ndarray:
     """Each channel's share of the output energy of the layers reading it, summed over them."""
     total: np.ndarray | None = None
-    stats = session.stats or {}
     for name in consumers:
-        criterion = config.criterion_used if name in stats or not _is_data(config.criterion_used) else "l2"
-        column = layer_scores(session.model, name, criterion, config.grads, stats).sum(axis=0)
+        column = scores_or_l2(session.model, name, config, session.stats).sum(axis=0)
         share = column / (column.sum() or 1.0)
         total = share if total is None else total + share
     assert total is not None
     return total
-
-
-def _is_data(criterion: Any) -> bool:
-    from ..criteria import DATA_CRITERIA
-    return isinstance(criterion, str) and criterion in DATA_CRITERIA
 
 
 def choose_removal(session: Session, config: PruneConfig) -> Removal:
