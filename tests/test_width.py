@@ -177,3 +177,13 @@ def test_structure_option_is_checked():
         permopt.prune(model, x, structure="channels")
     with pytest.raises(ValueError, match="prunes channels only"):
         permopt.prune(model, x, structure="channels", groups=4, width=0.5)
+
+
+def test_layers_groups_cannot_divide_are_named_and_width_makes_them_fit():
+    m = nn.Sequential(nn.Conv2d(3, 26, 3), nn.ReLU(), nn.Conv2d(26, 52, 3), nn.ReLU(), nn.Conv2d(52, 103, 1),
+                      nn.ReLU(), nn.Conv2d(103, 16, 1)).eval()  # widths a channel pruner left behind
+    x = torch.randn(1, 3, 16, 16)
+    with pytest.warns(UserWarning, match="does not divide the channels of 2 .* left dense: 4, 6"):
+        permopt.prune(m, x, groups=2, progress=False)
+    r = permopt.prune(m, x, groups=2, width=0.5, progress=False)
+    assert [r.plan.layers[n].groups for n in ("2", "4", "6")] == [2, 2, 2]

@@ -110,7 +110,21 @@ def _uniform(info: ModelInfo, names: list[str], config: PruneConfig, plan: Plan,
     if not chosen and (groups > 1 or config.width is None):
         raise ValueError(f"groups={groups} divides no selected layer's channels (with >= "
                          f"{config.min_channels_per_group} per group); candidates: {candidates}")
+    unfit = [n for n in names if n not in chosen and groups > 1 
+             and not _divides(groups, info[n], removal, config.min_channels_per_group)]
+    if unfit:  # a model pruned elsewhere to odd widths (26, 52, 103) would otherwise stay dense unnoticed
+        warn(f"groups={groups} does not divide the channels of {len(unfit)} selected layer(s), left dense: "
+             f"{', '.join(unfit[:4])}{' ...' if len(unfit) > 4 else ''}; width= with align= a multiple of {groups} "
+             f"makes every layer fit")
     return chosen
+
+
+def _divides(groups: int, layer: Any, removal: Removal, min_channels: int) -> bool:
+    """Whether ``groups`` divides the layer's kept channels, or the layer is too narrow for it
+    anyway (the 3 input channels of an image: nothing to warn about)."""
+    rows, cols = removal.kept(layer.name, layer.out_channels, layer.in_channels)
+    narrow = min(rows.size, cols.size) < groups * min_channels
+    return narrow or rows.size % groups == 0 and cols.size % groups == 0
 
 
 def _searched(session: Session, config: PruneConfig, plan: Plan) -> tuple[SearchResult, dict, dict]:
