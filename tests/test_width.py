@@ -187,3 +187,14 @@ def test_layers_groups_cannot_divide_are_named_and_width_makes_them_fit():
         permopt.prune(m, x, groups=2, progress=False)
     r = permopt.prune(m, x, groups=2, width=0.5, progress=False)
     assert [r.plan.layers[n].groups for n in ("2", "4", "6")] == [2, 2, 2]
+
+
+@pytest.mark.slow
+def test_stochastic_depth_residual_streams_lose_channels_too():
+    torch.manual_seed(0)
+    model, x = models.get("tv:efficientnet_b0").eval(), torch.randn(2, 3, 64, 64)
+    r = permopt.prune(model, x[:1], width=0.5, progress=False)
+    stream = r.plan.layers["features.2.0.block.3.0"].row_groups  # the residual stream of stage 2
+    assert (stream >= 0).sum() == kept_count(stream.size, 0.5, 8) < stream.size and r.report.index_modules == 0
+    with torch.no_grad():
+        assert rel_err(independently_masked(model, r.plan)(x), r.model(x)) < 1e-4

@@ -95,6 +95,12 @@ def _group_norm_is_channelwise(groups: int, channels: int | None) -> bool:
     return groups in (1, channels)
 
 
+#: Module classes and functions (by name, so that torchvision and timm need not be imported) that
+#: scale each sample as a whole: stochastic depth on a residual branch (identity in eval mode).
+_PER_SAMPLE_MODULES = {"StochasticDepth", "DropPath"}
+_PER_SAMPLE_FUNCS = {"stochastic_depth", "drop_path"}
+
+
 def _module_role(m: nn.Module, node: fx.Node) -> str:
     kind = kind_of(m)
     in_shape = _shape(node.args[0]) if node.args else None
@@ -107,7 +113,7 @@ def _module_role(m: nn.Module, node: fx.Node) -> str:
         return "channelwise_params"
     if isinstance(m, nn.GroupNorm):
         return "channelwise_params" if _group_norm_is_channelwise(m.num_groups, _chan(node)) else "unknown"
-    if isinstance(m, _CHANNELWISE_MODULES):
+    if isinstance(m, _CHANNELWISE_MODULES) or type(m).__name__ in _PER_SAMPLE_MODULES:
         return "channelwise"
     if isinstance(m, nn.Flatten) and m.start_dim == 1:
         return "reshape"
@@ -122,7 +128,7 @@ def _function_role(node: fx.Node) -> str:
         groups = node.kwargs.get("num_groups", node.args[1] if len(node.args) > 1 else None)
         ok = isinstance(groups, int) and _group_norm_is_channelwise(groups, _chan(node))
         return "channelwise_params" if ok else "unknown"
-    if t in _CHANNELWISE_FUNCS or t in _CHANNELWISE_METHODS:
+    if t in _CHANNELWISE_FUNCS or t in _CHANNELWISE_METHODS or getattr(t, "__name__", None) in _PER_SAMPLE_FUNCS:
         return "channelwise"
     if t in _REDUCTIONS:
         return "channelwise" if _reduces_only_spatial(node) else "unknown"
