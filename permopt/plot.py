@@ -70,23 +70,26 @@ def plot_pareto(points: list[dict], path: Any, resource: str = "params", dense: 
 
 def plot_report(report: Any, path: Any, title: str = "") -> None:
     """Save a per-layer picture of a prune report, one row per layer (names readable at any
-    depth): G chosen, kept ratio, and parameters before/after."""
+    depth): the share of output channels kept with the channel counts and G written beside it,
+    the kept ratio, and parameters before/after."""
     rows = report.layers
     names = [r["name"] for r in rows]
     y = np.arange(len(rows))
     fig = _figure((13, max(4.0, 0.24 * len(rows) + 1.6)))
     a1, a2, a3 = fig.subplots(1, 3, sharey=True, gridspec_kw={"width_ratios": [1, 1, 1.4]})
-    groups = [r["groups"] for r in rows]
-    a1.barh(y, groups, color="tab:blue")
-    a1.set_xscale("log", base=2)
-    a1.set_xlabel("groups G", fontsize=10)
-    for k, g in enumerate(groups):
-        a1.text(g, k, f" {g}", va="center", fontsize=8)
-    kept = [r["kept_ratio"] if r["groups"] > 1 else np.nan for r in rows]
+    share = [r.get("out_kept", 1) / r.get("out_channels", 1) for r in rows]
+    a1.barh(y, share, color=["tab:purple" if r["groups"] > 1 else "tab:blue" for r in rows])
+    a1.set_xlim(0, 1.45)
+    a1.set_xlabel("share of output channels kept (purple: grouped)", fontsize=10)
+    for k, (r, w) in enumerate(zip(rows, share)):
+        counts = f"{r['out_channels']}->{r['out_kept']}" if w < 1 else f"{r.get('out_channels', '')}"
+        a1.text(w, k, f" {counts}" + (f", G={r['groups']}" if r["groups"] > 1 else ""), va="center", fontsize=8)
+    kept = [r["kept_ratio"] if r["groups"] > 1 or r.get("out_kept") != r.get("out_channels")
+            or r.get("in_kept") != r.get("in_channels") else np.nan for r in rows]
     a2.barh(y, kept, color="tab:green")
     a2.axvline(report.kept_ratio, color="k", ls="--", lw=1, label=f"model {report.kept_ratio:.3f}")
     a2.set_xlim(0, 1)
-    a2.set_xlabel("kept ratio of grouped layers", fontsize=10)
+    a2.set_xlabel("kept ratio (criterion mass) of pruned layers", fontsize=10)
     a2.legend(fontsize=8, loc="lower right")
     a3.barh(y - 0.2, [r["params_before"] for r in rows], 0.4, label="before", color="tab:gray")
     a3.barh(y + 0.2, [r["params_after"] for r in rows], 0.4, label="after", color="tab:orange")

@@ -107,8 +107,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if plot:
         from ..plot import plot_report
 
-        plot_report(res.report, plot, title=f"{args.model or args.model_factory or args.model_file}: "
-                                            f"{'G=' + str(args.groups) if args.groups else args.budget}")
+        what = [f"width={args.width}"] if args.width else []
+        what += [f"G={args.groups}"] if args.groups else []
+        what += [f"budget {args.budget}" + (" (channels)" if args.structure == "channels" else "")] if args.budget else []
+        plot_report(res.report, plot, title=f"{args.model or args.model_factory or args.model_file}: {', '.join(what)}")
         print(f"wrote {plot}")
     return 0
 
