@@ -1,6 +1,7 @@
 """Reliability round 3 (issue 39): each test fails without its fix."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -203,3 +204,53 @@ def test_an_unwritable_latency_cache_folder_is_named_before_any_timing(tmp_path)
         LatencySetup(cache_dir=blocker / "inside")
     assert LatencySetup(cache_dir=tmp_path / "new" / "folder").cache_dir == tmp_path / "new" / "folder"
     assert (tmp_path / "new" / "folder").is_dir()
+
+
+class _Transposed(nn.Module):
+    """Two convs with an attribute node between them: ``y.mT.mT`` (an identity, but fx sees an
+    attribute read it cannot tell from a reordering)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(3, 16, 3), nn.Conv2d(16, 16, 3), nn.Conv2d(16, 16, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.c2(torch.relu(self.c1(x))))
+        return self.c3(y.mT.mT)
+
+
+def test_attribute_nodes_pin_the_channel_order():
+    torch.manual_seed(0)
+    model, x = _Transposed().eval(), torch.randn(4, 3, 12, 12)
+    for coupling in ("none", "full"):
+        r = permopt.prune(model, x[:1], groups=4, coupling=coupling, progress=False)
+        masked = permopt.nn.apply_masks(copy.deepcopy(model), r.plan)
+        with torch.no_grad():
+            want = masked(x)
+            assert float((r.model(x) - want).abs().max() / want.abs().max()) < 1e-5
+
+
+class _Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c0, self.c1, self.c2 = nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1), \
+            nn.Conv2d(16, 16, 3, padding=1)
+        self.c3 = nn.Conv2d(16, 16, 3, padding=1)
+        self.c3.weight = self.c2.weight  # tied
+
+    def forward(self, x):
+        x = torch.relu(self.c1(torch.relu(self.c0(x))))
+        return self.c3(torch.relu(self.c2(x)))
+
+
+def test_tied_layers_stay_dense_and_keep_their_shared_weight():
+    torch.manual_seed(0)
+    model, x = _Tied().eval(), torch.randn(16, 3, 8, 8)
+    before = model.c2.weight.detach().clone()
+    with pytest.warns(UserWarning, match="c2: a parameter tied to c3"):
+        r = permopt.prune(model, x[:1], groups=2, calibration=x, progress=False, mode="mask")
+    assert set(r.plan.pruned()) == {"c1"}
+    assert r.model.c2.weight is r.model.c3.weight and torch.equal(r.model.c2.weight, before)
+    with pytest.warns(UserWarning, match="tied"):
+        thin = permopt.prune(model, x[:1], width=0.5, calibration=x, progress=False)
+    assert set(thin.plan.pruned()) <= {"c0", "c1"}

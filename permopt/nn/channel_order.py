@@ -43,6 +43,10 @@ _NORM_FUNCS = {Fn.batch_norm, Fn.instance_norm, torch.batch_norm, torch.instance
 _REDUCTIONS = {"mean", "sum", "amax", "amin", torch.mean, torch.sum, torch.amax, torch.amin}
 _RESHAPES = {torch.flatten, "flatten", "view", "reshape"}
 _ORDER_FREE_METHODS = {"size", "dim", "numel"}
+#: Tensor attributes that are metadata, not values; any other attribute (``mT``, ``real``, ``T``)
+#: reads the tensor's values and pins its channel order.
+_METADATA_ATTRS = {"shape", "dtype", "device", "ndim", "layout", "is_cuda", "requires_grad", "is_sparse",
+                   "is_quantized"}
 
 
 def _shape(node):
@@ -134,8 +138,10 @@ def _function_role(node: fx.Node) -> str:
         return "channelwise" if _reduces_only_spatial(node) else "unknown"
     if t in _RESHAPES:
         return "reshape"
-    if t in _ORDER_FREE_METHODS or t is getattr:  # sizes, ndim, dtype …: metadata, not channel values
+    if t in _ORDER_FREE_METHODS:  # sizes: metadata, not channel values
         return "order_free"
+    if t is getattr:  # y.shape, y.dtype … are metadata; y.mT, y.real are tensors in another order (or kind)
+        return "order_free" if len(node.args) > 1 and node.args[1] in _METADATA_ATTRS else "unknown"
     return "unknown"
 
 

@@ -184,6 +184,23 @@ def untouchable_layers(gm: fx.GraphModule, modules: dict[str, Any]) -> dict[str,
                 out[owner] = f"its parameter {node.target} is also used outside the module (kept dense)"
     out.update({n: "module is called more than once in the graph (shared weights; kept dense)"
                 for n, k in calls.items() if k > 1})
+    out.update(_tied_layers(modules))
+    return out
+
+
+def _tied_layers(modules: dict[str, Any]) -> dict[str, str]:
+    """Conv/linear modules holding a parameter object another module holds too (tied weights or
+    biases): a refit or a permutation of one would silently change the other."""
+    owners: dict[int, list[str]] = {}
+    for name, m in modules.items():
+        for p in m.parameters(recurse=False):
+            owners.setdefault(id(p), []).append(name)
+    out = {}
+    for names in owners.values():
+        for n in names:
+            if len(names) > 1 and layer_kind(modules[n]):
+                others = ", ".join(o for o in names if o != n)
+                out[n] = f"a parameter tied to {others}'s (the same tensor; kept dense)"
     return out
 
 
