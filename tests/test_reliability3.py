@@ -254,3 +254,26 @@ def test_tied_layers_stay_dense_and_keep_their_shared_weight():
     with pytest.warns(UserWarning, match="tied"):
         thin = permopt.prune(model, x[:1], width=0.5, calibration=x, progress=False)
     assert set(thin.plan.pruned()) <= {"c0", "c1"}
+
+
+class _Changing:
+    """One batch of integer-valued images whose later reads change it without changing its sums:
+    flipped left-right (a random augmentation left on) or two samples swapped (a shuffling loader)."""
+
+    def __init__(self, x, change):
+        self.x, self.change, self.reads = x, change, 0
+
+    def __iter__(self):
+        self.reads += 1
+        yield self.x if self.reads == 1 else self.change(self.x)
+
+
+def test_a_later_read_with_the_same_sums_but_other_samples_is_refused():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3)).eval()
+    x = torch.randint(0, 255, (6, 3, 8, 8), generator=torch.Generator().manual_seed(0)).float()
+    plan = permopt.prune(model, x[:1], groups=2, mode="mask", progress=False).plan
+    for change in (lambda b: b.flip(-1), lambda b: b[torch.tensor([1, 0, 2, 3, 4, 5])]):
+        with pytest.MonkeyPatch.context() as mp:  # batches not kept: each layer reads the data again
+            mp.setattr(permopt.nn.calibration, "KEEP_BYTES", 0)
+            with pytest.raises(ValueError, match="must give the same batches in the same order"):
+                permopt.apply_plan(model, plan, x[:1], mode="mask", calibration=_Changing(x, change))

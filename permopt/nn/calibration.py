@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+import functools
 import zlib
 
 import numpy as np
@@ -149,9 +150,17 @@ KEEP_BYTES = 2 * 2**30
 
 
 def fingerprint(x: torch.Tensor) -> tuple:
-    """Shape and two sums of a batch: enough to notice that a later read gave other data."""
-    d = x.detach().double()
-    return tuple(x.shape), float(d.sum()), float((d * d).sum())
+    """The batch's shape and, per sample, its values projected on a fixed random direction:
+    enough to notice that a later read gave other data, the same samples in another order (a
+    shuffling loader with one batch), or the same values moved (random flips of integer pixels
+    keep every sum)."""
+    d = x.detach().double().reshape(x.shape[0] if x.dim() else 1, -1)
+    return tuple(x.shape), tuple((d @ _direction(d.shape[1])).tolist())
+
+
+@functools.lru_cache(maxsize=8)
+def _direction(size: int) -> torch.Tensor:
+    return torch.randn(size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
 
 @dataclass
