@@ -198,3 +198,32 @@ def test_stochastic_depth_residual_streams_lose_channels_too():
     assert (stream >= 0).sum() == kept_count(stream.size, 0.5, 8) < stream.size and r.report.index_modules == 0
     with torch.no_grad():
         assert rel_err(independently_masked(model, r.plan)(x), r.model(x)) < 1e-4
+
+
+def test_refit_aware_removal_picks_the_channel_least_squares_misses_least():
+    """One removal from one consumer: the channel whose loss, after the other inputs are refitted
+    by least squares (the Schur complement of the damped second moments), is smallest."""
+    from types import SimpleNamespace
+
+    from permopt.pruning.width import DAMPENING, refit_aware_removal
+
+    rng, picked = np.random.default_rng(0), []
+    for trial in range(5):
+        C, k = 6, 4
+        mix = rng.normal(size=(C * k, C * k))
+        X = rng.normal(size=(200, C * k)) @ mix  # correlated inputs: refitting matters
+        conv = nn.Conv2d(C, 3, 2, bias=False)
+        stats = {"c": SimpleNamespace(gram=X.T @ X, rows=200, kernel=k, channels=C)}
+        H = X.T @ X / 200
+        H = H + DAMPENING * np.mean(np.diag(H)) * np.eye(C * k)
+        W = conv.weight.detach().double().reshape(3, -1).numpy()
+        loss = []
+        for c in range(C):
+            b = np.arange(c * k, (c + 1) * k)
+            rest = np.setdiff1d(np.arange(C * k), b)
+            schur = H[np.ix_(b, b)] - H[np.ix_(b, rest)] @ np.linalg.solve(H[np.ix_(rest, rest)], H[np.ix_(rest, b)])
+            loss.append(np.trace(W[:, b] @ schur @ W[:, b].T))
+        model = nn.ModuleDict({"c": conv})
+        picked.append(int(np.argmin(loss)))
+        assert refit_aware_removal(model, ["c"], stats, 1).tolist() == [picked[-1]]
+    assert len(set(picked)) > 1  # not always the same channel

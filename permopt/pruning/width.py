@@ -93,6 +93,59 @@ def channel_importance(session: Session, config: PruneConfig, consumers: list[st
     return total
 
 
+#: Dampening of each consumer's input second moments before inverting them (a share of their
+#: mean diagonal, as OBS/OBC do): calibration sets smaller than a layer's inputs leave them singular.
+DAMPENING = 0.01
+
+
+def refit_aware_removal(model: nn.Module, consumers: list[str], stats: dict, count: int) -> np.ndarray:
+    """The ``count`` channels whose removal costs the consumers least *after* their refit, chosen
+    greedily (optimal brain surgeon, by channel): removing channel ``c`` from a consumer with
+    weights ``W`` and input second moments ``H`` costs ``tr(W_c (H⁻¹_cc)⁻¹ W_cᵀ)`` of output
+    energy once the other inputs are refitted; each consumer's cost is a share of its output
+    energy ``tr(W H Wᵀ)``, summed over the consumers. Channels go in at most
+    :data:`REMOVAL_STEPS` steps of equal size, the cheapest first; after each step ``W`` and
+    ``H⁻¹`` are updated as the refit would. Sorted indices."""
+    states = []
+    for name in consumers:
+        st = stats[name]
+        w: Any = model.get_submodule(name).weight
+        W = w.detach().double().reshape(w.shape[0], -1).numpy().copy()
+        H = st.gram / max(st.rows, 1)
+        H = H + DAMPENING * float(np.mean(np.diag(H)) or 1.0) * np.eye(H.shape[0])
+        energy = float(np.einsum("fi,ij,fj->", W, H, W)) or 1.0
+        states.append([W, np.linalg.inv(H), st.kernel, energy])
+    C = stats[consumers[0]].channels
+    alive, removed = np.ones(C, bool), list[int]()
+    per_step = -(-count // REMOVAL_STEPS)
+    while len(removed) < count:
+        cost = sum(_removal_costs(W, Hinv, k, alive) / energy for W, Hinv, k, energy in states)
+        cost[~alive] = np.inf
+        chosen = np.argsort(cost, kind="stable")[:min(per_step, count - len(removed))]
+        alive[chosen] = False
+        removed += chosen.tolist()
+        for state in states:  # the refit's update: the kept inputs absorb what the removed ones carried
+            W, Hinv, k, _ = state
+            b = (chosen[:, None] * k + np.arange(k)).reshape(-1)
+            step = np.linalg.solve(Hinv[np.ix_(b, b)], Hinv[b, :])
+            state[0], state[1] = W - W[:, b] @ step, Hinv - Hinv[:, b] @ step
+    return np.sort(np.asarray(removed, np.int64))
+
+
+#: :func:`refit_aware_removal` removes a space's channels in at most this many steps.
+REMOVAL_STEPS = 32
+
+
+def _removal_costs(W: np.ndarray, Hinv: np.ndarray, k: int, alive: np.ndarray) -> np.ndarray:
+    """``(C,)``: the output energy each channel's removal alone costs after the refit (removed
+    channels: meaningless, their blocks of ``H⁻¹`` are zero)."""
+    C = alive.size
+    blocks = Hinv.reshape(C, k, C, k)[np.arange(C), :, np.arange(C), :]  # (C, k, k) diagonal blocks
+    blocks[~alive] = np.eye(k)
+    Wc = W.reshape(W.shape[0], C, k)
+    return np.einsum("fck,ckl,fcl->c", Wc, np.linalg.inv(blocks), Wc)
+
+
 def choose_removal(session: Session, config: PruneConfig) -> Removal:
     """The channels ``config.width`` removes from each removable space of the session's model
     (the least important first, ties by index: deterministic)."""
@@ -107,8 +160,13 @@ def choose_removal(session: Session, config: PruneConfig) -> Removal:
         keep = kept_count(C, config.width, config.align)
         if keep >= C:
             continue
-        score = channel_importance(session, config, spaces.consumers[s])
-        removed = np.sort(np.argsort(score, kind="stable")[:C - keep])
+        consumers = spaces.consumers[s]
+        stats = session.stats or {}
+        if config.criterion_used in DATA_CRITERIA and all(n in stats and stats[n].gram is not None for n in consumers):
+            removed = refit_aware_removal(session.model, consumers, stats, C - keep)
+        else:
+            score = channel_importance(session, config, consumers)
+            removed = np.sort(np.argsort(score, kind="stable")[:C - keep])
         removal.removed[s] = removed
         for name in spaces.producers[s]:
             removal.rows[name] = removed
