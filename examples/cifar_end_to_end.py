@@ -5,12 +5,14 @@ calibration data, and measure it on real test images it never saw.
 
 The weights (``models.get("resnet20", weights="cifar10")``) and the images
 (``permopt.datasets.cifar10_sample``: 256 unlabelled training images for calibration, 2,000
-labelled test images) ship with permopt; nothing downloads. The prune measures each layer's time
-in torch at batch 1 on one thread, chooses ``G`` per layer so the model runs within ``--latency``
-of the dense model's measured time, scores connections by the output energy they carry on the
-calibration images and refits the kept weights to the dense layers' outputs. Prints the accuracy
-of the dense model, of the masked model right after pruning (one-shot) and of the exported model
-(real grouped convolutions, permutations folded), with the measured latency and MACs ratios.
+labelled test images) ship with permopt; nothing downloads. Under a latency budget the prune
+removes channels (the default structure there: grouped convs run slowly on CPUs): the widest
+uniform share of every channel space whose model, timed in torch at batch ``--batch`` on one
+thread side by side with the dense model, runs within ``--latency`` of it; the channels that cost
+least after the refit go, and every layer that lost inputs is refitted to the dense layers'
+outputs on the calibration images. Prints the accuracy of the dense model, of the masked model
+right after pruning (one-shot) and of the exported model (a real thinner model), with the
+measured latency and MACs ratios.
 No labels are used after the dense training.
 """
 from __future__ import annotations
@@ -48,14 +50,15 @@ def main(argv: list[str] | None = None) -> dict:
     res = permopt.prune(model, x[:1], budget={"latency": args.latency}, latency={"batch": args.batch},
                         calibration=calib, mode="mask", progress=False)
     out["one-shot"] = accuracy(res.model, x, y)
-    exported = permopt.apply_plan(res.model, res.plan, x[:1])  # real grouped convs; computes what the mask does
+    exported = permopt.apply_plan(res.model, res.plan, x[:1])  # the real thinner model; computes what the mask does
     out["exported"] = accuracy(exported, x, y)
-    grouped = {name: lp.groups for name, lp in res.plan.pruned().items()}
+    pruned = res.plan.pruned()
     out["latency_ratio"] = res.report.latency_ratio
     out["macs_ratio"] = res.report.macs_ratio
     out["wall_s"], out["cpu_s"] = round(time.perf_counter() - t0, 1), round(time.process_time() - c0, 1)
     print(f"ResNet-20 on {len(x)} CIFAR-10 test images, budget latency={args.latency} of dense "
-          f"({len(calib)} unlabelled calibration images, {len(grouped)} layers grouped)")
+          f"({len(calib)} unlabelled calibration images, {len(pruned)} layers pruned, "
+          f"{res.plan.meta.get('structure', 'groups')}: width {res.plan.meta.get('width', {}).get('width', 1):g})")
     print(f"accuracy: dense {out['dense']:.4f} -> one-shot {out['one-shot']:.4f} (exported {out['exported']:.4f})")
     print(f"measured latency x{out['latency_ratio']:.2f} of dense, MACs x{out['macs_ratio']:.2f}; "
           f"{out['wall_s']} s wall, {out['cpu_s']} s CPU")

@@ -114,7 +114,7 @@ def test_prune_with_latency_budget_reports_measured_latency(chain, tmp_path, fak
     setup = {"batch": 4, "rounds": 3, "cache_dir": str(tmp_path), "memory_format": "channels_last"}
     space = permopt.nn.search_space(model, x, latency=setup)
     frac = (1 + space.smallest[2] / space.dense_latency) / 2
-    r = permopt.prune(model, x, budget={"latency": frac}, latency=setup, coupling="full", progress=False)
+    r = permopt.prune(model, x, structure="groups", budget={"latency": frac}, latency=setup, coupling="full", progress=False)
     assert r.report.latency_before > 0 and r.report.latency_after > 0
     assert "latency x" in r.report.table() and r.report.to_dict()["latency_after"] == r.report.latency_after
     assert r.plan.meta["estimated_latency_ratio"] <= frac * (1 + 1e-9)
@@ -127,7 +127,7 @@ def test_prune_with_latency_budget_reports_measured_latency(chain, tmp_path, fak
 def test_unreachable_latency_budget_names_the_measured_floor(chain, tmp_path, fake_timing):
     model, x = chain
     with pytest.raises(ValueError, match=r"ms \(.* of dense, measured\)"):
-        permopt.prune(model, x, budget={"latency": 0.01}, latency={"rounds": 2, "cache_dir": str(tmp_path)},
+        permopt.prune(model, x, structure="groups", budget={"latency": 0.01}, latency={"rounds": 2, "cache_dir": str(tmp_path)},
                       progress=False)
 
 
@@ -137,7 +137,7 @@ def test_no_faster_group_is_an_error_not_a_slower_model(chain, monkeypatch):
     monkeypatch.setattr(LatencyTable, "layers", slower)
     model, x = chain
     with pytest.raises(ValueError, match="no layer runs faster grouped than dense"):
-        permopt.prune(model, x, budget={"latency": 0.9}, latency={"cache_dir": None}, progress=False)
+        permopt.prune(model, x, structure="groups", budget={"latency": 0.9}, latency={"cache_dir": None}, progress=False)
 
 
 @pytest.mark.slow
@@ -204,7 +204,7 @@ def test_a_model_measured_over_budget_is_searched_again_lower(chain, tmp_path, f
     inspect_module, traces = importlib.import_module("permopt.nn.inspect"), []
     real = inspect_module.trace
     monkeypatch.setattr(inspect_module, "trace", lambda *a, **k: traces.append(1) or real(*a, **k))
-    r = permopt.prune(*chain, budget={"latency": frac}, latency=setup, progress=False)
+    r = permopt.prune(*chain, structure="groups", budget={"latency": frac}, latency=setup, progress=False)
     assert len(traces) == 1  # two searches, two exports, one trace (issue 38)
     runs = r.plan.meta["latency_runs"]
     assert len(runs) == 2 and runs[1]["measured"] <= frac * 1.01 < runs[0]["measured"]
@@ -222,7 +222,7 @@ def test_a_model_measured_well_under_budget_is_searched_again_higher(chain, tmp_
     measured_as(measured)
     setup = {**LOOP_SETUP, "cache_dir": str(tmp_path)}
     frac = _budget_between(chain, setup, 1 / 3)
-    r = permopt.prune(*chain, budget={"latency": frac}, latency=setup, progress=False)
+    r = permopt.prune(*chain, structure="groups", budget={"latency": frac}, latency=setup, progress=False)
     runs = r.plan.meta["latency_runs"]
     assert runs[0]["measured"] < frac * 0.95 and runs[1]["estimated"] > runs[0]["estimated"]  # raised
     met = [run["measured"] for run in runs if run["measured"] <= frac * 1.01]
@@ -235,7 +235,7 @@ def test_a_masked_model_under_a_latency_budget_is_timed_as_its_export(chain, tmp
     """In mask mode the model returned runs at dense speed; what a latency budget is about is the
     export: that is the model timed (once: the export meets the budget, no re-search)."""
     timed = measured_as([1.0])
-    r = permopt.prune(*chain, budget={"latency": 0.8}, latency={**LOOP_SETUP, "cache_dir": str(tmp_path)},
+    r = permopt.prune(*chain, structure="groups", budget={"latency": 0.8}, latency={**LOOP_SETUP, "cache_dir": str(tmp_path)},
                       mode="mask", progress=False)
     assert len(timed) == 1 and "latency_runs" not in r.plan.meta
     assert max(m.groups for m in timed[0].modules() if isinstance(m, torch.nn.Conv2d)) > 1  # the export
@@ -252,7 +252,7 @@ def test_latency_budgets_may_go_depthwise_by_default(chain, tmp_path, fake_timin
     assert default_min_channels(2, Budget.parse({"latency": 0.8})) == 2  # an explicit value always wins
     model, x = chain  # conv1 16 -> 32, conv2 32 -> 16: G = 16 is (nearly) depthwise
     setup = {"batch": 4, "rounds": 3, "cache_dir": str(tmp_path)}
-    fast = permopt.prune(model, x, budget={"latency": 0.5}, latency=setup, progress=False)
+    fast = permopt.prune(model, x, structure="groups", budget={"latency": 0.5}, latency=setup, progress=False)
     assert 16 in {lp.groups for lp in fast.plan.layers.values()}  # 1/16 + 0.1 ms beats every thicker G
     with pytest.raises(ValueError, match="cannot be met"):
-        permopt.prune(model, x, budget={"latency": 0.5}, latency=setup, min_channels=4, progress=False)
+        permopt.prune(model, x, structure="groups", budget={"latency": 0.5}, latency=setup, min_channels=4, progress=False)

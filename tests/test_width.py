@@ -228,3 +228,33 @@ def test_refit_aware_removal_picks_the_channel_least_squares_misses_least():
         picked.append(int(np.argmin(loss)))
         assert refit_aware_removal(model, ["c"], stats, 1).tolist() == [picked[-1]]
     assert len(set(picked)) > 1  # not always the same channel
+
+
+@pytest.fixture
+def macs_timing(monkeypatch):
+    """Models 'run' in time proportional to their MACs: deterministic latency (timing is tested
+    in test_latency.py)."""
+    from permopt.nn import count
+    from permopt.nn.latency import LatencyTable
+
+    def models_(self, named, example_inputs, progress=False):
+        return {k: float(count(m, example_inputs).macs) for k, m in named.items()}
+    monkeypatch.setattr(LatencyTable, "models", models_)
+
+
+def test_latency_budgets_remove_channels_by_default_where_a_model_has_them(macs_timing):
+    model, x = _model(), torch.randn(2, 3, 8, 8)
+    setup = {"rounds": 3, "cache_dir": None}
+    r = permopt.prune(model, x[:1], budget={"latency": 0.5}, latency=setup, align=2, progress=False)
+    assert r.plan.meta["structure"] == "channels" and "widths_tried" in r.plan.meta
+    assert all(lp.groups == 1 for lp in r.plan.layers.values())
+    assert r.report.latency_ratio == pytest.approx(r.report.macs_ratio) and r.report.latency_ratio <= 0.5
+    one_conv = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 8, 1)).eval()  # inner space only...
+    plain = nn.Sequential(nn.Conv2d(16, 16, 1)).eval()  # ...and none: input and output are the model's
+    assert permopt.PruningSession(plain, torch.randn(1, 16, 4, 4), budget={"latency": 0.9}, latency=setup,
+                                  progress=False).config.may_remove_channels
+    from permopt.pruning.build import budget_structure
+    for m, shape, want in ((one_conv, (1, 3, 8, 8), "channels"), (plain, (1, 16, 4, 4), "groups")):
+        session = permopt.PruningSession(m, torch.randn(*shape), budget={"latency": 0.9}, latency=setup,
+                                         progress=False)
+        assert budget_structure(session, session.config) == want

@@ -90,9 +90,10 @@ def _add_model_parsers(sub: Any, names: str) -> None:
                         "are then grouped")
     p.add_argument("--align", type=positive_int, default=8,
                    help="kept channel counts are multiples of this (default 8: a CPU vector of floats)")
-    p.add_argument("--structure", default="groups", choices=("groups", "channels"),
-                   help="what a --budget varies: groups (G per layer, default) or channels (the widest uniform "
-                        "--width whose model meets the budget, counted or measured)")
+    p.add_argument("--structure", default=None, choices=("groups", "channels"),
+                   help="what a --budget varies: groups (G per layer) or channels (the widest uniform --width "
+                        "whose model meets the budget, counted or measured); default channels under a latency "
+                        "budget (grouped convs run slowly on CPUs), else groups")
     p.add_argument("--strategy", default="exact", help=f"search strategy for --budget (default exact); {strategies}")
     p.add_argument("-s", "--solver", default="auto", help=f"permutation solver (default auto); one of: {names}")
     p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap on the search")

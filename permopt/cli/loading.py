@@ -96,7 +96,7 @@ def prune_config(args: argparse.Namespace, **fields: Any) -> Any:
                "reconstruct": getattr(args, "reconstruct", None), "criterion": getattr(args, "criterion", None),
                "cost": getattr(args, "cost", None), "distill": getattr(args, "distill", 0) or 0,
                "width": getattr(args, "width", None), "align": getattr(args, "align", 8),
-               "structure": getattr(args, "structure", "groups")}
+               "structure": getattr(args, "structure", None)}
     return PruneConfig(**{**options, **fields})
 
 

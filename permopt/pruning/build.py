@@ -21,7 +21,7 @@ from ..search import Budget, SearchResult, SearchSpace, search
 from ..solvers.run import solve_layer
 from .options import PruneConfig
 from .protocol import Session
-from .width import Removal, choose_removal, scores_or_l2, width_for_budget
+from .width import Removal, choose_removal, removable_spaces, scores_or_l2, width_for_budget
 
 #: A grouped layer keeping less than this share of its criterion mass is named in a warning.
 LOW_KEPT_RATIO = 0.05
@@ -41,7 +41,7 @@ def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
     """Choose the channels ``config.width`` removes, then G per layer (``config.groups`` everywhere
     it divides the kept channels, or a ``config.budget`` search) and solve each grouped layer on
     its kept channels, from the session's analysis, statistics and cost model."""
-    if config.budget is not None and config.structure == "channels":
+    if config.budget is not None and budget_structure(session, config) == "channels":
         return _channels_for_budget(session, config)
     info, names, model = session.info, session.names, session.model
     criterion = config.criterion_used
@@ -55,7 +55,7 @@ def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
     if config.budget is None:
         config_g = _uniform(info, names, config, plan, removal)
     else:
-        plan.meta["cost"] = config.cost_kind
+        plan.meta.update(cost=config.cost_kind, structure="groups")
         built.search, config_g, built.solutions = _searched(session, config, plan)
     built.solutions.update(_solve_layers(model, config_g, built.solutions, config, session.stats, removal))
     if config.coupling_mode != "none":
@@ -71,6 +71,17 @@ def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
         plan.layers[n] = lp
     _warn_low_kept(plan)
     return built
+
+
+def budget_structure(session: Session, config: PruneConfig) -> str:
+    """What ``config.budget`` varies: ``config.structure``, or by default channels under a latency
+    budget where the model has channels it can lose, else groups."""
+    if config.structure is not None:
+        return config.structure
+    if config.budget is None or config.budget.latency is None:
+        return "groups"
+    spaces = session.channel_spaces()
+    return "channels" if spaces is not None and removable_spaces(spaces, set(config.ignored_layers)) else "groups"
 
 
 def _channels_for_budget(session: Session, config: PruneConfig) -> BuiltPlan:

@@ -53,11 +53,6 @@ SESSION_FIELDS = ("layers", "ignored_layers", "include_linear", "min_channels", 
                   "reconstruct")
 
 
-def _removes_channels(config: PruneConfig) -> bool:
-    """Whether ``config`` may remove channels (their choice reads the consumers' full input moments)."""
-    return config.width is not None or config.structure == "channels"
-
-
 def _same(a: Any, b: Any) -> bool:
     """Whether two option values are the same: data (a tensor, a loader) by identity, the rest by value."""
     plain = (str, int, float, bool, tuple, list, type(None))
@@ -101,7 +96,7 @@ class PruningSession:
             names = self.names + [n for n in touched_layers(self, c) if n not in self.names]
             self._pass = calibration_pass(self.model, c.calibration, names, positions=c.positions,
                                           seed=c.seed or 0, progress=c.progress,
-                                          full=c.budget is not None and c.cost_kind == "data" or _removes_channels(c),
+                                          full=c.budget is not None and c.cost_kind == "data" or c.may_remove_channels,
                                           keep=c.reconstructs)
         return self._pass
 

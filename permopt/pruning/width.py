@@ -179,7 +179,7 @@ def touched_layers(session: Session, config: PruneConfig) -> list[str]:
     """Every layer that could lose channels under ``config.width`` (the calibration pass covers
     them: their refit needs the dense outputs), in model order."""
     spaces = session.channel_spaces()
-    if config.width is None and config.structure != "channels" or spaces is None:
+    if not config.may_remove_channels or spaces is None:
         return []
     names = {n for s in removable_spaces(spaces, set(config.ignored_layers))
              for n in spaces.producers[s] + spaces.consumers[s]}
