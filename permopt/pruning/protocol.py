@@ -26,6 +26,7 @@ class Session(Protocol):
     info: ModelInfo
     names: list[str]
     counts: Counts
+    memo: dict[Any, Any]
 
     @property
     def stats(self) -> dict[str, InputStats] | None: ...

@@ -85,6 +85,7 @@ class PruningSession:
         self._pass: CalibrationPass | None = None
         self._costs: dict[tuple, SolverCostModel] = {}
         self._spaces: dict[Any, SearchSpace] = {}
+        self.memo: dict[Any, Any] = {}  # what the plans' stages compute once per session (removal orders)
 
     @property
     def calibration(self) -> CalibrationPass | None:

@@ -105,7 +105,8 @@ def refit_aware_removal(model: nn.Module, consumers: list[str], stats: dict, cou
     energy once the other inputs are refitted; each consumer's cost is a share of its output
     energy ``tr(W H Wᵀ)``, summed over the consumers. Channels go in at most
     :data:`REMOVAL_STEPS` steps of equal size, the cheapest first; after each step ``W`` and
-    ``H⁻¹`` are updated as the refit would. Sorted indices."""
+    ``H⁻¹`` are updated as the refit would. In the order they go: the first ``m`` are what a
+    call for ``m`` returns (steps have the same size whatever ``count``)."""
     states = []
     for name in consumers:
         st = stats[name]
@@ -117,7 +118,7 @@ def refit_aware_removal(model: nn.Module, consumers: list[str], stats: dict, cou
         states.append([W, np.linalg.inv(H), st.kernel, energy])
     C = stats[consumers[0]].channels
     alive, removed = np.ones(C, bool), list[int]()
-    per_step = -(-count // REMOVAL_STEPS)
+    per_step = -(-C // REMOVAL_STEPS)
     while len(removed) < count:
         cost = sum(_removal_costs(W, Hinv, k, alive) / energy for W, Hinv, k, energy in states)
         cost[~alive] = np.inf
@@ -129,7 +130,7 @@ def refit_aware_removal(model: nn.Module, consumers: list[str], stats: dict, cou
             b = (chosen[:, None] * k + np.arange(k)).reshape(-1)
             step = np.linalg.solve(Hinv[np.ix_(b, b)], Hinv[b, :])
             state[0], state[1] = W - W[:, b] @ step, Hinv - Hinv[:, b] @ step
-    return np.sort(np.asarray(removed, np.int64))
+    return np.asarray(removed, np.int64)
 
 
 #: :func:`refit_aware_removal` removes a space's channels in at most this many steps.
@@ -146,6 +147,27 @@ def _removal_costs(W: np.ndarray, Hinv: np.ndarray, k: int, alive: np.ndarray) -
     return np.einsum("fck,ckl,fcl->c", Wc, np.linalg.inv(blocks), Wc)
 
 
+def removal_order(session: Session, config: PruneConfig, space: int) -> np.ndarray:
+    """Space ``space``'s channels in the order they go (down to :data:`MIN_KEPT` at least kept),
+    made once per session and criterion: any width removes a prefix of it."""
+    spaces, stats = session.channel_spaces(), session.stats or {}
+    criterion = config.criterion_used
+    key = ("removal order", space, criterion if isinstance(criterion, str) else id(criterion), id(config.grads))
+    if key not in session.memo:
+        consumers, C = spaces.consumers[space], spaces.channels[space]
+        count = C - min(C, MIN_KEPT)
+        if criterion in DATA_CRITERIA and all(n in stats and stats[n].gram is not None for n in consumers):
+            session.memo[key] = refit_aware_removal(session.model, consumers, stats, count)
+        else:
+            score = channel_importance(session, config, consumers)
+            session.memo[key] = np.argsort(score, kind="stable")[:count]
+    return session.memo[key]
+
+
+#: Removal orders stop when this many channels of a space are left (widths keep at least ``align``).
+MIN_KEPT = 1
+
+
 def choose_removal(session: Session, config: PruneConfig) -> Removal:
     """The channels ``config.width`` removes from each removable space of the session's model
     (the least important first, ties by index: deterministic)."""
@@ -160,13 +182,7 @@ def choose_removal(session: Session, config: PruneConfig) -> Removal:
         keep = kept_count(C, config.width, config.align)
         if keep >= C:
             continue
-        consumers = spaces.consumers[s]
-        stats = session.stats or {}
-        if config.criterion_used in DATA_CRITERIA and all(n in stats and stats[n].gram is not None for n in consumers):
-            removed = refit_aware_removal(session.model, consumers, stats, C - keep)
-        else:
-            score = channel_importance(session, config, consumers)
-            removed = np.sort(np.argsort(score, kind="stable")[:C - keep])
+        removed = np.sort(removal_order(session, config, s)[:C - keep])
         removal.removed[s] = removed
         for name in spaces.producers[s]:
             removal.rows[name] = removed
