@@ -351,6 +351,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=("mnist", "latency", "efficientnet"), required=True)
     ap.add_argument("--only", default=None, help="efficientnet: only the variants matching this regular expression")
+    ap.add_argument("--out", default=None, help="results name (default accuracy_<part>; give one with --only, so "
+                    "a partial run does not replace the whole part's results)")
     ap.add_argument("--runtime", default="openvino", help="latency: the runtime latencies are measured in")
     ap.add_argument("--batch", type=int, default=8, help="latency: batch the latencies are measured at")
     ap.add_argument("--seeds", default="0,1,2", help="mnist, latency: fine-tuning seeds")
@@ -363,7 +365,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     payload = {"mnist": mnist_part, "latency": latency_part, "efficientnet": efficientnet_part}[args.part](args)
-    write_json(f"accuracy_{args.part}", payload)
+    write_json(args.out or f"accuracy_{args.part}", payload)
     return payload
 
 
