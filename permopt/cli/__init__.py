@@ -18,7 +18,7 @@ from ..search.cost import COSTS
 
 #: Criteria ``prune --criterion`` takes (weight ones, then the data-aware ones).
 PRUNE_CRITERIA = ("l2", "l1", *DATA_CRITERIA)
-from .arguments import add_latency_args, add_model_args, add_problem_args, positive_int
+from .arguments import add_latency_args, add_model_args, add_problem_args, add_structure_args, positive_int
 from .commands import cmd_bench, cmd_compare, cmd_prune, cmd_search, cmd_solve
 
 
@@ -84,16 +84,7 @@ def _add_model_parsers(sub: Any, names: str) -> None:
     p.add_argument("-g", "--groups", type=int, default=None, help="uniform G for every layer it divides")
     p.add_argument("--budget", default=None, help="e.g. params=0.5, macs=0.4 or latency=0.7 (a fraction of the dense "
                                                   "model's latency measured here); G per layer chosen by --strategy")
-    p.add_argument("--width", type=float, default=None,
-                   help="channel pruning: keep this share of the channels of every channel space that can lose "
-                        "them (the same channels leave every layer sharing them); with --groups the kept channels "
-                        "are then grouped")
-    p.add_argument("--align", type=positive_int, default=8,
-                   help="kept channel counts are multiples of this (default 8: a CPU vector of floats)")
-    p.add_argument("--structure", default=None, choices=("groups", "channels"),
-                   help="what a --budget varies: groups (G per layer) or channels (the widest uniform --width "
-                        "whose model meets the budget, counted or measured); default channels under a latency "
-                        "budget (grouped convs run slowly on CPUs), else groups")
+    add_structure_args(p)
     p.add_argument("--strategy", default="exact", help=f"search strategy for --budget (default exact); {strategies}")
     p.add_argument("-s", "--solver", default="auto", help=f"permutation solver (default auto); one of: {names}")
     p.add_argument("--search-time-limit", type=float, default=None, help="optional wall-clock cap on the search")

@@ -165,6 +165,19 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def add_structure_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--width", type=float, default=None,
+                   help="channel pruning: keep this share of the channels of every channel space that can lose "
+                        "them (the same channels leave every layer sharing them); with --groups the kept channels "
+                        "are then grouped")
+    p.add_argument("--align", type=positive_int, default=8,
+                   help="kept channel counts are multiples of this (default 8: a CPU vector of floats)")
+    p.add_argument("--structure", default=None, choices=("groups", "channels"),
+                   help="what a --budget varies: groups (G per layer) or channels (the widest uniform --width "
+                        "whose model meets the budget, counted or measured); default channels under a latency "
+                        "budget (grouped convs run slowly on CPUs), else groups")
+
+
 def add_latency_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-batch", type=positive_int, default=32,
                    help="batch size for latency measurements (default 32)")

@@ -86,7 +86,7 @@ def budget_structure(session: Session, config: PruneConfig) -> str:
 
 def _channels_for_budget(session: Session, config: PruneConfig) -> BuiltPlan:
     """The plan of the largest uniform width meeting ``config.budget`` (``structure="channels"``)."""
-    width, tried = width_for_budget(session, config)
+    width, tried = width_for_budget(session, config, lambda c: build_plan(session, c).plan)
     built = build_plan(session, replace(config, width=width, budget=None, groups=1))
     built.plan.meta.update(budget=str(config.budget), structure="channels",
                            widths_tried={f"{w:g}": r for w, r in sorted(tried.items())})

@@ -171,24 +171,7 @@ class PruneConfig:
     structure: str | None = None
 
     def __post_init__(self) -> None:
-        if self.structure is not None and self.structure not in STRUCTURES:
-            raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
-        if self.structure == "channels":
-            if self.groups not in (None, 1):
-                raise ValueError(f"structure='channels' prunes channels only; groups={self.groups!r} groups them too "
-                                 "(give width= and groups= without structure= for both)")
-            if self.width is None and self.budget is None:
-                raise ValueError("structure='channels' needs width= (the share of channels kept) or budget= (the "
-                                 "width is then chosen to meet it)")
-        if self.width is not None:
-            if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0 < self.width <= 1:
-                raise ValueError(f"width must be a number in (0, 1] (the share of channels kept), got {self.width!r}")
-            if self.budget is not None:
-                raise ValueError("width= (uniform channel pruning) with budget= is not supported yet: prune the "
-                                 "channels with width=, then search the groups of the result with budget=")
-            if self.groups is None:
-                object.__setattr__(self, "groups", 1)
-        validate_count("align", self.align, 1)
+        self._check_structure()
         if (self.groups is None) == (self.budget is None):
             raise ValueError("give exactly one of groups= (uniform G) or budget= (searched G per layer)")
         if self.groups is not None and (isinstance(self.groups, bool) or not isinstance(self.groups, (int, np.integer))
@@ -231,6 +214,27 @@ class PruneConfig:
                 raise ValueError("cost='data' needs calibration= (the output error is measured on it)")
             if isinstance(self.criterion, str) and self.criterion in DATA_CRITERIA:
                 raise ValueError(f"criterion {self.criterion!r} needs calibration= (unlabelled inputs)")
+
+    def _check_structure(self) -> None:
+        """``structure``, ``width`` and ``align``; ``groups`` becomes 1 for a ``width`` alone."""
+        if self.structure is not None and self.structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
+        if self.structure == "channels":
+            if self.groups not in (None, 1):
+                raise ValueError(f"structure='channels' prunes channels only; groups={self.groups!r} groups them too "
+                                 "(give width= and groups= without structure= for both)")
+            if self.width is None and self.budget is None:
+                raise ValueError("structure='channels' needs width= (the share of channels kept) or budget= (the "
+                                 "width is then chosen to meet it)")
+        if self.width is not None:
+            if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0 < self.width <= 1:
+                raise ValueError(f"width must be a number in (0, 1] (the share of channels kept), got {self.width!r}")
+            if self.budget is not None:
+                raise ValueError("width= (uniform channel pruning) with budget= is not supported yet: prune the "
+                                 "channels with width=, then search the groups of the result with budget=")
+            if self.groups is None:
+                object.__setattr__(self, "groups", 1)
+        validate_count("align", self.align, 1)
 
     @classmethod
     def make(cls, config: PruneConfig | None = None, **options: Any) -> PruneConfig:

@@ -19,13 +19,18 @@ every layer that writes or reads it; grouping (``groups=G``) then partitions the
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from torch import nn
 
 from ..criteria import DATA_CRITERIA
+from ..nn.count import count
+from ..nn.export import export
+from ..nn.latency import LatencyTable
 from ..nn.model_space import layer_scores
+from ..plan import Plan
 from ..solution import REMOVED
 from .options import PruneConfig
 from .protocol import Session
@@ -206,16 +211,14 @@ def touched_layers(session: Session, config: PruneConfig) -> list[str]:
 WIDTH_STEPS = 64
 
 
-def width_for_budget(session: Session, config: PruneConfig) -> tuple[float, dict[float, dict[str, float]]]:
+def width_for_budget(session: Session, config: PruneConfig,
+                     plan_of: Callable[[PruneConfig], Plan]) -> tuple[float, dict[float, dict[str, float]]]:
     """The largest uniform width ``k / WIDTH_STEPS`` whose model meets ``config.budget`` (params
     and MACs counted on the export, latency measured side by side with the dense model in the
     config's latency setup), by bisection over ``k``; and what was tried (``{width: ratios}``).
     Counts fall as the width does, so the bisection finds the best; measured latency is noisy,
-    so under a latency budget the answer may differ between runs."""
-    from ..nn.count import count
-    from ..nn.export import export
-    from ..nn.latency import LatencyTable
-    from . import build
+    so under a latency budget the answer may differ between runs. ``plan_of`` builds the plan of
+    a config (the session's plan builder)."""
 
     budget, setup = config.budget, config.latency_setup
     assert budget is not None
@@ -227,7 +230,7 @@ def width_for_budget(session: Session, config: PruneConfig) -> tuple[float, dict
 
     def meets(k: int) -> bool:
         width = k / WIDTH_STEPS
-        plan = build.build_plan(session, replace(config, width=width, budget=None, groups=1)).plan
+        plan = plan_of(replace(config, width=width, budget=None, groups=1))
         model = export(session.model, plan, session.example_inputs, session.info.graph_module).model
         c = count(model, session.example_inputs)
         ratios = {"params": c.params / dense.params, "macs": c.macs / dense.macs}
