@@ -15,6 +15,8 @@ from .lagrangian import lagrangian_bound
 from .limits import Deadline, validate_count, validate_time_limit
 from .problem import GroupingProblem
 from .solvers.colgen import colgen_bound, pricing_entries
+from .solvers.run import run
+from .status import Status
 
 METHODS = ("topk", "spectral", "lagrangian", "sdp", "colgen", "best")
 #: ``best`` includes the SDP bound up to this many rows + columns (measured: 1.2 s at 64×64,
@@ -35,7 +37,9 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
     2048×512), ``sdp``, ``colgen`` (the set-partitioning LP, see :mod:`permopt.solvers.colgen`;
     groups of up to 1e10 subsets, seconds to minutes) or ``best`` (the smallest of top-k, spectral,
     Lagrangian and the column-generation bound where it prices at most ``COLGEN_AUTO_MAX_ENTRIES``
-    entries, else the SDP bound for problems of at most ``SDP_AUTO_MAX_SIZE`` rows + columns).
+    entries, else the SDP bound for problems of at most ``SDP_AUTO_MAX_SIZE`` rows + columns; but
+    first the ``auto`` solver, within its small work count: where it proves the optimum, that is the
+    bound, method ``"optimum"``, and nothing else runs).
     ``time_limit`` caps the whole call (the SDP or column generation first, the Lagrangian bound
     with what is left, at least one evaluation; it then breaks reproducibility); ``evaluations``
     is the Lagrangian bound's work count (default
@@ -60,6 +64,13 @@ def bound(scores: Any, groups: int | None = None, method: str = "best", *,
         values["topk"] = topk_bound(problem)
     if method in ("spectral", "best"):
         values["spectral"] = spectral_bound(problem)
+    if method == "best":  # solved exactly within a small work count: the proven optimum bounds it; done
+        exact = run(problem, "auto", seed=0)
+        if exact.status is Status.OPTIMAL:
+            values["optimum"] = exact.upper_bound
+            return Bound(values["optimum"], "optimum", time.perf_counter() - t0,
+                         {"all": values, "skipped": {"the rest": f"auto proved the optimum ({exact.info.get('delegate', exact.solver)})"}})
+        start = start if start is not None else (exact.row_groups, exact.col_groups)
     if method in ("colgen", "best"):
         if method == "colgen" or pricing_entries(problem) <= COLGEN_AUTO_MAX_ENTRIES:
             values["colgen"], info = colgen_bound(problem, time_limit=deadline.remaining(1e-3), start=start)

@@ -277,3 +277,21 @@ def test_a_later_read_with_the_same_sums_but_other_samples_is_refused():
             mp.setattr(permopt.nn.calibration, "KEEP_BYTES", 0)
             with pytest.raises(ValueError, match="must give the same batches in the same order"):
                 permopt.apply_plan(model, plan, x[:1], mode="mask", calibration=_Changing(x, change))
+
+
+@pytest.mark.slow
+def test_mip_and_the_default_bound_are_bounded_by_work_by_default():
+    import inspect as pyinspect
+
+    import numpy as np
+
+    from permopt.solvers.mip import MIP
+
+    assert pyinspect.signature(MIP.solve).parameters["node_limit"].default is not None  # no unbounded default
+    S = np.random.default_rng(0).random((16, 16))
+    sol = permopt.solve(S, 4, "mip", node_limit=20)  # 16x16 G=4: CBC does not close the gap in 100 s
+    assert sol.status == "work_limit" and sol.kept <= sol.upper_bound and "node limit 20" in sol.message
+    wide = np.random.default_rng(0).random((2, 400))
+    b = permopt.bound(wide, 2)  # a layer solve settles exactly: its optimum is the bound (was 157 s)
+    assert b.method == "optimum" and b.value == pytest.approx(permopt.solve(wide, 2).kept, rel=1e-9)
+    assert b.info["all"]["optimum"] <= b.info["all"]["topk"]

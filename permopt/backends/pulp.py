@@ -31,7 +31,8 @@ def pulp_module() -> Any:
 
 
 def solve_pulp(prob: Any, *, backend: str = CBC, time_limit: float | None = None, threads: int | None = None,
-               seed: int | None = None, msg: bool = False, warm_start: bool = False) -> tuple[bool, bool, float | None]:
+               seed: int | None = None, msg: bool = False, warm_start: bool = False,
+               max_nodes: int | None = None) -> tuple[bool, bool, float | None]:
     """Solve ``prob``; return ``(solver_says_optimal, has_solution, bound)`` where ``bound`` is the
     solver's own best bound on the objective (in the model's sense, padded by BOUND_RTOL; not a
     certificate, see the module docstring) or None.
@@ -39,13 +40,14 @@ def solve_pulp(prob: Any, *, backend: str = CBC, time_limit: float | None = None
     With CBC and a ``time_limit``, CBC gets the limit and a watchdog ends it shortly after:
     CBC does not look at its clock during root processing, so on large models it would
     overrun a short limit many times over. A stopped run keeps the bound from its log.
+    ``max_nodes`` (CBC only) caps the branch-and-bound nodes: a work limit, reproducible.
     """
     pulp = pulp_module()
     opts: dict[str, Any] = {"msg": msg, "timeLimit": time_limit}
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "cbc.log")
         if backend == CBC:
-            opts.update(threads=threads or 1, logPath=log, warmStart=warm_start)
+            opts.update(threads=threads or 1, logPath=log, warmStart=warm_start, maxNodes=max_nodes)
             if seed is not None:  # CBC reads a seed of 0 as "the time of day": shift into [1, 2**31 - 1]
                 cbc_seed = 1 + int(seed) % (2**31 - 1)
                 opts["options"] = [f"randomSeed {cbc_seed}", f"randomCbcSeed {cbc_seed}"]
