@@ -120,7 +120,7 @@ class MIP(Solver):
             return Solution.from_groups(problem, r, c, status=Status.FEASIBLE, info=info, solver="mip",
                                         message=f"{backend} reports optimal (uncertified: its tree search uses "
                                                 "floating-point tolerances; enumerate, cpsat or colgen prove)")
-        out_of_time = time_limit is not None and deadline.remaining() <= 0
+        out_of_time = deadline.passed()
         return Solution.from_groups(problem, r, c, status=Status.TIME_LIMIT if out_of_time else Status.WORK_LIMIT,
                                     info=info, solver="mip",
                                     message=f"{backend} stopped ({pulp.LpStatus[prob.status]}"
