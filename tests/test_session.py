@@ -46,6 +46,9 @@ def _model():
     {"groups": 2, "calibration": True, "mode": "mask"},
     {"budget": "params=0.6", "calibration": True},  # the data cost: statistics with the full gram
     {"budget": "params=0.6", "calibration": True, "coupling": "full"},
+    {"width": 0.5, "calibration": True},  # channels removed: their consumers' refit from the one pass
+    {"width": 0.75, "groups": 2, "calibration": True},
+    {"budget": "macs=0.5", "structure": "channels", "calibration": True},  # a bisection of widths, one pass
 ])
 def test_a_prune_traces_once_and_reads_the_calibration_once(traces, options):
     model, x = _model()
