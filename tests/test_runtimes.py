@@ -20,12 +20,13 @@ def _outputs(runtime, model, x):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["openvino", "onnxruntime", "executorch"])
-def test_grouped_exports_compute_the_same_in_the_runtime(runtime):
+def test_exports_compute_the_same_in_the_runtime(runtime):
     pytest.importorskip(runtime)
     model, x = permopt.models.get("digits_cnn", seed=0).eval(), torch.randn(2, 1, 8, 8)
-    for coupling in ("none", "full"):
-        exported = permopt.prune(model, x, groups=4, coupling=coupling, progress=False).model.eval()
-        masked = permopt.prune(model, x, groups=4, coupling=coupling, mode="mask", progress=False).model.eval()
+    for options in ({"groups": 4, "coupling": "none"}, {"groups": 4, "coupling": "full"}, {"width": 0.5},
+                    {"width": 0.5, "groups": 2, "coupling": "full"}):  # grouped, thinner, both
+        exported = permopt.prune(model, x, progress=False, **options).model.eval()
+        masked = permopt.prune(model, x, mode="mask", progress=False, **options).model.eval()
         with torch.no_grad():
             ref = masked(x).numpy()  # the masked dense model in torch: what the export must compute
         got = _outputs(runtime, exported, x)
