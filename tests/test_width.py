@@ -163,11 +163,14 @@ def test_a_channels_budget_takes_the_widest_model_that_meets_it(budget):
     r = permopt.prune(model, x[:1], structure="channels", budget=budget, align=2, progress=False)
     (what, limit), = budget.items()
     assert getattr(r.report, f"{what}_ratio") <= limit
-    width = r.plan.meta["width"]["width"]
-    wider = {float(w): ratios[what] for w, ratios in r.plan.meta["widths_tried"].items() if float(w) > width}
-    assert wider and all(v > limit for v in wider.values())  # every wider width tried misses the budget
+    width, tried = r.plan.meta["width"]["width"], r.plan.meta["widths_tried"]
+    uniform = {float(w): ratios[what] for w, ratios in tried.items() if "space" not in w}
+    assert all(v > limit for w, v in uniform.items() if w > width) and uniform[width] <= limit
     step = permopt.prune(model, x[:1], width=width + 1 / 64, align=2, progress=False)
-    assert getattr(step.report, f"{what}_ratio") > limit  # the next width up would not meet it
+    assert getattr(step.report, f"{what}_ratio") > limit  # the next uniform width up would not meet it
+    assert uniform[width] <= getattr(r.report, f"{what}_ratio") <= limit  # the fill spends what is left
+    filled = [w for w in tried if "space" in w and tried[w][what] <= limit]
+    assert (getattr(r.report, f"{what}_ratio") > uniform[width]) == bool(filled)
 
 
 def test_structure_option_is_checked():
@@ -209,6 +212,9 @@ def test_refit_aware_removal_picks_the_channel_least_squares_misses_least():
     from permopt.pruning.width import DAMPENING, refit_aware_removal
 
     rng, picked = np.random.default_rng(0), []
+
+    def energy(W, H):
+        return float(np.einsum("fi,ij,fj->", W, H, W))
     for trial in range(5):
         C, k = 6, 4
         mix = rng.normal(size=(C * k, C * k))
@@ -226,8 +232,9 @@ def test_refit_aware_removal_picks_the_channel_least_squares_misses_least():
             loss.append(np.trace(W[:, b] @ schur @ W[:, b].T))
         model = nn.ModuleDict({"c": conv})
         picked.append(int(np.argmin(loss)))
-        assert refit_aware_removal(model, ["c"], stats, 1).tolist() == [picked[-1]]
-        assert refit_aware_removal(model, ["c"], stats, 4)[:2].tolist() == refit_aware_removal(model, ["c"], stats, 2).tolist()
+        order, costs = refit_aware_removal(model, ["c"], stats, 4)
+        assert order[0] == picked[-1] and costs[0] == pytest.approx(loss[picked[-1]] / energy(W, H), rel=1e-6)
+        assert order[:2].tolist() == refit_aware_removal(model, ["c"], stats, 2)[0].tolist()
     assert len(set(picked)) > 1  # not always the same channel
 
 

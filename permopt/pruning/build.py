@@ -37,10 +37,11 @@ class BuiltPlan:
     solutions: dict = field(default_factory=dict)
 
 
-def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
+def build_plan(session: Session, config: PruneConfig, kept: dict[int, int] | None = None) -> BuiltPlan:
     """Choose the channels ``config.width`` removes, then G per layer (``config.groups`` everywhere
     it divides the kept channels, or a ``config.budget`` search) and solve each grouped layer on
-    its kept channels, from the session's analysis, statistics and cost model."""
+    its kept channels, from the session's analysis, statistics and cost model. ``kept`` overrides
+    how many channels some spaces keep (a budget's fill)."""
     if config.budget is not None and budget_structure(session, config) == "channels":
         return _channels_for_budget(session, config)
     info, names, model = session.info, session.names, session.model
@@ -48,7 +49,7 @@ def build_plan(session: Session, config: PruneConfig) -> BuiltPlan:
     plan = Plan(meta={"criterion": criterion if isinstance(criterion, str) else "custom", "solver": config.solver,
                       "model_signature": signature(model)})
     built = BuiltPlan(plan)
-    removal = choose_removal(session, config) if config.width is not None else Removal({}, {}, {})
+    removal = choose_removal(session, config, kept) if config.width is not None else Removal({}, {}, {})
     if config.width is not None:
         plan.meta["width"] = {"width": config.width, "align": config.align, "spaces": len(removal.removed),
                               "removed_channels": int(sum(r.size for r in removal.removed.values()))}
@@ -86,10 +87,9 @@ def budget_structure(session: Session, config: PruneConfig) -> str:
 
 def _channels_for_budget(session: Session, config: PruneConfig) -> BuiltPlan:
     """The plan of the largest uniform width meeting ``config.budget`` (``structure="channels"``)."""
-    width, tried = width_for_budget(session, config, lambda c: build_plan(session, c).plan)
-    built = build_plan(session, replace(config, width=width, budget=None, groups=1))
-    built.plan.meta.update(budget=str(config.budget), structure="channels",
-                           widths_tried={f"{w:g}": r for w, r in sorted(tried.items())})
+    width, kept, tried = width_for_budget(session, config, lambda c, k: build_plan(session, c, k).plan)
+    built = build_plan(session, replace(config, width=width, budget=None, groups=1), kept)
+    built.plan.meta.update(budget=str(config.budget), structure="channels", widths_tried=tried)
     return built
 
 
