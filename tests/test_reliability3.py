@@ -295,3 +295,26 @@ def test_mip_and_the_default_bound_are_bounded_by_work_by_default():
     b = permopt.bound(wide, 2)  # a layer solve settles exactly: its optimum is the bound (was 157 s)
     assert b.method == "optimum" and b.value == pytest.approx(permopt.solve(wide, 2).kept, rel=1e-9)
     assert b.info["all"]["optimum"] <= b.info["all"]["topk"]
+
+
+def test_parametrized_weights_stay_dense_and_multi_input_calibration_is_refused_up_front():
+    conv = nn.utils.parametrizations.weight_norm(nn.Conv2d(8, 8, 3))
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), conv, nn.ReLU(), nn.Conv2d(8, 8, 1)).eval()
+    x = torch.randn(2, 1, 12, 12)
+    with pytest.warns(UserWarning, match="2: its weight is computed by a parametrization"):
+        r = permopt.prune(model, x[:1], groups=2, progress=False)
+    assert "2" not in r.plan.pruned()
+    with torch.no_grad():
+        masked = permopt.prune(model, x[:1], groups=2, mode="mask", progress=False).model
+        assert torch.allclose(r.model(x), masked(x), atol=1e-5)
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, 3)
+
+        def forward(self, x, y):
+            return self.b(self.a(x) + self.a(y))
+    inputs = (torch.randn(1, 1, 8, 8), torch.randn(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="example inputs are 2 tensors: a model with several inputs cannot be calib"):
+        permopt.prune(Two().eval(), inputs, groups=2, calibration=torch.randn(4, 1, 8, 8), progress=False)

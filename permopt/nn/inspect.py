@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from ..caller import warn
 from ..digest import digest
 from .count import Counts, counter, is_counted
 from .hooks import as_tuple, evaluating, forward_with_hooks, recording
@@ -185,6 +186,20 @@ def untouchable_layers(gm: fx.GraphModule, modules: dict[str, Any]) -> dict[str,
     out.update({n: "module is called more than once in the graph (shared weights; kept dense)"
                 for n, k in calls.items() if k > 1})
     out.update(_tied_layers(modules))
+    out.update(_parametrized_layers(modules))
+    return out
+
+
+def _parametrized_layers(modules: dict[str, Any]) -> dict[str, str]:
+    """Conv/linear modules whose weight a parametrization computes (``weight_norm``,
+    ``spectral_norm``; permopt's own mask excepted): their weight cannot be replaced by blocks."""
+    out = {}
+    for name, m in modules.items():
+        plist = getattr(getattr(m, "parametrizations", None), "weight", None)
+        if layer_kind(m) and plist is not None and not all(type(p).__name__ == "BlockMask" for p in plist):
+            kinds = ", ".join(type(p).__name__ for p in plist)
+            out[name] = (f"its weight is computed by a parametrization ({kinds}; kept dense): remove it first with "
+                         "torch.nn.utils.parametrize.remove_parametrizations(module, 'weight') to prune it")
     return out
 
 
@@ -248,8 +263,7 @@ def inspect(model: nn.Module, example_inputs: Any, *, include_linear: bool = Fal
                 consumers[node.target] = [str(u.target) if u.op == "call_module" else u.name for u in node.users]
         untouchable = untouchable_layers(gm, modules)
         if untouchable:  # a user expects every conv to be grouped: say which are not, and why
-            warnings.warn("layers kept dense: " + "; ".join(f"{n}: {why}" for n, why in untouchable.items()),
-                          stacklevel=2)
+            warn("layers kept dense: " + "; ".join(f"{n}: {why}" for n, why in untouchable.items()))
     else:
         out_shapes = _hook_shapes(model, example_inputs, count_into)
         untouchable = {}

@@ -76,6 +76,10 @@ class PruningSession:
         self.config = PruneConfig.make(config, **options)
         self.model, self.example_inputs = model, example_inputs
         c = self.config
+        if c.calibration is not None and isinstance(example_inputs, (tuple, list)) and len(example_inputs) > 1:
+            raise ValueError(f"calibration= feeds each batch to the model as its one input, but the example inputs "
+                             f"are {len(example_inputs)} tensors: a model with several inputs cannot be calibrated "
+                             "yet; prune it without calibration=")
         self.info: ModelInfo = inspect(model, example_inputs, include_linear=c.include_linear,
                                        min_channels=c.min_channels_per_group)
         self.counts: Counts = self.info.counts or count(model, example_inputs)  # the trace counted already
