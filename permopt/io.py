@@ -59,6 +59,8 @@ def load_array(path: str | Path) -> np.ndarray:
             raise ValueError(f"{path} does not hold a tensor (got {type(obj).__name__})")
         if obj.is_complex():
             raise ValueError(f"{path} holds a complex tensor; save real scores (abs or the real part)")
+        if obj.layout != torch.strided:  # sparse, quantized …: numpy cannot take them
+            raise ValueError(f"{path} holds a {obj.layout} tensor; save a dense one (tensor.to_dense())")
         return obj.detach().cpu().double().numpy() if obj.is_floating_point() else obj.detach().cpu().numpy()
     raise ValueError(f"unsupported file type {path.suffix!r}: use .npy or .pt")
 

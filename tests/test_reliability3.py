@@ -318,3 +318,12 @@ def test_parametrized_weights_stay_dense_and_multi_input_calibration_is_refused_
     inputs = (torch.randn(1, 1, 8, 8), torch.randn(1, 1, 8, 8))
     with pytest.raises(ValueError, match="example inputs are 2 tensors: a model with several inputs cannot be calib"):
         permopt.prune(Two().eval(), inputs, groups=2, calibration=torch.randn(4, 1, 8, 8), progress=False)
+
+
+def test_a_sparse_calibration_file_is_named(tmp_path, capsys):
+    path = tmp_path / "sparse.pt"
+    torch.save(torch.randn(4, 3, 32, 32).to_sparse(), path)
+    assert main(["prune", "--model", "resnet20", "--groups", "2", "--calibration", str(path), "--quiet",
+                 "--out-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "sparse.pt" in err and "to_dense" in err
