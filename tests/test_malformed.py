@@ -91,8 +91,11 @@ def test_a_plan_for_another_model_warns_and_wrong_inputs_are_errors():
     small, big = models.get("resnet20"), models.get("resnet56")
     x = torch.randn(2, 3, 32, 32)
     plan = permopt.prune(small, x, groups=2, solver="grps", progress=False).plan
-    with pytest.warns(UserWarning, match="made for a model with other"):
-        permopt.apply_plan(big, plan, x)
+    with pytest.warns(UserWarning, match="made for a model with other.*all fit this one"):
+        permopt.apply_plan(big, plan, x)  # resnet20's layer names and shapes are all in resnet56
+    other = permopt.prune(big, x, groups=2, solver="grps", progress=False).plan
+    with pytest.raises(ValueError, match="made for another model .* does not fit this one: plan names layer"):
+        permopt.apply_plan(small, other, x)  # resnet56's layer1.3 does not exist in resnet20
     masked = permopt.apply_plan(small, plan, x, mode="mask")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same model with masks on is no "other model"

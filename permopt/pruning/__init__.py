@@ -13,6 +13,7 @@ from typing import Any, Unpack
 
 from torch import nn
 
+from ..nn.export import check_plan
 from ..nn.inspect import signature
 from ..nn.state import load_state
 from ..plan import Plan
@@ -37,8 +38,13 @@ def apply_plan(model: nn.Module, plan: Plan | str | Path, example_inputs: Any, m
     own = _as_plan(plan)
     recorded = own.meta.get("model_signature")
     if recorded is not None and recorded != signature(model):
+        try:
+            check_plan(model, own)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"this plan was made for another model (its conv/linear layers differ) and does not fit "
+                             f"this one: {e.args[0] if e.args else e}") from None
         warnings.warn("this plan was made for a model with other conv/linear layers (names or shapes differ); "
-                      f"applying its {len(own.pruned())} grouped layers where they fit", stacklevel=2)
+                      f"its {len(own.pruned())} pruned layers all fit this one: applying them", stacklevel=2)
     if mode not in MODES:
         raise ValueError(f"mode must be 'export' or 'mask', got {mode!r}")
     # groups=1 and every layer kind: a session that only applies plans, whatever they group
