@@ -61,8 +61,7 @@ def build_plan(session: Session, config: PruneConfig, kept: dict[int, int] | Non
     built.solutions.update(_solve_layers(model, config_g, built.solutions, config, session.stats, removal))
     if config.coupling_mode != "none":
         built.solutions = _couple(session, config_g, built.solutions, config, plan, removal)
-    touched = [n for n in (*names, *removal.rows, *removal.cols) if n not in plan.layers]
-    for n in dict.fromkeys(touched):
+    for n in dict.fromkeys((*names, *removal.rows, *removal.cols)):
         F, C = _channels(model, n)
         row, col = removal.labels(n, F, C)
         lp = (_with_removed(LayerPlan.from_solution(n, built.solutions[n]), row, col) if n in config_g
@@ -108,34 +107,27 @@ def _with_removed(lp: LayerPlan, row: np.ndarray, col: np.ndarray) -> LayerPlan:
 def _uniform(info: ModelInfo, names: list[str], config: PruneConfig, plan: Plan, removal: Removal) -> dict[str, int]:
     """``{layer: G}`` for uniform ``groups``: every selected layer whose (kept) channels it divides
     with at least ``min_channels`` per group."""
-    groups = int(config.groups or 1)
-    candidates = {}
+    groups, minimum = int(config.groups or 1), config.min_channels_per_group
+    candidates, unfit = {}, []
     for n in names:
         L = info[n]
         rows, cols = removal.kept(n, L.out_channels, L.in_channels)
         candidates[n] = L.candidates if (rows.size, cols.size) == (L.out_channels, L.in_channels) else \
-            [g for g in common_divisors(rows.size, cols.size, config.min_channels_per_group)
+            [g for g in common_divisors(rows.size, cols.size, minimum)
              if config.max_groups is None or g <= config.max_groups]
+        narrow = min(rows.size, cols.size) < groups * minimum  # e.g. an image's 3 channels: nothing to warn about
+        if groups > 1 and groups not in candidates[n] and not narrow and (rows.size % groups or cols.size % groups):
+            unfit.append(n)
     chosen = {n: groups for n in names if groups > 1 and groups in candidates[n]}
     plan.meta.update(groups=groups, left_dense=[n for n in names if n not in chosen])
     if not chosen and (groups > 1 or config.width is None):
         raise ValueError(f"groups={groups} divides no selected layer's channels (with >= "
                          f"{config.min_channels_per_group} per group); candidates: {candidates}")
-    unfit = [n for n in names if n not in chosen and groups > 1 
-             and not _divides(groups, info[n], removal, config.min_channels_per_group)]
     if unfit:  # a model pruned elsewhere to odd widths (26, 52, 103) would otherwise stay dense unnoticed
         warn(f"groups={groups} does not divide the channels of {len(unfit)} selected layer(s), left dense: "
              f"{', '.join(unfit[:4])}{' ...' if len(unfit) > 4 else ''}; width= with align= a multiple of {groups} "
              f"makes every layer fit")
     return chosen
-
-
-def _divides(groups: int, layer: Any, removal: Removal, min_channels: int) -> bool:
-    """Whether ``groups`` divides the layer's kept channels, or the layer is too narrow for it
-    anyway (the 3 input channels of an image: nothing to warn about)."""
-    rows, cols = removal.kept(layer.name, layer.out_channels, layer.in_channels)
-    narrow = min(rows.size, cols.size) < groups * min_channels
-    return narrow or rows.size % groups == 0 and cols.size % groups == 0
 
 
 def _searched(session: Session, config: PruneConfig, plan: Plan) -> tuple[SearchResult, dict, dict]:

@@ -94,9 +94,8 @@ def make_report(model: nn.Module, plan: Plan, example_inputs: Any, exported: Exp
         F, C = getattr(model.get_submodule(name), "weight").shape[:2]
         if lp is not None:
             kf, kc = int((lp.row_groups >= 0).sum()), int((lp.col_groups >= 0).sum())
-        else:  # a depthwise conv shrinks with its channel space
-            kf = kc = int(getattr(_exported_module(exported, name), "out_channels", F))
-            kc = kc if C != 1 else 1
+        else:  # a depthwise conv (one input per group: C == 1) shrinks with its channel space
+            kf, kc = int(getattr(_exported_module(exported, name), "out_channels", F)), int(C)
         rows.append({"name": name, "groups": lp.groups if lp else 1, "kept_ratio": lp.kept_ratio if lp else 1.0,
                      "method": lp.method if lp else "dense", "out_kept": kf, "out_channels": F, "in_kept": kc,
                      "in_channels": C, "params_before": b["params"], "params_after": a["params"],

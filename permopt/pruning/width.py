@@ -7,10 +7,10 @@ the BatchNorm and depthwise entries, the consumers' input columns. A space can l
 no model input, output, concatenation or unknown operation reads it in full and no layer on it is
 ignored (``ignored_layers``).
 
-Which channels go: those sending the least output energy into the space's consumers (their
-criterion scores summed over each consumer's outputs, as a share of that consumer's total, summed
-over the consumers: with calibration the data-aware criterion, ``hessian`` by default, else the
-weights' ``l2``). How many: ``width`` of each space's channels, rounded to a multiple of ``align``
+Which channels go: with calibration, those whose loss the consumers' refit makes up for best
+(:func:`refit_aware_removal`, over the consumers' input second moments); without, those sending
+the least output energy into the consumers (:func:`channel_importance`, the weights' ``l2``).
+One removal order per space and session (:func:`removal_order`); a width removes a prefix. How many: ``width`` of each space's channels, rounded to a multiple of ``align``
 (kernels run fastest on channel counts that fill their vector registers) and never below ``align``.
 
 In a plan a removed channel carries the group label ``-1`` (:data:`permopt.solution.REMOVED`) in
@@ -72,7 +72,7 @@ def removable_spaces(spaces: Any, ignored: set[str]) -> list[int]:
     """Ids of the spaces that can lose channels: produced by layers, read in full by nothing fixed
     (model input/output, concatenation, unknown operation), no layer on them in ``ignored``."""
     out = []
-    for s, channels in enumerate(spaces.channels):
+    for s in range(len(spaces.channels)):
         layers = set(spaces.producers[s]) | set(spaces.consumers[s])
         if spaces.producers[s] and spaces.consumers[s] and not spaces.fixed_ends[s] and not layers & ignored:
             out.append(s)
